@@ -1,0 +1,1 @@
+"""Fragility, robustness and antifragility of deep networks, layer by layer."""

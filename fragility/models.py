@@ -1,0 +1,135 @@
+"""torchvision classifiers wrapped so that attacks and filters see pixel space.
+
+:class:`Classifier` holds the input normalisation (and an optional resize) in front of
+an unmodified torchvision network ``net``. Layer names are qualified names inside
+``net`` (``layer3.0.conv2``), exactly as torchvision spells them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+FILTERABLE = (nn.Conv2d, nn.Linear)
+GLOBAL_LAYER = "__global__"
+STEMS = ("plain", "cifar")
+INITS = ("kaiming_uniform", "torchvision")
+
+
+class Classifier(nn.Module):
+    """Normalise pixels in [0, 1], resize when smaller than ``image_size``, classify."""
+
+    def __init__(self, net: nn.Module, mean, std, image_size: int | None):
+        super().__init__()
+        self.net = net
+        self.image_size = image_size
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1] -> the normalised, resized input of ``net``."""
+        if self.image_size and x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.preprocess(x))
+
+
+def available_models() -> list[str]:
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def build_model(
+    name: str,
+    num_classes: int,
+    in_channels: int,
+    image_size: int | None,
+    mean,
+    std,
+    stem: str = "plain",
+    init: str = "kaiming_uniform",
+) -> Classifier:
+    """A torchvision classifier with K outputs, first conv taking ``in_channels``.
+
+    ``stem="cifar"`` keeps small inputs large (3x3 stride-1 first conv, first max-pool
+    removed) for ResNets, SqueezeNet and ShuffleNet; ``"plain"`` is torchvision's stem.
+    ``image_size`` (or None) is the side inputs are resized to when they differ.
+    """
+    if name not in available_models():
+        raise ValueError(f"unknown model {name!r}; torchvision classification models are: {', '.join(available_models())}")
+    if stem not in STEMS:
+        raise ValueError(f"unknown stem {stem!r}; choose one of {STEMS}")
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose one of {INITS}")
+    net = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    _adapt_first_conv(net, in_channels, small_stem=stem == "cifar")
+    if stem == "cifar":
+        _remove_first_maxpool(net)
+    if init == "kaiming_uniform":
+        for module in net.modules():
+            if isinstance(module, FILTERABLE):
+                nn.init.kaiming_uniform_(module.weight)
+    return Classifier(net, mean, std, image_size)
+
+
+def _first(net: nn.Module, kind) -> tuple[nn.Module, str, nn.Module] | None:
+    """(parent, attribute, module) of the first module of type ``kind`` in module order."""
+    for parent_name, parent in net.named_modules():
+        for attr, child in parent.named_children():
+            if isinstance(child, kind):
+                return parent, attr, child
+    return None
+
+
+def _adapt_first_conv(net: nn.Module, in_channels: int, small_stem: bool) -> None:
+    parent, attr, conv = _first(net, nn.Conv2d)
+    kernel, stride, padding = conv.kernel_size, conv.stride, conv.padding
+    if small_stem:
+        kernel, stride, padding = (3, 3), (1, 1), (1, 1)
+    if in_channels == conv.in_channels and (kernel, stride, padding) == (conv.kernel_size, conv.stride, conv.padding):
+        return
+    replacement = nn.Conv2d(
+        in_channels, conv.out_channels, kernel, stride=stride, padding=padding,
+        dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
+    )
+    setattr(parent, attr, replacement)
+
+
+def _remove_first_maxpool(net: nn.Module) -> None:
+    found = _first(net, nn.MaxPool2d)
+    if found:
+        parent, attr, _ = found
+        setattr(parent, attr, nn.Identity())
+
+
+def backbone(model: nn.Module) -> nn.Module:
+    """The network whose qualified names are the layer names."""
+    return model.net if isinstance(model, Classifier) else model
+
+
+def list_layers(model: nn.Module) -> list[str]:
+    """Qualified names of every Conv2d and Linear (the filterable layers), in module order."""
+    return [name for name, m in backbone(model).named_modules() if isinstance(m, FILTERABLE)]
+
+
+def layer_weights(model: nn.Module, layer: str) -> list[nn.Parameter]:
+    """The weight tensors a filter acts on: one layer's, or all of them for ``__global__``."""
+    names = list_layers(model) if layer == GLOBAL_LAYER else [layer]
+    net = backbone(model)
+    known = set(list_layers(model))
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise KeyError(f"layer {missing[0]!r} is not a Conv2d/Linear of this model; layers: {', '.join(sorted(known))}")
+    return [net.get_submodule(n).weight for n in names]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was asked for but torch sees no CUDA device")
+    return torch.device(device)

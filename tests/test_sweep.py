@@ -1,0 +1,64 @@
+import pytest
+import torch
+from torch import nn
+
+from fragility.sweep import SWEEP_COLUMNS, plan_variants, sweep
+
+
+def hand_model():
+    """logits = W x with W = [[3, 0], [0, 1]]: m = 0, M = 3, A = 3 puts thresholds on 0, 1, 2, 3."""
+    model = nn.Sequential(nn.Linear(2, 2, bias=False))
+    model[0].weight.data = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
+    return model.eval()
+
+
+X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+Y = torch.tensor([0, 1, 0])
+X_ADV = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+
+# (filter, step): (n_removed, acc_clean, acc_adv), worked out by hand (argmax ties pick class 0)
+EXPECTED = {
+    ("h1", 0): (2, 1, 1 / 3), ("h1", 1): (3, 2 / 3, 2 / 3), ("h1", 2): (3, 2 / 3, 2 / 3), ("h1", 3): (4, 2 / 3, 2 / 3),
+    ("h2", 0): (1, 2 / 3, 0), ("h2", 1): (1, 2 / 3, 0), ("h2", 2): (2, 2 / 3, 2 / 3), ("h2", 3): (4, 2 / 3, 2 / 3),
+    ("h3", 0): (2, 1, 1 / 3), ("h3", 1): (1, 2 / 3, 2 / 3), ("h3", 2): (0, 1, 1 / 3), ("h3", 3): (1, 2 / 3, 0),
+}
+
+
+@pytest.mark.parametrize("method", ["naive", "fast"])
+def test_sweep_by_hand(method):
+    model = hand_model()
+    before = model[0].weight.detach().clone()
+    table = sweep(model, "0", X, Y, X_ADV, steps=3, method=method)
+    assert list(table.columns) == SWEEP_COLUMNS
+    for row in table.itertuples():
+        n, clean, adv = EXPECTED[(row.filter, row.step)]
+        assert (row.n_removed, row.n_total) == (n, 4)
+        assert row.acc_clean == pytest.approx(clean) and row.acc_adv == pytest.approx(adv)
+    assert (table["acc_clean_unfiltered"] == 1).all() and table["acc_adv_unfiltered"].eq(1 / 3).all()
+    assert table.loc[table["filter"] == "h2", "alpha"].tolist() == [3.0, 2.0, 1.0, 0.0]
+    assert table["alpha_norm"].tolist()[:4] == [0, 1 / 3, 2 / 3, 1]
+    assert torch.equal(model[0].weight, before)  # restored exactly
+
+
+def test_identical_masks_are_planned_once():
+    variants, representatives = plan_variants(torch.tensor([3.0, 0.0, 0.0, 1.0]), 3)
+    # distinct removals: {0, 0} (h1₀ = h3₀), {0, 0, 1} (h1₁ = h1₂), all (h1₃ = h2₃),
+    # {3} (h2₀ = h2₁ = h3₃), {3, 1} (h2₂), {1} (h3₁), none (h3₂)
+    assert len(variants) == 12 and len(representatives) == 7
+
+
+def test_sweep_restores_model_after_error():
+    model = hand_model()
+    before = model[0].weight.detach().clone()
+    with pytest.raises(RuntimeError):
+        sweep(model, "0", X, Y, torch.zeros(3, 5), steps=3)
+    assert torch.equal(model[0].weight, before)
+
+
+def test_sweep_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="unknown filter"):
+        sweep(hand_model(), "0", X, Y, X_ADV, filters=("h9",))
+    with pytest.raises(KeyError, match="not a Conv2d/Linear"):
+        sweep(hand_model(), "nope", X, Y, X_ADV)
+    with pytest.raises(RuntimeError, match="eval mode"):
+        sweep(hand_model().train(), "0", X, Y, X_ADV)
