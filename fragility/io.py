@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 
 @contextlib.contextmanager
@@ -37,6 +36,8 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def save_torch(obj, path: str | Path) -> None:
+    import torch  # lazily: the plotting and table stages never need torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 

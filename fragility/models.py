@@ -12,8 +12,9 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from . import GLOBAL_LAYER
+
 FILTERABLE = (nn.Conv2d, nn.Linear)
-GLOBAL_LAYER = "__global__"
 STEMS = ("plain", "cifar")
 INITS = ("kaiming_uniform", "torchvision")
 
@@ -113,6 +114,12 @@ def backbone(model: nn.Module) -> nn.Module:
 def list_layers(model: nn.Module) -> list[str]:
     """Qualified names of every Conv2d and Linear (the filterable layers), in module order."""
     return [name for name, m in backbone(model).named_modules() if isinstance(m, FILTERABLE)]
+
+
+def layer_names(name: str, stem: str = "plain") -> list[str]:
+    """The filterable layers of architecture ``name`` without allocating its weights."""
+    with torch.device("meta"):
+        return list_layers(build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem, init="torchvision"))
 
 
 def layer_weights(model: nn.Module, layer: str) -> list[nn.Parameter]:

@@ -25,6 +25,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .attack import fgsm
+from .evaluation import predict
 from .filters import FILTERS, ThresholdRange, removal_mask, threshold
 from .models import GLOBAL_LAYER, layer_weights, list_layers
 from .upstream import SplitNetwork, split_at, whole_network
@@ -98,10 +100,14 @@ def sweep(
     batch_size: int = 256,
     method: str = "fast",
     cache_budget_mb: float = 1024.0,
+    regenerate_epsilon: float | None = None,
+    clamp: bool = True,
 ) -> pd.DataFrame:
     """One row per (filter, step): thresholds, counts and clean/adversarial accuracies.
 
-    ``model`` must be in eval mode; it is left exactly as it was found.
+    ``model`` must be in eval mode; it is left exactly as it was found. With
+    ``regenerate_epsilon`` every filtered network is attacked afresh (FGSM of that ε,
+    white-box) instead of being scored on the given ``x_adv``.
     """
     if method not in METHODS:
         raise ValueError(f"unknown sweep method {method!r}; choose from {METHODS}")
@@ -119,7 +125,10 @@ def sweep(
     started = time.perf_counter()
     try:
         correct_clean = _count_correct(network, masked, representatives, x, y, batch_size, cache_budget_mb, steps)
-        correct_adv = _count_correct(network, masked, representatives, x_adv, y, batch_size, cache_budget_mb, steps)
+        if regenerate_epsilon is None:
+            correct_adv = _count_correct(network, masked, representatives, x_adv, y, batch_size, cache_budget_mb, steps)
+        else:
+            correct_adv = _count_correct_reattacked(model, masked, representatives, x, y, regenerate_epsilon, clamp, batch_size, steps)
     finally:
         masked.restore()
     log.info("layer %s swept in %.1f s", layer, time.perf_counter() - started)
@@ -163,13 +172,26 @@ def _count_correct(
                 for i in range(start + batch_size, min(start + chunk, len(y)), batch_size)
             ]
         labels = y[start : start + chunk].to(device)
-        for key, variant in representatives.items():
+        for done, (key, variant) in enumerate(representatives.items(), 1):
+            if done % max(1, len(representatives) // 4) == 0:
+                log.info("images %d-%d: %d/%d variants", start, min(start + chunk, len(y)), done, len(representatives))
             mask = None if variant is None else removal_mask(variant.filter, masked.values, variant.step, rng)
             masked.apply(mask)
             with torch.inference_mode():
                 predictions = torch.cat([network.suffix(*batch).argmax(1) for batch in cached])
             correct[key] += int((predictions == labels).sum())
         start += chunk
+    return correct
+
+
+def _count_correct_reattacked(model, masked, representatives, x, y, epsilon, clamp, batch_size, steps) -> dict[str, int]:
+    """Correct predictions per distinct variant under an FGSM made against that variant."""
+    rng = ThresholdRange.of(masked.values, steps)
+    correct = {}
+    for key, variant in representatives.items():
+        masked.apply(None if variant is None else removal_mask(variant.filter, masked.values, variant.step, rng))
+        x_adv = fgsm(model, x, y, epsilon, clamp, batch_size)
+        correct[key] = int((predict(model, x_adv, batch_size) == y).sum())
     return correct
 
 

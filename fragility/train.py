@@ -63,7 +63,12 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)  # the run's identity and config, stored as given
 
     def checkpoint_epochs(self) -> list[int]:
-        return list(range(self.checkpoint_every, self.epochs + 1, self.checkpoint_every))
+        return checkpoint_schedule(self.epochs, self.checkpoint_every)
+
+
+def checkpoint_schedule(epochs: int, every: int) -> list[int]:
+    """The epochs after which a checkpoint is saved."""
+    return list(range(every, epochs + 1, every))
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Adam:

@@ -1,0 +1,158 @@
+"""Figures of the paper, drawn from the sweep, score and retrain tables (no torch needed).
+
+Every function takes DataFrames with the documented schemas and returns a matplotlib
+Figure; seeds are averaged and their spread shown.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from . import GLOBAL_LAYER  # noqa: E402
+from .scores import responses  # noqa: E402
+
+SCORES = {"score_clean": "clean r", "score_adv": "adversarial r_ε", "score_diff": "difference Δr"}
+MARKS = {"fragile": "Fr", "robust": "Ro", "antifragile": "Af"}
+FILTER_NAMES = {"h1": "h1 high-pass", "h2": "h2 low-pass", "h3": "h3 pulse wave", "combined": "combined"}
+
+
+def _title(df: pd.DataFrame) -> str:
+    return " / ".join(str(df[c].iloc[0]) for c in ("dataset", "model") if c in df and df[c].nunique() == 1)
+
+
+def _majority(labels: pd.Series) -> str:
+    labels = labels.dropna()
+    return MARKS[labels.mode().iloc[0]] if len(labels) else ""
+
+
+def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") -> plt.Figure:
+    """Layer x epoch heatmaps of r, r_ε, Δr with Fr/Ro/Af marks (paper Fig. 10)."""
+    local = scores[(scores["filter"] == filter_name) & (scores["layer"] != GLOBAL_LAYER)]
+    order = list(dict.fromkeys(local["layer"]))
+    fig, axes = plt.subplots(1, 3, figsize=(4 + 1.2 * local["epoch"].nunique() * 3, 1.5 + 0.32 * len(order)), squeeze=False)
+    for ax, (column, name) in zip(axes[0], SCORES.items()):
+        values = local.pivot_table(index="layer", columns="epoch", values=column, aggfunc="mean").reindex(order)
+        marks = local.pivot_table(index="layer", columns="epoch", values=column.replace("score", "label"), aggfunc=_majority).reindex(order)
+        limit = max(float(np.nanmax(np.abs(values.to_numpy()))), 1e-9)
+        sns.heatmap(values, ax=ax, cmap="RdBu", vmin=-limit, vmax=limit, annot=marks, fmt="", cbar_kws={"shrink": 0.6},
+                    annot_kws={"fontsize": 7})
+        ax.set_title(name)
+        ax.set_ylabel("layer" if ax is axes[0][0] else "")
+    fig.suptitle(f"Local scores ({filter_name}), {_title(scores)}: negative = fragile")
+    fig.tight_layout()
+    return fig
+
+
+def global_scores(scores: pd.DataFrame) -> plt.Figure:
+    """Global scores per filter over epochs, mean ± std over seeds (paper Fig. 9)."""
+    table = scores[scores["layer"] == GLOBAL_LAYER]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True, squeeze=False)
+    for ax, (column, name) in zip(axes[0], SCORES.items()):
+        if not table.empty:
+            sns.lineplot(table, x="epoch", y=column, hue="filter", ax=ax, marker="o", errorbar="sd")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title(name)
+        ax.set_ylabel("score")
+    fig.suptitle(f"Global scores, {_title(scores)}" + ("" if not table.empty else " (no __global__ layer swept)"))
+    fig.tight_layout()
+    return fig
+
+
+def learning_landscape(sweep: pd.DataFrame) -> plt.Figure:
+    """Per layer: combined scaled accuracy over threshold x epoch, clean / adversarial / difference (Fig. 5, 7)."""
+    combined = responses(sweep)
+    combined = combined[combined["filter"] == "combined"].assign(scaled_diff=lambda d: d["scaled_adv"] - d["scaled_clean"])
+    layers = list(dict.fromkeys(combined["layer"]))
+    columns = {"scaled_clean": "clean β̄", "scaled_adv": "adversarial β̄ε", "scaled_diff": "difference β̄ε − β̄"}
+    fig, axes = plt.subplots(len(layers), 3, figsize=(12, 1.3 + 1.5 * len(layers)), squeeze=False, sharex=True)
+    for row, layer in zip(axes, layers):
+        part = combined[combined["layer"] == layer]
+        for ax, (column, name) in zip(row, columns.items()):
+            grid = part.pivot_table(index="epoch", columns="alpha_norm", values=column, aggfunc="mean")
+            cmap, vmin, vmax = ("RdBu", -1, 1) if column == "scaled_diff" else ("viridis", 0, max(1.0, float(grid.max().max())))
+            ax.imshow(grid.to_numpy(), aspect="auto", origin="lower", cmap=cmap, vmin=vmin, vmax=vmax,
+                      extent=(0, 1, grid.index.min() - 0.5, grid.index.max() + 0.5))
+            ax.set_title(f"{layer}: {name}", fontsize=8)
+            ax.set_ylabel("epoch", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("normalised threshold α̂")
+    fig.suptitle(f"Learning landscape, {_title(sweep)}")
+    fig.tight_layout()
+    return fig
+
+
+def filter_response(sweep: pd.DataFrame, layer: str | None = None, epoch: int | None = None) -> plt.Figure:
+    """Scaled accuracy per filter against α̂ with the baseline and the shaded score areas (Fig. 4, 8)."""
+    layer = layer or sweep["layer"].iloc[0]
+    epoch = epoch or int(sweep["epoch"].max())
+    curves = responses(sweep[(sweep["layer"] == layer) & (sweep["epoch"] == epoch)])
+    mean = curves.groupby(["filter", "step"], sort=False)[["alpha_norm", "baseline", "scaled_clean", "scaled_adv"]].mean().reset_index()
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], FILTER_NAMES):
+        part = mean[mean["filter"] == name]
+        x = part["alpha_norm"]
+        ax.plot(x, part["baseline"], "k--", label="baseline φ̄")
+        ax.plot(x, part["scaled_clean"], "C0-o", ms=3, label="clean β̄")
+        ax.plot(x, part["scaled_adv"], "C3-o", ms=3, label="adversarial β̄ε")
+        ax.fill_between(x, part["baseline"], part["scaled_clean"], color="C0", alpha=0.2)
+        ax.fill_between(x, part["baseline"], part["scaled_adv"], color="C3", alpha=0.15)
+        ax.set_title(FILTER_NAMES[name])
+        ax.set_xlabel("normalised threshold α̂")
+    axes[0][0].set_ylabel("scaled accuracy")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Filter response of {layer} at epoch {epoch}, {_title(sweep)}")
+    fig.tight_layout()
+    return fig
+
+
+def retrain_comparison(retrain: pd.DataFrame) -> plt.Figure:
+    """Selective vs regular retraining, clean and adversarial, mean ± std over seeds (Fig. 12)."""
+    long = retrain.melt(id_vars=["seed", "epoch", "branch"], value_vars=["acc_clean", "acc_adv"], var_name="test set", value_name="accuracy")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), squeeze=False)
+    for ax, (column, name) in zip(axes[0], {"acc_clean": "clean", "acc_adv": "adversarial"}.items()):
+        sns.barplot(long[long["test set"] == column], x="epoch", y="accuracy", hue="branch", ax=ax, errorbar="sd",
+                    hue_order=["regular", "selective"])
+        ax.set_title(f"{name} test accuracy after retraining")
+        ax.set_xlabel("checkpoint epoch")
+    fig.suptitle(f"Selective vs regular retraining, {_title(retrain)}")
+    fig.tight_layout()
+    return fig
+
+
+def compression_curve(sweep: pd.DataFrame) -> plt.Figure:
+    """Accuracy against the fraction of weights kept, global analysis (all layers when absent)."""
+    part = sweep[sweep["layer"] == GLOBAL_LAYER]
+    scope = "global analysis"
+    if part.empty:
+        part, scope = sweep, "all local sweeps"
+    part = part.assign(kept=1 - part["n_removed"] / part["n_total"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True, squeeze=False)
+    for ax, (column, name) in zip(axes[0], {"acc_clean": "clean", "acc_adv": "adversarial"}.items()):
+        sns.lineplot(part, x="kept", y=column, hue="filter", style="epoch", ax=ax, marker="o", errorbar=None, markersize=3)
+        ax.set_title(f"{name} accuracy ({scope})")
+        ax.set_xlabel("fraction of weights kept")
+        ax.set_ylabel("accuracy")
+    fig.suptitle(f"Compression, {_title(sweep)}")
+    fig.tight_layout()
+    return fig
+
+
+def compare_global(scores: pd.DataFrame, hue: str) -> plt.Figure:
+    """Global combined scores over epochs with one line per ``hue`` (model or dataset)."""
+    table = scores[(scores["layer"] == GLOBAL_LAYER) & (scores["filter"] == "combined")]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True, squeeze=False)
+    for ax, (column, name) in zip(axes[0], SCORES.items()):
+        if not table.empty:
+            sns.lineplot(table, x="epoch", y=column, hue=hue, ax=ax, marker="o", errorbar="sd")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title(name)
+    fixed = "dataset" if hue == "model" else "model"
+    fig.suptitle(f"Global scores (combined) across {hue}s, {fixed} {scores[fixed].iloc[0]}")
+    fig.tight_layout()
+    return fig

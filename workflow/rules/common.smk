@@ -1,0 +1,84 @@
+# Config validation and the helpers that turn the config into target lists.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)  # the fragility package, also inside conda envs
+
+from fragility.config import ConfigError, checkpoint_epochs, retrain_epochs, stem_for, sweep_layers, validate_config
+
+try:
+    _validated = validate_config(config)
+except ConfigError as exc:
+    sys.exit(f"Error: {exc}")
+config.clear()
+config.update(_validated)
+
+ENV = "../../envs/fragility.yaml"
+RESULTS = "results"
+MODEL_DIR = RESULTS + "/{dataset}/{model}"
+RUN_DIR = MODEL_DIR + "/seed{seed}"
+CHECKPOINT = RUN_DIR + "/checkpoints/epoch{epoch}.pt"
+FIGURE_DIR = RESULTS + "/figures/{dataset}/{model}"
+LOGS = RESULTS + "/logs"
+BENCHMARKS = RESULTS + "/benchmarks"
+EPOCHS = [f"{e:03d}" for e in checkpoint_epochs(config)]
+MODEL_FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression"]
+
+wildcard_constraints:
+    dataset=r"[a-z_]+",
+    model=r"[A-Za-z0-9_]+",
+    seed=r"\d+",
+    epoch=r"\d{3}",
+    layer=r"[A-Za-z0-9_.]+",
+
+
+def data_params(wildcards):
+    return {
+        "name": wildcards.dataset,
+        "data_dir": config["data_dir"],
+        "max_train": config["max_train"],
+        "max_test": config["max_test"],
+    }
+
+
+def model_params(wildcards):
+    return {"image_size": config["image_size"], "stem": stem_for(config, wildcards.model), "init": config["init"]}
+
+
+def run_checkpoints(wildcards):
+    return expand(CHECKPOINT, epoch=EPOCHS, **wildcards)
+
+
+def sweep_paths(dataset, model, seed, epoch):
+    """Every layer's sweep table of one checkpoint."""
+    layers = sweep_layers(config, model)
+    return expand(RUN_DIR + "/sweep/epoch{epoch}/{layer}.parquet", dataset=dataset, model=model, seed=seed, epoch=epoch, layer=layers)
+
+
+def checkpoint_sweeps(wildcards):
+    return sweep_paths(wildcards.dataset, wildcards.model, wildcards.seed, wildcards.epoch)
+
+
+def model_sweeps(wildcards):
+    """Every sweep table of one (dataset, model): all seeds, checkpoints and layers."""
+    return [p for seed in config["seeds"] for epoch in EPOCHS for p in sweep_paths(wildcards.dataset, wildcards.model, seed, epoch)]
+
+
+def model_runs(pattern):
+    """Input function: ``pattern`` for every seed (and checkpoint) of one (dataset, model)."""
+    return lambda wildcards: expand(pattern, dataset=wildcards.dataset, model=wildcards.model, seed=config["seeds"], epoch=EPOCHS)
+
+
+def model_figures(dataset, model):
+    return expand(FIGURE_DIR + "/{figure}.png", dataset=dataset, model=model, figure=MODEL_FIGURES)
+
+
+def all_targets():
+    targets = []
+    for dataset in config["datasets"]:
+        for model in config["models"]:
+            targets += expand(MODEL_DIR + "/{table}.parquet", dataset=dataset, model=model, table=["scores", "retrain", "epsilon"])
+            targets += model_figures(dataset, model)
+        targets.append(f"{RESULTS}/figures/{dataset}/compare_models.png")
+    targets += expand(RESULTS + "/figures/compare_datasets/{model}.png", model=config["models"])
+    return targets

@@ -1,0 +1,69 @@
+# One rule per figure, each reading only cached Parquet tables, so that
+# `snakemake results/figures/<dataset>/<model>/<figure>.png` rebuilds that figure alone.
+
+MODEL_FIGURE_INPUTS = {
+    "local_scores": "scores",
+    "global_scores": "scores",
+    "landscape": "sweep",
+    "response": "sweep",
+    "retrain": "retrain",
+    "compression": "sweep",
+}
+
+for _figure, _table in MODEL_FIGURE_INPUTS.items():
+
+    rule:
+        name:
+            f"figure_{_figure}"
+        input:
+            MODEL_DIR + f"/{_table}.parquet",
+        output:
+            report(
+                FIGURE_DIR + f"/{_figure}.png",
+                caption=f"../report/{_figure}.rst",
+                category="{dataset}",
+                subcategory="{model}",
+            ),
+        params:
+            figure=_figure,
+            options=config["figures"],
+        log:
+            LOGS + f"/figures/{{dataset}}/{{model}}/{_figure}.log",
+        conda:
+            ENV
+        script:
+            "../scripts/figure.py"
+
+
+rule figure_compare_models:
+    """Global scores of every model on one dataset (paper Fig. 9 layout)."""
+    input:
+        expand(MODEL_DIR + "/scores.parquet", model=config["models"], allow_missing=True),
+    output:
+        report(RESULTS + "/figures/{dataset}/compare_models.png", caption="../report/compare.rst", category="comparisons"),
+    params:
+        figure="compare_models",
+        options=config["figures"],
+    log:
+        LOGS + "/figures/{dataset}/compare_models.log",
+    conda:
+        ENV
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_compare_datasets:
+    """Global scores of one model on every dataset (paper Fig. 9 layout)."""
+    input:
+        expand(MODEL_DIR + "/scores.parquet", dataset=config["datasets"], allow_missing=True),
+    output:
+        report(RESULTS + "/figures/compare_datasets/{model}.png", caption="../report/compare.rst", category="comparisons"),
+    params:
+        figure="compare_datasets",
+        options=config["figures"],
+    log:
+        LOGS + "/figures/compare_datasets/{model}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/figure.py"

@@ -1,0 +1,42 @@
+rule retrain:
+    """Regular vs selective retraining from one checkpoint (fragile layers frozen)."""
+    input:
+        checkpoint=CHECKPOINT,
+        sweeps=checkpoint_sweeps,
+        epsilon=RUN_DIR + "/epsilon.parquet",
+    output:
+        RUN_DIR + "/retrain/epoch{epoch}.parquet",
+    params:
+        data=data_params,
+        retrain=config["retrain"],
+        retrain_epochs=retrain_epochs(config),
+        scores=config["scores"],
+        clamp=config["attack"]["clamp"],
+        batch_size=config["batch_size"],
+        device=config["device"],
+    log:
+        LOGS + "/retrain/{dataset}/{model}/seed{seed}/epoch{epoch}.log",
+    benchmark:
+        BENCHMARKS + "/retrain/{dataset}/{model}/seed{seed}/epoch{epoch}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        gpu=1 if config["device"] == "cuda" else 0,
+    conda:
+        ENV
+    script:
+        "../scripts/retrain.py"
+
+
+rule collect_retrain:
+    """Retraining results of every run and checkpoint of one (dataset, model)."""
+    input:
+        model_runs(RUN_DIR + "/retrain/epoch{epoch}.parquet"),
+    output:
+        MODEL_DIR + "/retrain.parquet",
+    log:
+        LOGS + "/collect_retrain/{dataset}/{model}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/collect.py"

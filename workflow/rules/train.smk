@@ -1,0 +1,40 @@
+rule testset:
+    """The test set, loaded once per dataset and shared by every attack and sweep job."""
+    output:
+        RESULTS + "/{dataset}/testset.pt",
+    params:
+        data=data_params,
+    log:
+        LOGS + "/testset/{dataset}.log",
+    benchmark:
+        BENCHMARKS + "/testset/{dataset}.tsv"
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV
+    script:
+        "../scripts/testset.py"
+
+
+rule train:
+    """Train one (dataset, model, seed) run and save its checkpoints."""
+    output:
+        checkpoints=expand(CHECKPOINT, epoch=EPOCHS, allow_missing=True),
+        log_table=RUN_DIR + "/train_log.parquet",
+    params:
+        data=data_params,
+        model=model_params,
+        train=config["train"],
+        device=config["device"],
+    log:
+        LOGS + "/train/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        BENCHMARKS + "/train/{dataset}/{model}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        gpu=1 if config["device"] == "cuda" else 0,
+    conda:
+        ENV
+    script:
+        "../scripts/train.py"
