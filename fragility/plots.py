@@ -77,7 +77,8 @@ def learning_landscape(sweep: pd.DataFrame) -> plt.Figure:
             grid = part.pivot_table(index="epoch", columns="alpha_norm", values=column, aggfunc="mean")
             cmap, vmin, vmax = ("RdBu", -1, 1) if column == "scaled_diff" else ("viridis", 0, max(1.0, float(grid.max().max())))
             ax.imshow(grid.to_numpy(), aspect="auto", origin="lower", cmap=cmap, vmin=vmin, vmax=vmax,
-                      extent=(0, 1, grid.index.min() - 0.5, grid.index.max() + 0.5))
+                      extent=(0, 1, -0.5, len(grid) - 0.5))
+            ax.set_yticks(range(len(grid)), grid.index)
             ax.set_title(f"{layer}: {name}", fontsize=8)
             ax.set_ylabel("epoch", fontsize=7)
     for ax in axes[-1]:

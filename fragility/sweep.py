@@ -117,6 +117,8 @@ def sweep(
     if model.training:
         raise RuntimeError("sweep needs the model in eval mode (BatchNorm running statistics)")
     masked = MaskedLayer(model, layer)
+    if not torch.isfinite(masked.values).all():
+        raise ValueError(f"layer {layer}: weights contain NaN or inf; the checkpoint is broken (retrain or pick another)")
     variants, representatives = plan_variants(masked.values, steps, filters)
     representatives.setdefault(UNFILTERED, None)
     log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives))
@@ -124,10 +126,14 @@ def sweep(
     network = split_at(model, targets) if method == "fast" else whole_network(model)
     started = time.perf_counter()
     try:
-        correct_clean = _count_correct(network, masked, representatives, x, y, batch_size, cache_budget_mb, steps)
         if regenerate_epsilon is None:
-            correct_adv = _count_correct(network, masked, representatives, x_adv, y, batch_size, cache_budget_mb, steps)
+            # one pass over clean and adversarial images: each mask is applied once
+            correct = _count_correct(network, masked, representatives, torch.cat([x, x_adv]), torch.cat([y, y]), batch_size, cache_budget_mb, steps)
+            correct_clean = {k: int(c[: len(y)].sum()) for k, c in correct.items()}
+            correct_adv = {k: int(c[len(y):].sum()) for k, c in correct.items()}
         else:
+            correct = _count_correct(network, masked, representatives, x, y, batch_size, cache_budget_mb, steps)
+            correct_clean = {k: int(c.sum()) for k, c in correct.items()}
             correct_adv = _count_correct_reattacked(model, masked, representatives, x, y, regenerate_epsilon, clamp, batch_size, steps)
     finally:
         masked.restore()
@@ -154,10 +160,11 @@ def _count_correct(
     batch_size: int,
     cache_budget_mb: float,
     steps: int,
-) -> dict[str, int]:
-    """Correct predictions per distinct variant, the upstream cache built once per chunk."""
+) -> dict[str, torch.Tensor]:
+    """Per distinct variant, a boolean per image: classified correctly. The upstream
+    cache is built once per chunk of images and shared by all variants."""
     device = masked.weights[0].device
-    correct = dict.fromkeys(representatives, 0)
+    correct = {key: torch.zeros(len(y), dtype=torch.bool) for key in representatives}
     rng = ThresholdRange.of(masked.values, steps)
     chunk = None
     start = 0
@@ -179,7 +186,7 @@ def _count_correct(
             masked.apply(mask)
             with torch.inference_mode():
                 predictions = torch.cat([network.suffix(*batch).argmax(1) for batch in cached])
-            correct[key] += int((predictions == labels).sum())
+            correct[key][start : start + chunk] = (predictions == labels).cpu()
         start += chunk
     return correct
 

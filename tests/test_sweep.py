@@ -62,3 +62,30 @@ def test_sweep_rejects_bad_arguments():
         sweep(hand_model(), "nope", X, Y, X_ADV)
     with pytest.raises(RuntimeError, match="eval mode"):
         sweep(hand_model().train(), "0", X, Y, X_ADV)
+
+
+def test_layer_of_one_weight():
+    one = nn.Sequential(nn.Flatten(), nn.Linear(1, 1, bias=False)).eval()
+    one[1].weight.data = torch.tensor([[2.0]])
+    x, y = torch.tensor([[1.0], [-1.0]]), torch.tensor([0, 0])
+    table = sweep(one, "1", x, y, x, steps=2)
+    # one weight: m = M, Δ = 0 -> h1/h2 remove it at every step, h3 never does
+    assert table.groupby("filter")["n_removed"].apply(list).to_dict() == {"h1": [1, 1, 1], "h2": [1, 1, 1], "h3": [0, 0, 0]}
+    assert (table["n_total"] == 1).all() and (table["acc_clean"] == 1).all()
+
+
+def test_nan_weights_give_a_clear_error():
+    model = hand_model()
+    model[0].weight.data[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="layer 0: weights contain NaN or inf"):
+        sweep(model, "0", X, Y, X_ADV, steps=3)
+
+
+def test_zero_adversarial_accuracy_gives_nan_scores_with_a_warning():
+    from fragility.scores import score_table
+
+    table = sweep(hand_model(), "0", X, Y, X_ADV, steps=3)
+    table[["acc_adv", "acc_adv_unfiltered"]] = 0.0
+    with pytest.warns(RuntimeWarning, match="undefined"):
+        scores = score_table(table)
+    assert scores["score_adv"].isna().all() and scores["label_adv"].isna().all() and scores["score_clean"].notna().all()

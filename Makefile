@@ -1,0 +1,30 @@
+# Two commands for a newcomer: `make run` (the default job) and `make test` (the tests).
+# Each builds the project's virtual environment from pyproject.toml first when needed.
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= $(shell nproc)
+BIN = $(VENV)/bin
+
+.PHONY: run test test-all lint report venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[workflow,test]'
+	touch $@
+
+run: venv
+	$(BIN)/snakemake --cores $(CORES)
+
+report: venv
+	$(BIN)/snakemake --report report.html
+
+lint: venv
+	$(BIN)/snakemake --lint
+
+test: venv
+	$(BIN)/python -m pytest -m "not slow" -ra
+
+test-all: venv
+	$(BIN)/python -m pytest -ra

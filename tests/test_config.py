@@ -1,0 +1,42 @@
+import pytest
+
+from fragility.config import ConfigError, sweep_layers, validate_config
+
+
+def test_defaults_fill_every_key():
+    config = validate_config({})
+    assert config["sweep"]["steps"] == 25 and config["epsilon"]["scope"] == "run" and config["sweep"]["layers"] == {"default": "all"}
+    assert sweep_layers(config, "resnet18")[0] == "conv1" and sweep_layers(config, "resnet18")[-1] == "__global__"
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"datasets": ["svhn"]}, "config key 'datasets.0': 'svhn' is not one of"),
+    ({"models": ["resnet19"]}, "config key 'models': 'resnet19' is invalid; allowed: torchvision"),
+    ({"models": []}, "config key 'models': [] should be non-empty"),
+    ({"seeds": []}, "config key 'seeds': [] should be non-empty"),
+    ({"seeds": "0"}, "config key 'seeds': '0' is not of type 'array'"),
+    ({"sweep": {"filters": ["h4"]}}, "config key 'sweep.filters.0': 'h4' is not one of ['h1', 'h2', 'h3']"),
+    ({"sweep": {"steps": 0}}, "config key 'sweep.steps': 0 is less than the minimum of 1"),
+    ({"sweep": {"steps": 2.5}}, "config key 'sweep.steps': 2.5 is not of type 'integer'"),
+    ({"scores": {"tau": -0.1}}, "config key 'scores.tau': -0.1 is less than the minimum of 0"),
+    ({"epsilon": {"target": 1.0}}, "config key 'epsilon.target': 1.0 is greater than or equal to the maximum of 1"),
+    ({"epsilon": {"target": 0}}, "config key 'epsilon.target': 0 is less than or equal to the minimum of 0"),
+    ({"epsilon": {"min": -0.01}}, "config key 'epsilon.min': -0.01 is less than or equal to the minimum of 0"),
+    ({"epsilon": {"min": 0.5, "max": 0.1}}, "config key 'epsilon.min': 0.5 is invalid; must be < epsilon.max (0.1)"),
+    ({"train": {"epochs": 2, "checkpoint_every": 3}}, "config key 'train.checkpoint_every': 3 is invalid; must be <= train.epochs (2)"),
+    ({"train": {"epoch": 3}}, "config key 'train.epoch': unknown key; allowed keys here: epochs"),
+    ({"colour": "red"}, "config key 'colour': unknown key"),
+    ({"datasets": ["cifar10"]}, "config key 'data_dir': None is invalid; datasets ['cifar10'] need a data_dir"),
+    ({"datasets": ["mnist"], "data_dir": "/no/such/folder"}, "config key 'data_dir': '/no/such/folder' is invalid; the folder does not exist"),
+    ({"sweep": {"layers": {"default": ["conv9"]}}}, "config key 'sweep.layers.default': 'conv9' is invalid; not a Conv2d/Linear layer of resnet18"),
+    ({"sweep": {"layers": {"default": "some"}}}, "config key 'sweep.layers.default': 'some' is invalid; allowed: `all`, or a list"),
+    ({"stem": {"default": "tiny"}}, "config key 'stem.default': 'tiny' is not one of ['plain', 'cifar']"),
+    ({"stem": {"default": "plain", "resnet99": "cifar"}}, "config key 'stem.resnet99': 'resnet99' is invalid; per-model keys"),
+    ({"device": "tpu"}, "config key 'device': 'tpu' is not one of ['auto', 'cpu', 'cuda']"),
+    ({"figures": {"response_epoch": 3}}, "config key 'figures.response_epoch': 3 is invalid; must be a checkpoint epoch: [2, 4]"),
+])
+def test_invalid_config_is_one_line_naming_the_key(override, message):
+    with pytest.raises(ConfigError) as caught:
+        validate_config({"models": ["resnet18"], **override})
+    text = str(caught.value)
+    assert text.startswith(message) and "\n" not in text

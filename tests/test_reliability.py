@@ -1,0 +1,90 @@
+"""Fault injection: a killed run loses nothing and resumes to the same tables; memory bounds."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from workflow_helpers import ROOT, planned_jobs, scratch_workdir, snakemake
+
+TABLES = ["sweep.parquet", "scores.parquet"]
+
+
+def start_snakemake(workdir, *args):
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(workdir / "overrides.yaml"), *args]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_for(condition, timeout=600):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workflow did not reach the expected state")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    """Kill the whole tiny run with SIGKILL while a sweep job is running, then resume it."""
+    workdir = scratch_workdir(tmp_path_factory.mktemp("killed"))
+    sweeps = workdir / "results" / "digits" / "resnet18" / "seed0" / "sweep"
+    process = start_snakemake(workdir, "--cores", "1")
+    # wait until at least one sweep table is complete and another sweep job is mid-way
+    wait_for(lambda: len(list(sweeps.glob("*/*.parquet"))) >= 1 and any(
+        "variants" in p.read_text() for p in (workdir / "results" / "logs" / "sweep").rglob("*.log")
+        if not (sweeps / p.parent.name / p.name.replace(".log", ".parquet")).exists()))
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = sorted(p.relative_to(workdir) for p in sweeps.glob("*/*.parquet"))
+    plan = planned_jobs(snakemake(workdir, "-n", "--rerun-incomplete"))
+    resumed = snakemake(workdir, "--cores", "2", "--rerun-incomplete")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return workdir, finished, plan
+
+
+def test_no_partial_table_survives_a_kill(killed_and_resumed):
+    workdir, finished, _ = killed_and_resumed
+    assert finished, "the kill came before any sweep finished"
+    for path in (workdir / "results").rglob("*.parquet"):
+        pq.read_metadata(path)  # every Parquet file is whole
+
+
+def test_resume_redoes_no_completed_job(killed_and_resumed):
+    _, finished, plan = killed_and_resumed
+    assert plan["sweep"] == 2 * 3 - len(finished)  # 2 checkpoints x 3 layers in the tiny config
+    assert "train" not in plan
+
+
+def test_resumed_run_equals_an_uninterrupted_one(killed_and_resumed, tmp_path):
+    """Determinism on CPU: same seeds, bit-identical sweep and score tables."""
+    workdir, _, _ = killed_and_resumed
+    clean = scratch_workdir(tmp_path)
+    assert snakemake(clean, "--cores", "2").returncode == 0
+    for table in TABLES:
+        a = pd.read_parquet(workdir / "results" / "digits" / "resnet18" / table)
+        b = pd.read_parquet(clean / "results" / "digits" / "resnet18" / table)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_resnet50_layer_sweep_stays_under_4_gib(tmp_path):
+    """One ResNet-50 layer, 1,000 images 3x32x32 (clean + adversarial), measured in a fresh process."""
+    script = """
+import resource, torch
+from fragility.models import build_model
+from fragility.sweep import sweep
+torch.manual_seed(0)
+model = build_model("resnet50", 10, 3, None, [0.5] * 3, [0.25] * 3).eval()
+x = torch.rand(1000, 3, 32, 32); y = torch.randint(0, 10, (1000,))
+sweep(model, "layer1.0.conv2", x, y, x.flip(0), steps=1, batch_size=250)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    peak_gib = int(result.stdout.split()[-1]) / 2**20
+    assert peak_gib < 4, f"peak resident memory {peak_gib:.2f} GiB"

@@ -1,0 +1,89 @@
+"""The real workflow: lint, planning, bad config, and one tiny end-to-end run."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from fragility.retrain import RETRAIN_COLUMNS
+from fragility.scores import SCORE_COLUMNS
+from fragility.sweep import SWEEP_COLUMNS
+from workflow_helpers import ROOT, planned_jobs, scratch_workdir, snakemake
+
+RUN_KEYS = ["dataset", "model", "seed", "epoch"]
+FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression"]
+
+
+def test_lint_is_clean():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_default_config_plans_the_whole_dag(tmp_path):
+    workdir = scratch_workdir(tmp_path, "config.yaml")
+    jobs = planned_jobs(snakemake(workdir, "-n"))
+    # 2 seeds x 2 checkpoints x (21 + 1 resnet18 layers + 26 + 1 squeezenet layers)
+    assert jobs["sweep"] == 2 * 2 * (22 + 27)
+    assert jobs["train"] == 4 and jobs["retrain"] == 8 and jobs["adversarial"] == 8 and jobs["epsilon"] == 4
+    assert jobs["figure_local_scores"] == 2 and jobs["figure_compare_models"] == 1
+
+
+def test_bad_config_fails_before_any_job_with_one_line(tmp_path):
+    workdir = scratch_workdir(tmp_path)
+    result = snakemake(workdir, "--cores", "1", "--config", "sweep={steps: 0}")
+    assert result.returncode != 0
+    assert "Error: config key 'sweep.steps': 0 is less than the minimum of 1" in result.stderr.splitlines()
+    assert not (workdir / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = scratch_workdir(tmp_path_factory.mktemp("tiny"))
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
+    results = tiny_run / "results" / "digits" / "resnet18"
+    sweep = pd.read_parquet(results / "sweep.parquet")
+    assert list(sweep.columns) == RUN_KEYS + SWEEP_COLUMNS
+    assert set(sweep["layer"]) == {"conv1", "fc", "__global__"} and set(sweep["epoch"]) == {1, 2}
+    assert len(sweep) == 2 * 3 * 3 * 5  # epochs x layers x filters x (A + 1)
+    one_layer = pd.read_parquet(results / "seed0" / "sweep" / "epoch001" / "fc.parquet")
+    assert list(one_layer.columns) == RUN_KEYS + SWEEP_COLUMNS
+    assert list(pd.read_parquet(results / "scores.parquet").columns) == SCORE_COLUMNS
+    retrain = pd.read_parquet(results / "retrain.parquet")
+    assert list(retrain.columns) == ["dataset", "model", "seed"] + RETRAIN_COLUMNS and len(retrain) == 4
+    epsilon = pd.read_parquet(results / "epsilon.parquet")
+    assert epsilon["epsilon"].gt(0).all() and {"reached", "def7_holds", "def8_holds"} <= set(epsilon.columns)
+    train_log = pd.read_parquet(results / "seed0" / "train_log.parquet")
+    assert train_log["epoch"].tolist() == [1, 2]
+    adversarial = __import__("torch").load(results / "seed0" / "adversarial" / "epoch002.pt", weights_only=True)
+    assert set(adversarial) == {"x_adv", "y", "epsilon"} and adversarial["x_adv"].shape == (100, 1, 8, 8)
+
+
+def test_tiny_run_draws_every_figure(tiny_run):
+    figures = tiny_run / "results" / "figures"
+    for name in FIGURES:
+        assert (figures / "digits" / "resnet18" / f"{name}.png").stat().st_size > 10_000
+    assert (figures / "digits" / "compare_models.png").exists() and (figures / "compare_datasets" / "resnet18.png").exists()
+
+
+def test_rerun_is_a_no_op(tiny_run):
+    result = snakemake(tiny_run, "-n")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_one_figure_rebuilds_alone_from_cached_tables(tiny_run):
+    figure = tiny_run / "results" / "figures" / "digits" / "resnet18" / "local_scores.png"
+    figure.unlink()
+    result = snakemake(tiny_run, "--cores", "1", "results/figures/digits/resnet18/local_scores.png")
+    assert result.returncode == 0 and figure.exists()
+    assert "1 of 1 steps (100%) done" in result.stderr
+
+
+def test_changing_a_plot_option_reruns_only_plotting(tiny_run):
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--config", "figures={dpi: 60}"))
+    assert jobs and all(rule.startswith("figure_") or rule == "all" for rule in jobs), jobs
