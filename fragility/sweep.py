@@ -10,8 +10,8 @@ exact shortcuts keep this cheap (``method="fast"``, the default):
 - deduplication: variants that remove exactly the same weights (empty bins, empty pulse
   windows, full removal by h1 and h2) are evaluated once.
 
-``method="naive"`` masks and runs the whole network for every variant: the reference
-the fast path is tested and benchmarked against.
+``method="naive"`` masks and runs the whole network for every variant, duplicates
+included: the reference the fast path is tested and benchmarked against.
 """
 
 from __future__ import annotations
@@ -70,15 +70,19 @@ class MaskedLayer:
         self.apply(None)
 
 
-def plan_variants(values: torch.Tensor, steps: int, filters=FILTERS) -> tuple[list[Variant], dict[str, Variant]]:
-    """Every (filter, step) with its threshold and count, and one representative per distinct mask."""
+def plan_variants(values: torch.Tensor, steps: int, filters=FILTERS, dedup: bool = True) -> tuple[list[Variant], dict[str, Variant]]:
+    """Every (filter, step) with its threshold and count, and the variants to evaluate:
+    one per distinct mask, or (``dedup=False``) every one of them."""
     rng = ThresholdRange.of(values, steps)
     variants, representatives = [], {}
     for name in filters:
         for step in range(steps + 1):
             mask = removal_mask(name, values, step, rng)
             n_removed = int(mask.sum())
-            key = UNFILTERED if n_removed == 0 else _mask_key(mask)
+            if not dedup:
+                key = f"{name}:{step}"
+            else:
+                key = UNFILTERED if n_removed == 0 else _mask_key(mask)
             variant = Variant(name, step, threshold(name, step, rng), n_removed, key)
             variants.append(variant)
             representatives.setdefault(key, variant)
@@ -119,7 +123,7 @@ def sweep(
     masked = MaskedLayer(model, layer)
     if not torch.isfinite(masked.values).all():
         raise ValueError(f"layer {layer}: weights contain NaN or inf; the checkpoint is broken (retrain or pick another)")
-    variants, representatives = plan_variants(masked.values, steps, filters)
+    variants, representatives = plan_variants(masked.values, steps, filters, dedup=method == "fast")
     representatives.setdefault(UNFILTERED, None)
     log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives))
     targets = list_layers(model) if layer == GLOBAL_LAYER else [layer]

@@ -34,7 +34,7 @@ def killed_and_resumed(tmp_path_factory):
     """Kill the whole tiny run with SIGKILL while a sweep job is running, then resume it."""
     workdir = scratch_workdir(tmp_path_factory.mktemp("killed"))
     sweeps = workdir / "results" / "digits" / "resnet18" / "seed0" / "sweep"
-    process = start_snakemake(workdir, "--cores", "1")
+    process = start_snakemake(workdir, "--cores", "2")  # the same threads as the clean run below: CPU results depend on them
     # wait until at least one sweep table is complete and another sweep job is mid-way
     wait_for(lambda: len(list(sweeps.glob("*/*.parquet"))) >= 1 and any(
         "variants" in p.read_text() for p in (workdir / "results" / "logs" / "sweep").rglob("*.log")
@@ -42,6 +42,7 @@ def killed_and_resumed(tmp_path_factory):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     finished = sorted(p.relative_to(workdir) for p in sweeps.glob("*/*.parquet"))
+    assert snakemake(workdir, "--unlock").returncode == 0  # the lock a killed Snakemake leaves behind
     plan = planned_jobs(snakemake(workdir, "-n", "--rerun-incomplete"))
     resumed = snakemake(workdir, "--cores", "2", "--rerun-incomplete")
     assert resumed.returncode == 0, resumed.stderr[-3000:]

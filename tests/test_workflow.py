@@ -23,17 +23,19 @@ def test_lint_is_clean():
 def test_default_config_plans_the_whole_dag(tmp_path):
     workdir = scratch_workdir(tmp_path, "config.yaml")
     jobs = planned_jobs(snakemake(workdir, "-n"))
-    # 2 seeds x 2 checkpoints x (21 + 1 resnet18 layers + 26 + 1 squeezenet layers)
-    assert jobs["sweep"] == 2 * 2 * (22 + 27)
+    # 2 seeds x 2 checkpoints x (7 resnet18 layers + 7 squeezenet layers)
+    assert jobs["sweep"] == 2 * 2 * (7 + 7)
+    every_layer = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers: {resnet18: all, squeezenet1_1: all}}"))
+    assert every_layer["sweep"] == 2 * 2 * (21 + 1 + 26 + 1)
     assert jobs["train"] == 4 and jobs["retrain"] == 8 and jobs["adversarial"] == 8 and jobs["epsilon"] == 4
     assert jobs["figure_local_scores"] == 2 and jobs["figure_compare_models"] == 1
 
 
 def test_bad_config_fails_before_any_job_with_one_line(tmp_path):
     workdir = scratch_workdir(tmp_path)
-    result = snakemake(workdir, "--cores", "1", "--config", "sweep={steps: 0}")
+    result = snakemake(workdir, "--cores", "1", "--config", "batch_size=0")
     assert result.returncode != 0
-    assert "Error: config key 'sweep.steps': 0 is less than the minimum of 1" in result.stderr.splitlines()
+    assert "Error: config key 'batch_size': 0 is less than the minimum of 1" in result.stderr.splitlines()
     assert not (workdir / "results").exists()
 
 
@@ -85,5 +87,6 @@ def test_one_figure_rebuilds_alone_from_cached_tables(tiny_run):
 
 
 def test_changing_a_plot_option_reruns_only_plotting(tiny_run):
-    jobs = planned_jobs(snakemake(tiny_run, "-n", "--config", "figures={dpi: 60}"))
+    (tiny_run / "plots.yaml").write_text("figures: {dpi: 60}\n")
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "overrides.yaml"), str(tiny_run / "plots.yaml")))
     assert jobs and all(rule.startswith("figure_") or rule == "all" for rule in jobs), jobs

@@ -15,12 +15,12 @@ config.update(_validated)
 
 ENV = "../../envs/fragility.yaml"
 RESULTS = "results"
-MODEL_DIR = RESULTS + "/{dataset}/{model}"
-RUN_DIR = MODEL_DIR + "/seed{seed}"
-CHECKPOINT = RUN_DIR + "/checkpoints/epoch{epoch}.pt"
-FIGURE_DIR = RESULTS + "/figures/{dataset}/{model}"
-LOGS = RESULTS + "/logs"
-BENCHMARKS = RESULTS + "/benchmarks"
+MODEL_DIR = f"{RESULTS}/{{dataset}}/{{model}}"
+RUN_DIR = f"{MODEL_DIR}/seed{{seed}}"
+CHECKPOINT = f"{RUN_DIR}/checkpoints/epoch{{epoch}}.pt"
+FIGURE_DIR = f"{RESULTS}/figures/{{dataset}}/{{model}}"
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
 EPOCHS = [f"{e:03d}" for e in checkpoint_epochs(config)]
 MODEL_FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression"]
 
@@ -52,7 +52,13 @@ def run_checkpoints(wildcards):
 def sweep_paths(dataset, model, seed, epoch):
     """Every layer's sweep table of one checkpoint."""
     layers = sweep_layers(config, model)
-    return expand(RUN_DIR + "/sweep/epoch{epoch}/{layer}.parquet", dataset=dataset, model=model, seed=seed, epoch=epoch, layer=layers)
+    return expand(f"{RUN_DIR}/sweep/epoch{{epoch}}/{{layer}}.parquet", dataset=dataset, model=model, seed=seed, epoch=epoch, layer=layers)
+
+
+def epsilon_checkpoints(wildcards):
+    """scope run: the run's last checkpoint; per_checkpoint: all of them."""
+    epochs = EPOCHS if config["epsilon"]["scope"] == "per_checkpoint" else EPOCHS[-1:]
+    return expand(CHECKPOINT, epoch=epochs, **wildcards)
 
 
 def checkpoint_sweeps(wildcards):
@@ -70,15 +76,15 @@ def model_runs(pattern):
 
 
 def model_figures(dataset, model):
-    return expand(FIGURE_DIR + "/{figure}.png", dataset=dataset, model=model, figure=MODEL_FIGURES)
+    return expand(f"{FIGURE_DIR}/{{figure}}.png", dataset=dataset, model=model, figure=MODEL_FIGURES)
 
 
 def all_targets():
     targets = []
     for dataset in config["datasets"]:
         for model in config["models"]:
-            targets += expand(MODEL_DIR + "/{table}.parquet", dataset=dataset, model=model, table=["scores", "retrain", "epsilon"])
+            targets += expand(f"{MODEL_DIR}/{{table}}.parquet", dataset=dataset, model=model, table=["scores", "retrain", "epsilon"])
             targets += model_figures(dataset, model)
         targets.append(f"{RESULTS}/figures/{dataset}/compare_models.png")
-    targets += expand(RESULTS + "/figures/compare_datasets/{model}.png", model=config["models"])
+    targets += expand(f"{RESULTS}/figures/compare_datasets/{{model}}.png", model=config["models"])
     return targets

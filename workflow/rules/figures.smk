@@ -16,10 +16,10 @@ for _figure, _table in MODEL_FIGURE_INPUTS.items():
         name:
             f"figure_{_figure}"
         input:
-            MODEL_DIR + f"/{_table}.parquet",
+            f"{MODEL_DIR}/{_table}.parquet",
         output:
             report(
-                FIGURE_DIR + f"/{_figure}.png",
+                f"{FIGURE_DIR}/{_figure}.png",
                 caption=f"../report/{_figure}.rst",
                 category="{dataset}",
                 subcategory="{model}",
@@ -28,7 +28,7 @@ for _figure, _table in MODEL_FIGURE_INPUTS.items():
             figure=_figure,
             options=config["figures"],
         log:
-            LOGS + f"/figures/{{dataset}}/{{model}}/{_figure}.log",
+            f"{LOGS}/figures/{{dataset}}/{{model}}/{_figure}.log",
         conda:
             ENV
         script:
@@ -38,14 +38,14 @@ for _figure, _table in MODEL_FIGURE_INPUTS.items():
 rule figure_compare_models:
     """Global scores of every model on one dataset (paper Fig. 9 layout)."""
     input:
-        expand(MODEL_DIR + "/scores.parquet", model=config["models"], allow_missing=True),
+        expand(f"{MODEL_DIR}/scores.parquet", model=config["models"], allow_missing=True),
     output:
-        report(RESULTS + "/figures/{dataset}/compare_models.png", caption="../report/compare.rst", category="comparisons"),
+        report(f"{RESULTS}/figures/{{dataset}}/compare_models.png", caption="../report/compare.rst", category="comparisons"),
     params:
         figure="compare_models",
         options=config["figures"],
     log:
-        LOGS + "/figures/{dataset}/compare_models.log",
+        f"{LOGS}/figures/{{dataset}}/compare_models.log",
     conda:
         ENV
     script:
@@ -55,14 +55,14 @@ rule figure_compare_models:
 rule figure_compare_datasets:
     """Global scores of one model on every dataset (paper Fig. 9 layout)."""
     input:
-        expand(MODEL_DIR + "/scores.parquet", dataset=config["datasets"], allow_missing=True),
+        expand(f"{MODEL_DIR}/scores.parquet", dataset=config["datasets"], allow_missing=True),
     output:
-        report(RESULTS + "/figures/compare_datasets/{model}.png", caption="../report/compare.rst", category="comparisons"),
+        report(f"{RESULTS}/figures/compare_datasets/{{model}}.png", caption="../report/compare.rst", category="comparisons"),
     params:
         figure="compare_datasets",
         options=config["figures"],
     log:
-        LOGS + "/figures/compare_datasets/{model}.log",
+        f"{LOGS}/figures/compare_datasets/{{model}}.log",
     conda:
         ENV
     script:

@@ -3,9 +3,9 @@ rule retrain:
     input:
         checkpoint=CHECKPOINT,
         sweeps=checkpoint_sweeps,
-        epsilon=RUN_DIR + "/epsilon.parquet",
+        epsilon=f"{RUN_DIR}/epsilon.parquet",
     output:
-        RUN_DIR + "/retrain/epoch{epoch}.parquet",
+        f"{RUN_DIR}/retrain/epoch{{epoch}}.parquet",
     params:
         data=data_params,
         retrain=config["retrain"],
@@ -15,9 +15,9 @@ rule retrain:
         batch_size=config["batch_size"],
         device=config["device"],
     log:
-        LOGS + "/retrain/{dataset}/{model}/seed{seed}/epoch{epoch}.log",
+        f"{LOGS}/retrain/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.log",
     benchmark:
-        BENCHMARKS + "/retrain/{dataset}/{model}/seed{seed}/epoch{epoch}.tsv"
+        f"{BENCHMARKS}/retrain/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.tsv"
     threads: 2
     resources:
         mem_mb=4000,
@@ -31,11 +31,11 @@ rule retrain:
 rule collect_retrain:
     """Retraining results of every run and checkpoint of one (dataset, model)."""
     input:
-        model_runs(RUN_DIR + "/retrain/epoch{epoch}.parquet"),
+        model_runs(f"{RUN_DIR}/retrain/epoch{{epoch}}.parquet"),
     output:
-        MODEL_DIR + "/retrain.parquet",
+        f"{MODEL_DIR}/retrain.parquet",
     log:
-        LOGS + "/collect_retrain/{dataset}/{model}.log",
+        f"{LOGS}/collect_retrain/{{dataset}}/{{model}}.log",
     conda:
         ENV
     script:

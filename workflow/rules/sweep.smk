@@ -2,10 +2,10 @@ rule sweep:
     """Filter sweep of one layer (or __global__) of one checkpoint, clean and adversarial."""
     input:
         checkpoint=CHECKPOINT,
-        testset=RESULTS + "/{dataset}/testset.pt",
-        adversarial=RUN_DIR + "/adversarial/epoch{epoch}.pt",
+        testset=f"{RESULTS}/{{dataset}}/testset.pt",
+        adversarial=f"{RUN_DIR}/adversarial/epoch{{epoch}}.pt",
     output:
-        RUN_DIR + "/sweep/epoch{epoch}/{layer}.parquet",
+        f"{RUN_DIR}/sweep/epoch{{epoch}}/{{layer}}.parquet",
     params:
         sweep=config["sweep"],
         regenerate=config["attack"]["regenerate"],
@@ -13,9 +13,9 @@ rule sweep:
         batch_size=config["batch_size"],
         device=config["device"],
     log:
-        LOGS + "/sweep/{dataset}/{model}/seed{seed}/epoch{epoch}/{layer}.log",
+        f"{LOGS}/sweep/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/{{layer}}.log",
     benchmark:
-        BENCHMARKS + "/sweep/{dataset}/{model}/seed{seed}/epoch{epoch}/{layer}.tsv"
+        f"{BENCHMARKS}/sweep/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/{{layer}}.tsv"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
@@ -32,9 +32,9 @@ rule collect_sweeps:
     input:
         model_sweeps,
     output:
-        MODEL_DIR + "/sweep.parquet",
+        f"{MODEL_DIR}/sweep.parquet",
     log:
-        LOGS + "/collect_sweeps/{dataset}/{model}.log",
+        f"{LOGS}/collect_sweeps/{{dataset}}/{{model}}.log",
     conda:
         ENV
     script:

@@ -1,13 +1,13 @@
 rule testset:
     """The test set, loaded once per dataset and shared by every attack and sweep job."""
     output:
-        RESULTS + "/{dataset}/testset.pt",
+        f"{RESULTS}/{{dataset}}/testset.pt",
     params:
         data=data_params,
     log:
-        LOGS + "/testset/{dataset}.log",
+        f"{LOGS}/testset/{{dataset}}.log",
     benchmark:
-        BENCHMARKS + "/testset/{dataset}.tsv"
+        f"{BENCHMARKS}/testset/{{dataset}}.tsv"
     resources:
         mem_mb=4000,
     conda:
@@ -20,16 +20,16 @@ rule train:
     """Train one (dataset, model, seed) run and save its checkpoints."""
     output:
         checkpoints=expand(CHECKPOINT, epoch=EPOCHS, allow_missing=True),
-        log_table=RUN_DIR + "/train_log.parquet",
+        log_table=f"{RUN_DIR}/train_log.parquet",
     params:
         data=data_params,
         model=model_params,
         train=config["train"],
         device=config["device"],
     log:
-        LOGS + "/train/{dataset}/{model}/seed{seed}.log",
+        f"{LOGS}/train/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:
-        BENCHMARKS + "/train/{dataset}/{model}/seed{seed}.tsv"
+        f"{BENCHMARKS}/train/{{dataset}}/{{model}}/seed{{seed}}.tsv"
     threads: 2
     resources:
         mem_mb=4000,
