@@ -23,8 +23,11 @@ report: venv
 lint: venv
 	$(BIN)/snakemake --lint
 
+# In CI (CI set, running as root) a local single-node SLURM is started for the cluster tests.
 test: venv
-	$(BIN)/python -m pytest -m "not slow" -ra
+	@if [ -n "$$CI" ] && [ "$$(id -u)" = 0 ]; then tests/cluster/start-slurm.sh start; fi
+	$(BIN)/python -m pytest -m "not slow" -ra; status=$$?; \
+	if [ -n "$$CI" ] && [ "$$(id -u)" = 0 ]; then tests/cluster/start-slurm.sh stop; fi; exit $$status
 
 test-all: venv
 	$(BIN)/python -m pytest -ra

@@ -14,6 +14,23 @@ include: "workflow/rules/retrain.smk"
 include: "workflow/rules/figures.smk"
 
 
+# Cheap table and figure jobs run on the submitting machine, never queued on a cluster.
+localrules:
+    all,
+    collect_epsilon,
+    collect_sweeps,
+    collect_retrain,
+    scores,
+    figure_local_scores,
+    figure_global_scores,
+    figure_landscape,
+    figure_response,
+    figure_retrain,
+    figure_compression,
+    figure_compare_models,
+    figure_compare_datasets,
+
+
 rule all:
     default_target: True
     input:

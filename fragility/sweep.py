@@ -56,7 +56,7 @@ class MaskedLayer:
     def __init__(self, model: nn.Module, layer: str):
         self.weights = layer_weights(model, layer)
         self.originals = [w.detach().clone() for w in self.weights]
-        self.values = torch.cat([o.flatten().cpu() for o in self.originals])
+        self.values = torch.cat([o.flatten().cpu() for o in self.originals]).double()  # masks compare in float64
         self.bounds = torch.tensor([0] + [o.numel() for o in self.originals]).cumsum(0).tolist()
 
     def apply(self, mask: torch.Tensor | None) -> None:

@@ -28,3 +28,14 @@ def linear_digits_model(digits):
         nn.functional.cross_entropy(model(digits.x_train), digits.y_train).backward()
         optimizer.step()
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One complete run of the workflow on config/tiny.yaml, shared by the workflow tests."""
+    from workflow_helpers import scratch_workdir, snakemake
+
+    workdir = scratch_workdir(tmp_path_factory.mktemp("tiny"))
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir

@@ -1,5 +1,6 @@
 """Fault injection: a killed run loses nothing and resumes to the same tables; memory bounds."""
 
+import base64
 import os
 import signal
 import subprocess
@@ -21,6 +22,13 @@ def start_snakemake(workdir, *args):
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
+def recorded_complete(workdir, path) -> bool:
+    """Snakemake writes an output's metadata record only once its job has finished; a file
+    renamed into place by a job killed before that is rerun, and rightly so."""
+    record = base64.urlsafe_b64encode(str(path.relative_to(workdir)).encode()).decode()
+    return (workdir / ".snakemake" / "metadata" / record).exists()
+
+
 def wait_for(condition, timeout=600):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -36,12 +44,12 @@ def killed_and_resumed(tmp_path_factory):
     sweeps = workdir / "results" / "digits" / "resnet18" / "seed0" / "sweep"
     process = start_snakemake(workdir, "--cores", "2")  # the same threads as the clean run below: CPU results depend on them
     # wait until at least one sweep table is complete and another sweep job is mid-way
-    wait_for(lambda: len(list(sweeps.glob("*/*.parquet"))) >= 1 and any(
+    wait_for(lambda: any(recorded_complete(workdir, p) for p in sweeps.glob("*/*.parquet")) and any(
         "variants" in p.read_text() for p in (workdir / "results" / "logs" / "sweep").rglob("*.log")
         if not (sweeps / p.parent.name / p.name.replace(".log", ".parquet")).exists()))
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    finished = sorted(p.relative_to(workdir) for p in sweeps.glob("*/*.parquet"))
+    finished = [p for p in sweeps.glob("*/*.parquet") if recorded_complete(workdir, p)]
     assert snakemake(workdir, "--unlock").returncode == 0  # the lock a killed Snakemake leaves behind
     plan = planned_jobs(snakemake(workdir, "-n", "--rerun-incomplete"))
     resumed = snakemake(workdir, "--cores", "2", "--rerun-incomplete")
@@ -52,6 +60,7 @@ def killed_and_resumed(tmp_path_factory):
 def test_no_partial_table_survives_a_kill(killed_and_resumed):
     workdir, finished, _ = killed_and_resumed
     assert finished, "the kill came before any sweep finished"
+    assert not list((workdir / "results").rglob(".*.tmp"))  # leftovers of the killed writes are cleared on rewrite
     for path in (workdir / "results").rglob("*.parquet"):
         pq.read_metadata(path)  # every Parquet file is whole
 
@@ -62,11 +71,10 @@ def test_resume_redoes_no_completed_job(killed_and_resumed):
     assert "train" not in plan
 
 
-def test_resumed_run_equals_an_uninterrupted_one(killed_and_resumed, tmp_path):
-    """Determinism on CPU: same seeds, bit-identical sweep and score tables."""
+def test_resumed_run_equals_an_uninterrupted_one(killed_and_resumed, tiny_run):
+    """Determinism on CPU: same seeds (and threads), bit-identical sweep and score tables."""
     workdir, _, _ = killed_and_resumed
-    clean = scratch_workdir(tmp_path)
-    assert snakemake(clean, "--cores", "2").returncode == 0
+    clean = tiny_run
     for table in TABLES:
         a = pd.read_parquet(workdir / "results" / "digits" / "resnet18" / table)
         b = pd.read_parquet(clean / "results" / "digits" / "resnet18" / table)

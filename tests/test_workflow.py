@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pandas as pd
-import pytest
 
 from fragility.retrain import RETRAIN_COLUMNS
 from fragility.scores import SCORE_COLUMNS
@@ -37,14 +36,6 @@ def test_bad_config_fails_before_any_job_with_one_line(tmp_path):
     assert result.returncode != 0
     assert "Error: config key 'batch_size': 0 is less than the minimum of 1" in result.stderr.splitlines()
     assert not (workdir / "results").exists()
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = scratch_workdir(tmp_path_factory.mktemp("tiny"))
-    result = snakemake(workdir, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
 
 
 def test_tiny_run_writes_every_table_with_its_schema(tiny_run):

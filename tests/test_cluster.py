@@ -1,0 +1,87 @@
+"""The workflow under a real (local, single-node) SLURM through profiles/slurm.
+
+CI starts SLURM with tests/cluster/start-slurm.sh when it runs as root (see the Makefile);
+elsewhere these tests are skipped with the reason.
+"""
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from workflow_helpers import ROOT, scratch_workdir
+
+# What a site changes for this cluster: no accounting (squeue for status), no account, one
+# partition, no GPUs, a 2-core node, the train threads of the local run it is compared with.
+CI_OVERRIDES = [
+    "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "5",
+    "--latency-wait", "5", "--jobs", "4", "--cores", "2",
+    "--default-resources", "slurm_partition=main", "runtime=30", "mem_mb=1000",
+    "--set-resources", "train:gpu=0", "--set-threads", "train=2", "retrain=2",
+]
+
+
+def slurm_is_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    result = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    return result.returncode == 0 and any(state in result.stdout for state in ("idle", "mixed", "allocated"))
+
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(not slurm_is_up(), reason="no local SLURM: as root, run tests/cluster/start-slurm.sh start (CI does)"),
+]
+
+
+def cancel_first_sweep_job(done: threading.Event, cancelled: list):
+    """Fault injection: scancel the first running sweep job once; Snakemake must retry it."""
+    while not done.is_set() and not cancelled:
+        listing = subprocess.run(["squeue", "-h", "-t", "running", "-O", "JobID,StdOut:200"], capture_output=True, text=True).stdout
+        for line in listing.splitlines():
+            job, _, log = line.strip().partition(" ")
+            if "sweep" in log:
+                time.sleep(2)
+                subprocess.run(["scancel", job], check=False)
+                cancelled.append(job)
+                return
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory):
+    workdir = scratch_workdir(tmp_path_factory.mktemp("slurm"))
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(workdir / "overrides.yaml"), "--profile", str(ROOT / "profiles" / "slurm"), *CI_OVERRIDES]
+    done, cancelled = threading.Event(), []
+    saboteur = threading.Thread(target=cancel_first_sweep_job, args=(done, cancelled), daemon=True)
+    saboteur.start()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    done.set()
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir, result, cancelled
+
+
+def test_slurm_ran_the_jobs(slurm_run):
+    workdir, result, _ = slurm_run
+    jobs = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i %T"], capture_output=True, text=True).stdout.split("\n")
+    assert sum("COMPLETED" in line for line in jobs) >= 10
+    assert "has been submitted with SLURM jobid" in result.stdout + result.stderr
+
+
+def test_a_cancelled_job_is_retried_and_the_run_completes(slurm_run):
+    workdir, result, cancelled = slurm_run
+    assert cancelled, "no sweep job was seen running"
+    assert "Trying to restart" in result.stdout + result.stderr
+
+
+def test_cluster_tables_equal_the_local_run(slurm_run, tiny_run):
+    workdir, _, _ = slurm_run
+    for table in ("sweep.parquet", "scores.parquet"):
+        cluster = pd.read_parquet(workdir / "results" / "digits" / "resnet18" / table)
+        local = pd.read_parquet(tiny_run / "results" / "digits" / "resnet18" / table)
+        pd.testing.assert_frame_equal(cluster, local, check_exact=True)
