@@ -26,7 +26,7 @@ lint: venv
 # In CI (CI set, running as root) a local single-node SLURM is started for the cluster tests.
 test: venv
 	@if [ -n "$$CI" ] && [ "$$(id -u)" = 0 ]; then tests/cluster/start-slurm.sh start; fi
-	$(BIN)/python -m pytest -m "not slow" -ra; status=$$?; \
+	$(BIN)/python -m pytest -m "not slow" -ra --durations=10; status=$$?; \
 	if [ -n "$$CI" ] && [ "$$(id -u)" = 0 ]; then tests/cluster/start-slurm.sh stop; fi; exit $$status
 
 test-all: venv
