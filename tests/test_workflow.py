@@ -81,3 +81,12 @@ def test_changing_a_plot_option_reruns_only_plotting(tiny_run):
     (tiny_run / "plots.yaml").write_text("figures: {dpi: 60}\n")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "overrides.yaml"), str(tiny_run / "plots.yaml")))
     assert jobs and all(rule.startswith("figure_") or rule == "all" for rule in jobs), jobs
+
+
+def test_report_shows_every_figure(tiny_run):
+    report = tiny_run / "report.html"
+    result = snakemake(tiny_run, "--report", str(report))
+    assert result.returncode == 0, result.stderr[-2000:]
+    html = report.read_text(errors="replace")
+    for name in FIGURES + ["compare_models"]:
+        assert f"{name}.png" in html

@@ -56,6 +56,10 @@ rule collect_epsilon:
         f"{MODEL_DIR}/epsilon.parquet",
     log:
         f"{LOGS}/collect_epsilon/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/collect_epsilon/{{dataset}}/{{model}}.tsv"
+    resources:
+        mem_mb=2000,
     conda:
         ENV
     script:

@@ -29,6 +29,10 @@ for _figure, _table in MODEL_FIGURE_INPUTS.items():
             options=config["figures"],
         log:
             f"{LOGS}/figures/{{dataset}}/{{model}}/{_figure}.log",
+        benchmark:
+            f"{BENCHMARKS}/figures/{{dataset}}/{{model}}/{_figure}.tsv"
+        resources:
+            mem_mb=2000,
         conda:
             ENV
         script:
@@ -46,6 +50,10 @@ rule figure_compare_models:
         options=config["figures"],
     log:
         f"{LOGS}/figures/{{dataset}}/compare_models.log",
+    benchmark:
+        f"{BENCHMARKS}/figures/{{dataset}}/compare_models.tsv"
+    resources:
+        mem_mb=2000,
     conda:
         ENV
     script:
@@ -63,6 +71,10 @@ rule figure_compare_datasets:
         options=config["figures"],
     log:
         f"{LOGS}/figures/compare_datasets/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/figures/compare_datasets/{{model}}.tsv"
+    resources:
+        mem_mb=2000,
     conda:
         ENV
     script:

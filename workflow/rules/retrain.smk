@@ -36,6 +36,10 @@ rule collect_retrain:
         f"{MODEL_DIR}/retrain.parquet",
     log:
         f"{LOGS}/collect_retrain/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/collect_retrain/{{dataset}}/{{model}}.tsv"
+    resources:
+        mem_mb=2000,
     conda:
         ENV
     script:

@@ -10,6 +10,8 @@ rule scores:
         f"{LOGS}/scores/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/scores/{{dataset}}/{{model}}.tsv"
+    resources:
+        mem_mb=2000,
     conda:
         ENV
     script:

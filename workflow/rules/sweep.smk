@@ -35,6 +35,10 @@ rule collect_sweeps:
         f"{MODEL_DIR}/sweep.parquet",
     log:
         f"{LOGS}/collect_sweeps/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/collect_sweeps/{{dataset}}/{{model}}.tsv"
+    resources:
+        mem_mb=2000,
     conda:
         ENV
     script:
