@@ -89,3 +89,17 @@ def test_zero_adversarial_accuracy_gives_nan_scores_with_a_warning():
     with pytest.warns(RuntimeWarning, match="undefined"):
         scores = score_table(table)
     assert scores["score_adv"].isna().all() and scores["label_adv"].isna().all() and scores["score_clean"].notna().all()
+
+
+def test_regenerated_attack_is_made_against_each_filtered_network():
+    from fragility.attack import fgsm
+    from fragility.evaluation import accuracy
+
+    model = hand_model()
+    table = sweep(model, "0", X, Y, X_ADV, steps=3, regenerate_epsilon=0.5)
+    unfiltered = accuracy(model, fgsm(model, X, Y, 0.5), Y)
+    assert table["acc_adv_unfiltered"].eq(unfiltered).all()
+    model[0].weight.data = torch.tensor([[3.0, 0.0], [0.0, 0.0]])  # h1 step 1 removes 0, 0 and 1
+    row = table[(table["filter"] == "h1") & (table["step"] == 1)].iloc[0]
+    assert row["acc_adv"] == accuracy(model, fgsm(model, X, Y, 0.5), Y)
+    assert row["acc_clean"] == pytest.approx(2 / 3)
