@@ -1,10 +1,9 @@
+import pandas as pd
 import torch
 
 from fragility.models import backbone
 from fragility.retrain import layers_to_freeze, retrain
 from fragility.train import ModelSpec, TrainConfig, load_checkpoint, train
-
-import pandas as pd
 
 
 def test_layers_to_freeze_uses_combined_difference_labels():

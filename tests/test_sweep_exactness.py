@@ -1,7 +1,6 @@
 """The fast sweep (upstream caching + deduplication) gives the naive sweep's accuracies on
 every filterable layer of the paper's architectures."""
 
-import pandas as pd
 import pytest
 import torch
 

@@ -1,5 +1,3 @@
-import pickle
-
 import pytest
 import torch
 

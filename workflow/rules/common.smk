@@ -1,6 +1,5 @@
 # Config validation and the helpers that turn the config into target lists.
 import sys
-from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the fragility package, also inside conda envs
 
