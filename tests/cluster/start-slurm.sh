@@ -15,7 +15,9 @@ start() {
         return 0
     fi
     if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurmctld slurmd slurm-client munge >/dev/null
+        packages="slurmctld slurmd slurm-client munge"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q $packages >/dev/null 2>&1 || {
+            apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $packages >/dev/null; }
     fi
     mkdir -p "$STATE"/{spool,state,log} /etc/slurm /etc/munge /run/munge /var/lib/munge /var/log/munge
     chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
