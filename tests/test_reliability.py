@@ -11,15 +11,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from workflow_helpers import ROOT, planned_jobs, scratch_workdir, snakemake
+from workflow_helpers import ROOT, TINY_SCORES, planned_jobs, scratch_workdir, snakemake, snakemake_command
 
 TABLES = ["sweep.parquet", "scores.parquet"]
 
 
 def start_snakemake(workdir, *args):
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "overrides.yaml"), *args]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(snakemake_command(workdir, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def recorded_complete(workdir, path) -> bool:
@@ -42,7 +40,7 @@ def killed_and_resumed(tmp_path_factory):
     """Kill the whole tiny run with SIGKILL while a sweep job is running, then resume it."""
     workdir = scratch_workdir(tmp_path_factory.mktemp("killed"))
     sweeps = workdir / "results" / "digits" / "resnet18" / "seed0" / "sweep"
-    process = start_snakemake(workdir, "--cores", "2")  # the same threads as the clean run below: CPU results depend on them
+    process = start_snakemake(workdir, "--cores", "2", TINY_SCORES)  # the same threads as the clean run below: CPU results depend on them
     # wait until at least one sweep table is complete and another sweep job is mid-way
     wait_for(lambda: any(recorded_complete(workdir, p) for p in sweeps.glob("*/*.parquet")) and any(
         "variants" in p.read_text() for p in (workdir / "results" / "logs" / "sweep").rglob("*.log")
@@ -51,8 +49,8 @@ def killed_and_resumed(tmp_path_factory):
     process.wait()
     finished = [p for p in sweeps.glob("*/*.parquet") if recorded_complete(workdir, p)]
     assert snakemake(workdir, "--unlock").returncode == 0  # the lock a killed Snakemake leaves behind
-    plan = planned_jobs(snakemake(workdir, "-n", "--rerun-incomplete"))
-    resumed = snakemake(workdir, "--cores", "2", "--rerun-incomplete")
+    plan = planned_jobs(snakemake(workdir, "-n", "--rerun-incomplete", TINY_SCORES))
+    resumed = snakemake(workdir, "--cores", "2", "--rerun-incomplete", TINY_SCORES)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     return workdir, finished, plan
 

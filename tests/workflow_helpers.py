@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The tiny run up to its score table: retraining and figures add nothing to the tests that target it.
+TINY_SCORES = "results/digits/resnet18/scores.parquet"
 
 
 def scratch_workdir(tmp_path: Path, config: str = "config/tiny.yaml") -> Path:
@@ -15,10 +17,14 @@ def scratch_workdir(tmp_path: Path, config: str = "config/tiny.yaml") -> Path:
     return tmp_path
 
 
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The workflow, run in ``workdir`` with its overrides on top of the default config."""
+    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(workdir / "overrides.yaml"), *args]
+
+
 def snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "overrides.yaml"), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=timeout)
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
