@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from fragility.retrain import RETRAIN_COLUMNS
 from fragility.scores import SCORE_COLUMNS
@@ -90,3 +91,14 @@ def test_report_shows_every_figure(tiny_run):
     html = report.read_text(errors="replace")
     for name in FIGURES + ["compare_models"]:
         assert f"{name}.png" in html
+
+
+@pytest.mark.slow
+def test_default_config_runs_end_to_end(tmp_path):
+    """The README's default job (about 13 minutes on 2 cores): `make test-all` runs it."""
+    workdir = scratch_workdir(tmp_path, "config.yaml")
+    result = snakemake(workdir, "--cores", "2", timeout=3600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for model in ("resnet18", "squeezenet1_1"):
+        scores = pd.read_parquet(workdir / "results" / "digits" / model / "scores.parquet")
+        assert set(scores["seed"]) == {0, 1} and set(scores["epoch"]) == {2, 4}
