@@ -55,8 +55,8 @@ def cancel_first_sweep_job(done: threading.Event, cancelled: list):
 @pytest.fixture(scope="module")
 def slurm_run(tmp_path_factory):
     workdir = scratch_workdir(tmp_path_factory.mktemp("slurm"))
-    # the target first: the overrides end with options that take several values
-    command = snakemake_command(workdir, TINY_SCORES, "--profile", str(ROOT / "profiles" / "slurm"), *CI_OVERRIDES)
+    # the target after a one-value option: --configfile before it and the overrides' last option take several
+    command = snakemake_command(workdir, "--profile", str(ROOT / "profiles" / "slurm"), TINY_SCORES, *CI_OVERRIDES)
     done, cancelled = threading.Event(), []
     saboteur = threading.Thread(target=cancel_first_sweep_job, args=(done, cancelled), daemon=True)
     saboteur.start()
