@@ -61,7 +61,7 @@ CONF
     rm -f "$STATE"/slurm*.pid
     slurmctld -f "$CONF"
     slurmd -f "$CONF"
-    for _ in $(seq 1 60); do
+    for _ in $(seq 1 120); do
         if sinfo -h -o '%T' 2>/dev/null | grep -q -E '^idle'; then
             echo "SLURM is up: $(sinfo -h -o '%P %D %T %c')"
             return 0
