@@ -128,17 +128,18 @@ def sweep(
     log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives))
     targets = list_layers(model) if layer == GLOBAL_LAYER else [layer]
     network = split_at(model, targets) if method == "fast" else whole_network(model)
+    rng = ThresholdRange.of(masked.values, steps)
     started = time.perf_counter()
     try:
         if regenerate_epsilon is None:
             # one pass over clean and adversarial images: each mask is applied once
-            correct = _count_correct(network, masked, representatives, torch.cat([x, x_adv]), torch.cat([y, y]), batch_size, cache_budget_mb, steps)
+            correct = _count_correct(network, masked, representatives, torch.cat([x, x_adv]), torch.cat([y, y]), batch_size, cache_budget_mb, rng)
             correct_clean = {k: int(c[: len(y)].sum()) for k, c in correct.items()}
             correct_adv = {k: int(c[len(y):].sum()) for k, c in correct.items()}
         else:
-            correct = _count_correct(network, masked, representatives, x, y, batch_size, cache_budget_mb, steps)
+            correct = _count_correct(network, masked, representatives, x, y, batch_size, cache_budget_mb, rng)
             correct_clean = {k: int(c.sum()) for k, c in correct.items()}
-            correct_adv = _count_correct_reattacked(model, masked, representatives, x, y, regenerate_epsilon, clamp, batch_size, steps)
+            correct_adv = _count_correct_reattacked(model, masked, representatives, x, y, regenerate_epsilon, clamp, batch_size, rng)
     finally:
         masked.restore()
     log.info("layer %s swept in %.1f s", layer, time.perf_counter() - started)
@@ -163,13 +164,12 @@ def _count_correct(
     y: torch.Tensor,
     batch_size: int,
     cache_budget_mb: float,
-    steps: int,
+    rng: ThresholdRange,
 ) -> dict[str, torch.Tensor]:
     """Per distinct variant, a boolean per image: classified correctly. The upstream
     cache is built once per chunk of images and shared by all variants."""
     device = masked.weights[0].device
     correct = {key: torch.zeros(len(y), dtype=torch.bool) for key in representatives}
-    rng = ThresholdRange.of(masked.values, steps)
     chunk = None
     start = 0
     while start < len(y):
@@ -195,9 +195,8 @@ def _count_correct(
     return correct
 
 
-def _count_correct_reattacked(model, masked, representatives, x, y, epsilon, clamp, batch_size, steps) -> dict[str, int]:
+def _count_correct_reattacked(model, masked, representatives, x, y, epsilon, clamp, batch_size, rng) -> dict[str, int]:
     """Correct predictions per distinct variant under an FGSM made against that variant."""
-    rng = ThresholdRange.of(masked.values, steps)
     correct = {}
     for key, variant in representatives.items():
         masked.apply(None if variant is None else removal_mask(variant.filter, masked.values, variant.step, rng))
