@@ -1,17 +1,21 @@
 """The filter sweep: accuracy of every filtered variant of one layer (or ``__global__``).
 
 For each filter h and step i the layer's weights are masked in place, the clean and the
-adversarial test sets are classified, and the weights are restored bit for bit. Two
-exact shortcuts keep this cheap (``method="fast"``, the default):
+adversarial test sets are classified, and the weights are restored bit for bit. Three
+methods give the same accuracies:
 
-- upstream caching: the activations before the filtered layer are computed once per
-  chunk of the test set and only the downstream graph runs per variant
-  (:mod:`fragility.upstream`); chunks are sized to ``cache_budget_mb``;
-- deduplication: variants that remove exactly the same weights (empty bins, empty pulse
-  windows, full removal by h1 and h2) are evaluated once.
-
-``method="naive"`` masks and runs the whole network for every variant, duplicates
-included: the reference the fast path is tested and benchmarked against.
+- ``naive`` masks and runs the whole network for every variant, duplicates included: the
+  reference the others are tested and benchmarked against;
+- ``exact`` adds two shortcuts that leave every float operation as it was: upstream
+  caching (the activations before the filtered layer are computed once per chunk of the
+  test set, chunks sized to ``cache_budget_mb``, and only the downstream graph runs per
+  variant, :mod:`fragility.upstream`) and deduplication (variants that remove exactly
+  the same weights, e.g. empty bins, empty pulse windows, full removal by h1 and h2, are
+  evaluated once);
+- ``fast`` (the default) runs the downstream graph with BatchNorm folded into the
+  convolutions and channels_last (:mod:`fragility.fusion`); that reorders float
+  operations, so images whose top-2 logits lie within ``margin_guard`` are classified
+  by the exact graph.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from torch import nn
 from .attack import fgsm
 from .evaluation import predict
 from .filters import FILTERS, ThresholdRange, removal_mask, threshold
+from .fusion import FusedSuffix, to_channels_last
 from .models import GLOBAL_LAYER, layer_weights, list_layers
 from .upstream import SplitNetwork, split_at, whole_network
 
@@ -37,7 +42,7 @@ SWEEP_COLUMNS = [
     "layer", "filter", "step", "alpha", "alpha_norm", "n_removed", "n_total",
     "acc_clean", "acc_adv", "acc_clean_unfiltered", "acc_adv_unfiltered",
 ]
-METHODS = ("fast", "naive")
+METHODS = ("fast", "exact", "naive")
 UNFILTERED = "unfiltered"
 
 
@@ -53,14 +58,18 @@ class Variant:
 class MaskedLayer:
     """The weights one sweep filters, with their original values kept for restoring."""
 
-    def __init__(self, model: nn.Module, layer: str):
+    def __init__(self, model: nn.Module, layer: str, steps: int):
         self.weights = layer_weights(model, layer)
         self.originals = [w.detach().clone() for w in self.weights]
         self.values = torch.cat([o.flatten().cpu() for o in self.originals]).double()  # masks compare in float64
+        if not torch.isfinite(self.values).all():
+            raise ValueError(f"layer {layer}: weights contain NaN or inf; the checkpoint is broken (retrain or pick another)")
         self.bounds = torch.tensor([0] + [o.numel() for o in self.originals]).cumsum(0).tolist()
+        self.range = ThresholdRange.of(self.values, steps)
 
-    def apply(self, mask: torch.Tensor | None) -> None:
-        """Restore the original weights, then zero the entries of ``mask`` (flat, over all weights)."""
+    def apply(self, variant: Variant | None) -> None:
+        """Restore the original weights, then zero those ``variant`` removes (none for ``None``)."""
+        mask = None if variant is None else removal_mask(variant.filter, self.values, variant.step, self.range)
         for weight, original, start, stop in zip(self.weights, self.originals, self.bounds, self.bounds[1:]):
             weight.data.copy_(original)
             if mask is not None:
@@ -106,6 +115,7 @@ def sweep(
     cache_budget_mb: float = 1024.0,
     regenerate_epsilon: float | None = None,
     clamp: bool = True,
+    margin_guard: float = 1e-3,
 ) -> pd.DataFrame:
     """One row per (filter, step): thresholds, counts and clean/adversarial accuracies.
 
@@ -113,37 +123,19 @@ def sweep(
     ``regenerate_epsilon`` every filtered network is attacked afresh (FGSM of that ε,
     white-box) instead of being scored on the given ``x_adv``.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown sweep method {method!r}; choose from {METHODS}")
-    unknown = [f for f in filters if f not in FILTERS]
-    if unknown:
-        raise ValueError(f"unknown filter {unknown[0]!r}; choose from {FILTERS}")
-    if model.training:
-        raise RuntimeError("sweep needs the model in eval mode (BatchNorm running statistics)")
-    masked = MaskedLayer(model, layer)
-    if not torch.isfinite(masked.values).all():
-        raise ValueError(f"layer {layer}: weights contain NaN or inf; the checkpoint is broken (retrain or pick another)")
-    variants, representatives = plan_variants(masked.values, steps, filters, dedup=method == "fast")
-    representatives.setdefault(UNFILTERED, None)
-    log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives))
-    targets = list_layers(model) if layer == GLOBAL_LAYER else [layer]
-    network = split_at(model, targets) if method == "fast" else whole_network(model)
-    rng = ThresholdRange.of(masked.values, steps)
-    started = time.perf_counter()
-    try:
-        if regenerate_epsilon is None:
-            # one pass over clean and adversarial images: each mask is applied once
-            correct = _count_correct(network, masked, representatives, torch.cat([x, x_adv]), torch.cat([y, y]), batch_size, cache_budget_mb, rng)
-            correct_clean = {k: int(c[: len(y)].sum()) for k, c in correct.items()}
-            correct_adv = {k: int(c[len(y):].sum()) for k, c in correct.items()}
-        else:
-            correct = _count_correct(network, masked, representatives, x, y, batch_size, cache_budget_mb, rng)
-            correct_clean = {k: int(c.sum()) for k, c in correct.items()}
-            correct_adv = _count_correct_reattacked(model, masked, representatives, x, y, regenerate_epsilon, clamp, batch_size, rng)
-    finally:
-        masked.restore()
-    log.info("layer %s swept in %.1f s", layer, time.perf_counter() - started)
-    n, n_total = len(y), masked.values.numel()
+    options = dict(steps=steps, filters=filters, batch_size=batch_size, method=method,
+                   cache_budget_mb=cache_budget_mb, margin_guard=margin_guard)
+    n = len(y)
+    if regenerate_epsilon is None:
+        # one pass over clean and adversarial images: each mask is applied once
+        variants, predicted = predict_variants(model, layer, torch.cat([x, x_adv]), **options)
+        correct_clean = {k: int((p[:n] == y).sum()) for k, p in predicted.items()}
+        correct_adv = {k: int((p[n:] == y).sum()) for k, p in predicted.items()}
+    else:
+        variants, predicted = predict_variants(model, layer, x, **options)
+        correct_clean = {k: int((p == y).sum()) for k, p in predicted.items()}
+        correct_adv = _count_correct_reattacked(model, layer, variants, x, y, regenerate_epsilon, clamp, steps, batch_size)
+    n_total = sum(w.numel() for w in layer_weights(model, layer))
     rows = [
         {
             "layer": layer, "filter": v.filter, "step": v.step, "alpha": v.alpha, "alpha_norm": v.step / steps,
@@ -156,52 +148,116 @@ def sweep(
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
-def _count_correct(
+def predict_variants(
+    model: nn.Module,
+    layer: str,
+    x: torch.Tensor,
+    steps: int = 25,
+    filters=FILTERS,
+    batch_size: int = 256,
+    method: str = "fast",
+    cache_budget_mb: float = 1024.0,
+    margin_guard: float = 1e-3,
+) -> tuple[list[Variant], dict[str, torch.Tensor]]:
+    """Every (filter, step) variant of ``layer`` and the predicted class of each image of
+    ``x`` under each distinct one (keyed by ``Variant.key``; ``UNFILTERED`` included)."""
+    _check_arguments(model, method, filters, margin_guard)
+    masked = MaskedLayer(model, layer, steps)
+    variants, representatives = plan_variants(masked.values, steps, filters, dedup=method != "naive")
+    representatives.setdefault(UNFILTERED, None)
+    log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives))
+    targets = list_layers(model) if layer == GLOBAL_LAYER else [layer]
+    network = whole_network(model) if method == "naive" else split_at(model, targets)
+    fused = FusedSuffix(network.suffix, targets) if method == "fast" and network.upstream else None
+    started = time.perf_counter()
+    try:
+        predicted = _predict(network, fused, masked, representatives, x, batch_size, cache_budget_mb, margin_guard)
+    finally:
+        masked.restore()
+    log.info("layer %s swept in %.1f s", layer, time.perf_counter() - started)
+    return variants, predicted
+
+
+def _check_arguments(model: nn.Module, method: str, filters, margin_guard: float) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown sweep method {method!r}; choose from {METHODS}")
+    unknown = [f for f in filters if f not in FILTERS]
+    if unknown:
+        raise ValueError(f"unknown filter {unknown[0]!r}; choose from {FILTERS}")
+    if not margin_guard >= 0:
+        raise ValueError(f"margin_guard must be >= 0, got {margin_guard}")
+    if model.training:
+        raise RuntimeError("sweep needs the model in eval mode (BatchNorm running statistics)")
+
+
+def _predict(
     network: SplitNetwork,
+    fused: FusedSuffix | None,
     masked: MaskedLayer,
     representatives: dict[str, Variant | None],
     x: torch.Tensor,
-    y: torch.Tensor,
     batch_size: int,
     cache_budget_mb: float,
-    rng: ThresholdRange,
+    margin_guard: float,
 ) -> dict[str, torch.Tensor]:
-    """Per distinct variant, a boolean per image: classified correctly. The upstream
-    cache is built once per chunk of images and shared by all variants."""
+    """Per distinct variant, the predicted class of every image. The upstream cache is
+    built once per chunk of images and shared by all variants."""
     device = masked.weights[0].device
-    correct = {key: torch.zeros(len(y), dtype=torch.bool) for key in representatives}
+    predicted = {key: torch.empty(len(x), dtype=torch.long) for key in representatives}
+    layout = to_channels_last if fused is not None else tuple
     chunk = None
     start = 0
-    while start < len(y):
+    while start < len(x):
         with torch.inference_mode():
             masked.restore()
-            first = network.prefix(x[start : start + batch_size].to(device))
+            first = layout(network.prefix(x[start : start + batch_size].to(device)))
             if chunk is None:
                 chunk = _chunk_size(first, len(first[0]), batch_size, cache_budget_mb)
             cached = [first] + [
-                network.prefix(x[i : i + batch_size].to(device))
-                for i in range(start + batch_size, min(start + chunk, len(y)), batch_size)
+                layout(network.prefix(x[i : i + batch_size].to(device)))
+                for i in range(start + batch_size, min(start + chunk, len(x)), batch_size)
             ]
-        labels = y[start : start + chunk].to(device)
         for done, (key, variant) in enumerate(representatives.items(), 1):
             if done % max(1, len(representatives) // 4) == 0:
-                log.info("images %d-%d: %d/%d variants", start, min(start + chunk, len(y)), done, len(representatives))
-            mask = None if variant is None else removal_mask(variant.filter, masked.values, variant.step, rng)
-            masked.apply(mask)
+                log.info("images %d-%d: %d/%d variants", start, min(start + chunk, len(x)), done, len(representatives))
+            masked.apply(variant)
             with torch.inference_mode():
-                predictions = torch.cat([network.suffix(*batch).argmax(1) for batch in cached])
-            correct[key][start : start + chunk] = (predictions == labels).cpu()
+                if fused is None:
+                    classes = [network.suffix(*batch).argmax(1) for batch in cached]
+                else:
+                    fused.refresh()
+                    classes = [_guarded_classes(fused, network.suffix, batch, margin_guard) for batch in cached]
+            predicted[key][start : start + chunk] = torch.cat(classes).cpu()
         start += chunk
-    return correct
+    return predicted
 
 
-def _count_correct_reattacked(model, masked, representatives, x, y, epsilon, clamp, batch_size, rng) -> dict[str, int]:
+def _guarded_classes(fused: FusedSuffix, exact, batch: tuple[torch.Tensor, ...], margin_guard: float) -> torch.Tensor:
+    """Classes from the fused graph, except where its top-2 logits lie within
+    ``margin_guard`` (relative to the top logit, at least 1): there the float order of the
+    exact graph decides, as in the naive path."""
+    logits = fused(*batch)
+    top = logits.topk(2, dim=1).values if logits.shape[1] > 1 else logits.repeat(1, 2)
+    close = (top[:, 0] - top[:, 1]) <= margin_guard * top[:, 0].abs().clamp(min=1)
+    classes = logits.argmax(1)
+    if close.any():
+        classes[close] = exact(*(t[close].contiguous() for t in batch)).argmax(1)
+    return classes
+
+
+def _count_correct_reattacked(model, layer, variants, x, y, epsilon, clamp, steps, batch_size) -> dict[str, int]:
     """Correct predictions per distinct variant under an FGSM made against that variant."""
+    masked = MaskedLayer(model, layer, steps)
     correct = {}
-    for key, variant in representatives.items():
-        masked.apply(None if variant is None else removal_mask(variant.filter, masked.values, variant.step, rng))
-        x_adv = fgsm(model, x, y, epsilon, clamp, batch_size)
-        correct[key] = int((predict(model, x_adv, batch_size) == y).sum())
+    try:
+        for variant in [None] + variants:
+            key = UNFILTERED if variant is None else variant.key
+            if key not in correct:
+                masked.apply(variant)
+                x_adv = fgsm(model, x, y, epsilon, clamp, batch_size)
+                correct[key] = int((predict(model, x_adv, batch_size) == y).sum())
+    finally:
+        masked.restore()
     return correct
 
 

@@ -18,6 +18,8 @@ def test_defaults_fill_every_key():
     ({"sweep": {"filters": ["h4"]}}, "config key 'sweep.filters.0': 'h4' is not one of ['h1', 'h2', 'h3']"),
     ({"sweep": {"steps": 0}}, "config key 'sweep.steps': 0 is less than the minimum of 1"),
     ({"sweep": {"steps": 2.5}}, "config key 'sweep.steps': 2.5 is not of type 'integer'"),
+    ({"sweep": {"method": "quick"}}, "config key 'sweep.method': 'quick' is not one of ['fast', 'exact', 'naive']"),
+    ({"sweep": {"margin_guard": -1e-3}}, "config key 'sweep.margin_guard': -0.001 is less than the minimum of 0"),
     ({"scores": {"tau": -0.1}}, "config key 'scores.tau': -0.1 is less than the minimum of 0"),
     ({"epsilon": {"target": 1.0}}, "config key 'epsilon.target': 1.0 is greater than or equal to the maximum of 1"),
     ({"epsilon": {"target": 0}}, "config key 'epsilon.target': 0 is less than or equal to the minimum of 0"),

@@ -24,7 +24,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("method", ["naive", "fast"])
+@pytest.mark.parametrize("method", ["naive", "exact", "fast"])
 def test_sweep_by_hand(method):
     model = hand_model()
     before = model[0].weight.detach().clone()
@@ -58,6 +58,10 @@ def test_sweep_restores_model_after_error():
 def test_sweep_rejects_bad_arguments():
     with pytest.raises(ValueError, match="unknown filter"):
         sweep(hand_model(), "0", X, Y, X_ADV, filters=("h9",))
+    with pytest.raises(ValueError, match="unknown sweep method 'quick'"):
+        sweep(hand_model(), "0", X, Y, X_ADV, method="quick")
+    with pytest.raises(ValueError, match="margin_guard must be >= 0, got -1"):
+        sweep(hand_model(), "0", X, Y, X_ADV, margin_guard=-1)
     with pytest.raises(KeyError, match="not a Conv2d/Linear"):
         sweep(hand_model(), "nope", X, Y, X_ADV)
     with pytest.raises(RuntimeError, match="eval mode"):

@@ -1,26 +1,58 @@
-"""The fast sweep (upstream caching + deduplication) gives the naive sweep's accuracies on
-every filterable layer of the paper's architectures."""
+"""The fast and exact sweeps give the naive sweep's predictions, hence its accuracies, on
+every filterable layer of the paper's architectures.
+
+The naive reference is computed here as the issue defines it: mask the weights, run the
+whole network. ``exact`` must match it bit for bit. ``fast`` reorders float operations
+(folded BatchNorm, channels_last); without its margin guard a prediction may differ only
+where the naive top-2 logit margin is below 1e-5 (the test reports how many do), and
+with the guard (the default) none may differ.
+"""
+
+import warnings
 
 import pytest
 import torch
 
 from fragility.models import build_model, list_layers
+from fragility.sweep import UNFILTERED, MaskedLayer, predict_variants
+
+STEPS, BATCH = 3, 8
+TIE_MARGIN = 1e-5
+
+
+def naive_logits(model, layer, x, variant):
+    masked = MaskedLayer(model, layer, STEPS)
+    try:
+        masked.apply(variant)
+        with torch.inference_mode():
+            return torch.cat([model(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
+    finally:
+        masked.restore()
 
 
 @pytest.mark.parametrize("name, stem", [("resnet18", "plain"), ("squeezenet1_1", "cifar"), ("shufflenet_v2_x1_0", "plain")])
-def test_fast_sweep_equals_naive_on_every_layer(name, stem):
-    from fragility.sweep import sweep
-
+def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem):
     torch.manual_seed(0)
     model = build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem).eval()
     x = torch.rand(16, 3, 16, 16)
-    with torch.inference_mode():
-        y = model(x).argmax(1)
-    x_adv = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
-    differing = []
+    options = dict(steps=STEPS, batch_size=BATCH, cache_budget_mb=0.05)  # 0.05 MiB: the cache is chunked
+    differing, near_ties, unguarded_flips = [], 0, 0
     for layer in list_layers(model) + ["__global__"]:
-        naive = sweep(model, layer, x, y, x_adv, steps=3, batch_size=8, method="naive")
-        fast = sweep(model, layer, x, y, x_adv, steps=3, batch_size=8, method="fast", cache_budget_mb=0.05)
-        if not naive.equals(fast):
-            differing.append(layer)
-    assert differing == [], f"{len(differing)} layers differ: {differing}"
+        variants, exact = predict_variants(model, layer, x, method="exact", **options)
+        _, fast = predict_variants(model, layer, x, method="fast", **options)
+        _, unguarded = predict_variants(model, layer, x, method="fast", margin_guard=0.0, **options)
+        representatives = {v.key: v for v in reversed(variants)} | {UNFILTERED: None}
+        for key, variant in representatives.items():
+            logits = naive_logits(model, layer, x, variant)
+            naive = logits.argmax(1)
+            top2 = logits.topk(2, dim=1).values
+            margin = top2[:, 0] - top2[:, 1]
+            near_ties += int((margin < TIE_MARGIN).sum())
+            flipped = unguarded[key] != naive
+            unguarded_flips += int(flipped.sum())
+            assert (margin[flipped] < TIE_MARGIN).all(), f"{layer} {variant}: a prediction flipped at margin >= {TIE_MARGIN}"
+            if not (torch.equal(exact[key], naive) and torch.equal(fast[key], naive)):
+                differing.append((layer, variant))
+    warnings.warn(f"{name}: {unguarded_flips} predictions of the unguarded fused graph differ from naive "
+                  f"({near_ties} images at naive margin < {TIE_MARGIN}); 0 with the margin guard")
+    assert differing == [], f"{len(differing)} variants differ: {differing[:3]}"

@@ -15,6 +15,7 @@ model = load_checkpoint(snakemake.input.checkpoint, snakemake.params.device)
 table = sweep(
     model, snakemake.wildcards.layer, x, y, adversarial["x_adv"], steps=settings["steps"], filters=settings["filters"],
     batch_size=snakemake.params.batch_size, method=settings["method"], cache_budget_mb=settings["cache_budget_mb"],
+    margin_guard=settings["margin_guard"],
     regenerate_epsilon=adversarial["epsilon"] if snakemake.params.regenerate else None, clamp=snakemake.params.clamp,
 )
 identity = run_identity(snakemake.wildcards)
