@@ -55,6 +55,18 @@ class Variant:
     key: str  # variants with the same key remove the same weights
 
 
+@dataclass(frozen=True)
+class SweepOptions:
+    """How a sweep runs: the arguments of :func:`sweep` that :func:`predict_variants` shares."""
+
+    steps: int = 25
+    filters: tuple[str, ...] = FILTERS
+    batch_size: int = 256
+    method: str = "fast"
+    cache_budget_mb: float = 1024.0
+    margin_guard: float = 1e-3
+
+
 class MaskedLayer:
     """The weights one sweep filters, with their original values kept for restoring."""
 
@@ -123,16 +135,15 @@ def sweep(
     ``regenerate_epsilon`` every filtered network is attacked afresh (FGSM of that ε,
     white-box) instead of being scored on the given ``x_adv``.
     """
-    options = dict(steps=steps, filters=filters, batch_size=batch_size, method=method,
-                   cache_budget_mb=cache_budget_mb, margin_guard=margin_guard)
+    options = SweepOptions(steps, tuple(filters), batch_size, method, cache_budget_mb, margin_guard)
     n = len(y)
     if regenerate_epsilon is None:
         # one pass over clean and adversarial images: each mask is applied once
-        variants, predicted = predict_variants(model, layer, torch.cat([x, x_adv]), **options)
+        variants, predicted = predict_variants(model, layer, torch.cat([x, x_adv]), options)
         correct_clean = {k: int((p[:n] == y).sum()) for k, p in predicted.items()}
         correct_adv = {k: int((p[n:] == y).sum()) for k, p in predicted.items()}
     else:
-        variants, predicted = predict_variants(model, layer, x, **options)
+        variants, predicted = predict_variants(model, layer, x, options)
         correct_clean = {k: int((p == y).sum()) for k, p in predicted.items()}
         correct_adv = _count_correct_reattacked(model, layer, variants, x, y, regenerate_epsilon, clamp, steps, batch_size)
     n_total = sum(w.numel() for w in layer_weights(model, layer))
@@ -149,21 +160,14 @@ def sweep(
 
 
 def predict_variants(
-    model: nn.Module,
-    layer: str,
-    x: torch.Tensor,
-    steps: int = 25,
-    filters=FILTERS,
-    batch_size: int = 256,
-    method: str = "fast",
-    cache_budget_mb: float = 1024.0,
-    margin_guard: float = 1e-3,
+    model: nn.Module, layer: str, x: torch.Tensor, options: SweepOptions = SweepOptions()
 ) -> tuple[list[Variant], dict[str, torch.Tensor]]:
     """Every (filter, step) variant of ``layer`` and the predicted class of each image of
     ``x`` under each distinct one (keyed by ``Variant.key``; ``UNFILTERED`` included)."""
-    _check_arguments(model, method, filters, margin_guard)
-    masked = MaskedLayer(model, layer, steps)
-    variants, representatives = plan_variants(masked.values, steps, filters, dedup=method != "naive")
+    method = options.method
+    _check_arguments(model, options)
+    masked = MaskedLayer(model, layer, options.steps)
+    variants, representatives = plan_variants(masked.values, options.steps, options.filters, dedup=method != "naive")
     representatives.setdefault(UNFILTERED, None)
     log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives))
     targets = list_layers(model) if layer == GLOBAL_LAYER else [layer]
@@ -171,21 +175,21 @@ def predict_variants(
     fused = FusedSuffix(network.suffix, targets) if method == "fast" and network.upstream else None
     started = time.perf_counter()
     try:
-        predicted = _predict(network, fused, masked, representatives, x, batch_size, cache_budget_mb, margin_guard)
+        predicted = _predict(network, fused, masked, representatives, x, options)
     finally:
         masked.restore()
     log.info("layer %s swept in %.1f s", layer, time.perf_counter() - started)
     return variants, predicted
 
 
-def _check_arguments(model: nn.Module, method: str, filters, margin_guard: float) -> None:
-    if method not in METHODS:
-        raise ValueError(f"unknown sweep method {method!r}; choose from {METHODS}")
-    unknown = [f for f in filters if f not in FILTERS]
+def _check_arguments(model: nn.Module, options: SweepOptions) -> None:
+    if options.method not in METHODS:
+        raise ValueError(f"unknown sweep method {options.method!r}; choose from {METHODS}")
+    unknown = [f for f in options.filters if f not in FILTERS]
     if unknown:
         raise ValueError(f"unknown filter {unknown[0]!r}; choose from {FILTERS}")
-    if not margin_guard >= 0:
-        raise ValueError(f"margin_guard must be >= 0, got {margin_guard}")
+    if not options.margin_guard >= 0:
+        raise ValueError(f"margin_guard must be >= 0, got {options.margin_guard}")
     if model.training:
         raise RuntimeError("sweep needs the model in eval mode (BatchNorm running statistics)")
 
@@ -196,13 +200,11 @@ def _predict(
     masked: MaskedLayer,
     representatives: dict[str, Variant | None],
     x: torch.Tensor,
-    batch_size: int,
-    cache_budget_mb: float,
-    margin_guard: float,
+    options: SweepOptions,
 ) -> dict[str, torch.Tensor]:
     """Per distinct variant, the predicted class of every image. The upstream cache is
     built once per chunk of images and shared by all variants."""
-    device = masked.weights[0].device
+    device, batch_size = masked.weights[0].device, options.batch_size
     predicted = {key: torch.empty(len(x), dtype=torch.long) for key in representatives}
     layout = to_channels_last if fused is not None else tuple
     chunk = None
@@ -212,7 +214,7 @@ def _predict(
             masked.restore()
             first = layout(network.prefix(x[start : start + batch_size].to(device)))
             if chunk is None:
-                chunk = _chunk_size(first, len(first[0]), batch_size, cache_budget_mb)
+                chunk = _chunk_size(first, len(first[0]), batch_size, options.cache_budget_mb)
             cached = [first] + [
                 layout(network.prefix(x[i : i + batch_size].to(device)))
                 for i in range(start + batch_size, min(start + chunk, len(x)), batch_size)
@@ -226,7 +228,7 @@ def _predict(
                     classes = [network.suffix(*batch).argmax(1) for batch in cached]
                 else:
                     fused.refresh()
-                    classes = [_guarded_classes(fused, network.suffix, batch, margin_guard) for batch in cached]
+                    classes = [_guarded_classes(fused, network.suffix, batch, options.margin_guard) for batch in cached]
             predicted[key][start : start + chunk] = torch.cat(classes).cpu()
         start += chunk
     return predicted

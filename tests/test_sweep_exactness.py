@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from fragility.models import build_model, list_layers
-from fragility.sweep import UNFILTERED, MaskedLayer, predict_variants
+from fragility.sweep import UNFILTERED, MaskedLayer, SweepOptions, predict_variants
 
 STEPS, BATCH = 3, 8
 TIE_MARGIN = 1e-5
@@ -36,11 +36,13 @@ def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem):
     model = build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem).eval()
     x = torch.rand(16, 3, 16, 16)
     options = dict(steps=STEPS, batch_size=BATCH, cache_budget_mb=0.05)  # 0.05 MiB: the cache is chunked
+    exact_options, fast_options = SweepOptions(method="exact", **options), SweepOptions(method="fast", **options)
+    unguarded_options = SweepOptions(method="fast", margin_guard=0.0, **options)
     differing, near_ties, unguarded_flips = [], 0, 0
     for layer in list_layers(model) + ["__global__"]:
-        variants, exact = predict_variants(model, layer, x, method="exact", **options)
-        _, fast = predict_variants(model, layer, x, method="fast", **options)
-        _, unguarded = predict_variants(model, layer, x, method="fast", margin_guard=0.0, **options)
+        variants, exact = predict_variants(model, layer, x, exact_options)
+        _, fast = predict_variants(model, layer, x, fast_options)
+        _, unguarded = predict_variants(model, layer, x, unguarded_options)
         representatives = {v.key: v for v in reversed(variants)} | {UNFILTERED: None}
         for key, variant in representatives.items():
             logits = naive_logits(model, layer, x, variant)
