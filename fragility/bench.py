@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import GLOBAL_LAYER
 from .evaluation import predict
-from .models import build_model, layer_names, list_layers
+from .models import build_model, filtered_layers, layer_names
 from .sweep import UNFILTERED, MaskedLayer, plan_variants, sweep
 from .upstream import split_at
 
@@ -40,7 +40,7 @@ def count_flops(fn, *args) -> int:
 def sweep_flops(model, layer: str, x: torch.Tensor, steps: int) -> tuple[float, float]:
     """FLOPs of the naive path (whole network per variant) and the least the fast path must
     do (prefix once, downstream graph once per distinct variant), clean + adversarial."""
-    network = split_at(model, list_layers(model) if layer == GLOBAL_LAYER else [layer])
+    network = split_at(model, filtered_layers(model, layer))
     one = x[:1]
     whole, prefix = count_flops(model, one), count_flops(network.prefix, one)
     suffix = count_flops(network.suffix, *network.prefix(one))

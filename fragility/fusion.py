@@ -29,20 +29,16 @@ class FusedSuffix:
     def __init__(self, suffix: fx.GraphModule, layers: list[str]):
         self.module = copy.deepcopy(suffix)
         folded = _fold_batchnorm(self.module)
-        self.sources = {}
-        for name in layers:
-            bn_name = folded.get(name)
-            self.sources[name] = (
-                self.module.get_submodule(name),
-                suffix.get_submodule(name),
-                suffix.get_submodule(bn_name) if bn_name else None,
-            )
+        self.sources = [  # (module in the fused copy, original layer, its BatchNorm if folded)
+            (self.module.get_submodule(name), suffix.get_submodule(name), suffix.get_submodule(folded[name]) if name in folded else None)
+            for name in layers
+        ]
         self.module.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def refresh(self) -> None:
         """Copy the (masked) weights of the filtered layers into the fused graph."""
-        for fused, original, bn in self.sources.values():
+        for fused, original, bn in self.sources:
             if bn is None:
                 fused.weight.copy_(original.weight)
                 continue

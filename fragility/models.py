@@ -122,15 +122,20 @@ def layer_names(name: str, stem: str = "plain") -> list[str]:
         return list_layers(build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem, init="torchvision"))
 
 
+def filtered_layers(model: nn.Module, layer: str) -> list[str]:
+    """The layers a filter acts on: ``layer`` itself, or every one for ``__global__``."""
+    known = list_layers(model)
+    if layer == GLOBAL_LAYER:
+        return known
+    if layer not in known:
+        raise KeyError(f"layer {layer!r} is not a Conv2d/Linear of this model; layers: {', '.join(sorted(known))}")
+    return [layer]
+
+
 def layer_weights(model: nn.Module, layer: str) -> list[nn.Parameter]:
     """The weight tensors a filter acts on: one layer's, or all of them for ``__global__``."""
-    names = list_layers(model) if layer == GLOBAL_LAYER else [layer]
     net = backbone(model)
-    known = set(list_layers(model))
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise KeyError(f"layer {missing[0]!r} is not a Conv2d/Linear of this model; layers: {', '.join(sorted(known))}")
-    return [net.get_submodule(n).weight for n in names]
+    return [net.get_submodule(n).weight for n in filtered_layers(model, layer)]
 
 
 def resolve_device(device: str = "auto") -> torch.device:

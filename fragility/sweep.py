@@ -33,7 +33,7 @@ from .attack import fgsm
 from .evaluation import predict
 from .filters import FILTERS, ThresholdRange, removal_mask, threshold
 from .fusion import FusedSuffix, to_channels_last
-from .models import GLOBAL_LAYER, layer_weights, list_layers
+from .models import filtered_layers, layer_weights
 from .upstream import SplitNetwork, split_at, whole_network
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ def predict_variants(
     variants, representatives = plan_variants(masked.values, options.steps, options.filters, dedup=method != "naive")
     representatives.setdefault(UNFILTERED, None)
     log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives))
-    targets = list_layers(model) if layer == GLOBAL_LAYER else [layer]
+    targets = filtered_layers(model, layer)
     network = whole_network(model) if method == "naive" else split_at(model, targets)
     fused = FusedSuffix(network.suffix, targets) if method == "fast" and network.upstream else None
     started = time.perf_counter()
@@ -210,8 +210,7 @@ def _predict(
     chunk = None
     start = 0
     while start < len(x):
-        with torch.inference_mode():
-            masked.restore()
+        with torch.inference_mode():  # the prefix holds no filtered layer: masks cannot reach it
             first = layout(network.prefix(x[start : start + batch_size].to(device)))
             if chunk is None:
                 chunk = _chunk_size(first, len(first[0]), batch_size, options.cache_budget_mb)
