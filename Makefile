@@ -9,9 +9,12 @@ BIN = $(VENV)/bin
 
 venv: $(VENV)/.installed
 
+# torchattacks (tests only: an independent PGD to check ours against) pins requests to 2.25,
+# which would downgrade what Snakemake uses; it imports nothing beyond torch, so no deps.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[workflow,test]'
+	$(BIN)/pip install --quiet --no-deps torchattacks==3.5.1
 	touch $@
 
 run: venv

@@ -20,6 +20,7 @@ localrules:
     collect_epsilon,
     collect_sweeps,
     collect_retrain,
+    retrain_summary,
     scores,
     figure_local_scores,
     figure_global_scores,

@@ -1,13 +1,16 @@
-"""FGSM in pixel space and the relative-attack ε search (paper §4.3, Def. 7–9).
+"""Attacks in pixel space — FGSM (the paper's) and L∞ PGD — and the relative-attack ε
+search (paper §4.3, Def. 7–9) for either.
 
 FGSM's direction sign(∇x CE) does not depend on ε, so it is computed once per test set
-(:func:`gradient_sign`) and every ε of the search costs one forward pass.
+(:func:`gradient_sign`) and every ε of an FGSM search costs one forward pass. PGD restarts
+from x for every ε. :class:`Attack` is the one interface the adversarial stage, the sweep's
+``regenerate`` option and the retraining evaluation call.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -19,18 +22,30 @@ from .evaluation import model_device, predict
 log = logging.getLogger(__name__)
 
 
-def gradient_sign(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """sign(∇x CE(f(x), y)) per input, model in eval mode, true labels."""
+ATTACKS = ("fgsm", "pgd")
+
+
+def _batch_gradient_sign(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """sign(∇x CE(f(x), y)) of one batch on the model's device (summed loss: no batch scaling)."""
+    x = x.detach().requires_grad_(True)
+    loss = F.cross_entropy(model(x), y, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad.sign()
+
+
+def _check_eval(model: nn.Module) -> None:
     if model.training:
         raise RuntimeError("attack the model in eval mode")
+
+
+def gradient_sign(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """sign(∇x CE(f(x), y)) per input, model in eval mode, true labels."""
+    _check_eval(model)
     device = model_device(model)
-    signs = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size].to(device).requires_grad_(True)
-        loss = F.cross_entropy(model(xb), y[i : i + batch_size].to(device), reduction="sum")
-        (grad,) = torch.autograd.grad(loss, xb)
-        signs.append(grad.sign().cpu())
-    return torch.cat(signs)
+    return torch.cat([
+        _batch_gradient_sign(model, x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)).cpu()
+        for i in range(0, len(x), batch_size)
+    ])
 
 
 def perturb(x: torch.Tensor, sign: torch.Tensor, epsilon: float, clamp: bool = True) -> torch.Tensor:
@@ -44,6 +59,80 @@ def perturb(x: torch.Tensor, sign: torch.Tensor, epsilon: float, clamp: bool = T
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, clamp: bool = True, batch_size: int = 256) -> torch.Tensor:
     """Untargeted one-step FGSM adversarial examples of ``x`` against ``model``."""
     return perturb(x, gradient_sign(model, x, y, batch_size), epsilon, clamp)
+
+
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epsilon: float,
+    steps: int = 10,
+    step_size: float | None = None,
+    random_start: bool = True,
+    clamp: bool = True,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """Untargeted L∞ PGD: x⁰ = x (+ U(−ε, ε) with ``random_start``, drawn from a generator
+    seeded by ``seed``), x^{t+1} = Π(x^t + α·sign(∇x CE(f(x^t), y))) with Π the projection
+    onto the ε-ball around x, then onto [0, 1] (unless ``clamp`` is False);
+    α = ``step_size`` or 2.5·ε/steps. Model in eval mode, true labels."""
+    if epsilon < 0:
+        raise ValueError(f"epsilon must be >= 0, got {epsilon}")
+    if steps < 1:
+        raise ValueError(f"PGD needs steps >= 1, got {steps}")
+    _check_eval(model)
+    alpha = 2.5 * epsilon / steps if step_size is None else step_size
+    device = model_device(model)
+    start = x.clone()
+    if random_start:
+        noise = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
+        start = _project(x + (2 * noise - 1) * epsilon, x, epsilon, clamp)
+    adversarial = []
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+        current = start[i : i + batch_size].to(device)
+        for _ in range(steps):
+            current = _project(current + alpha * _batch_gradient_sign(model, current, yb), xb, epsilon, clamp)
+        adversarial.append(current.cpu())
+    return torch.cat(adversarial)
+
+
+def _project(candidate: torch.Tensor, x: torch.Tensor, epsilon: float, clamp: bool) -> torch.Tensor:
+    """Onto the L∞ ball of radius ε around x, then onto the pixel range [0, 1]."""
+    projected = x + (candidate - x).clamp(-epsilon, epsilon)
+    return projected.clamp(0.0, 1.0) if clamp else projected
+
+
+@dataclass(frozen=True)
+class Attack:
+    """The attack every stage uses: ``Attack("fgsm")`` (the paper's) or ``Attack("pgd", ...)``.
+
+    ``options`` are :func:`pgd`'s keyword arguments (steps, step_size, random_start, seed).
+    """
+
+    method: str = "fgsm"
+    clamp: bool = True
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.method not in ATTACKS:
+            raise ValueError(f"unknown attack {self.method!r}; choose from {ATTACKS}")
+        allowed = {"steps", "step_size", "random_start", "seed"} if self.method == "pgd" else set()
+        unknown = sorted(set(self.options) - allowed)
+        if unknown:
+            raise ValueError(f"attack {self.method!r} takes no option {unknown[0]!r}; allowed: {sorted(allowed) or 'none'}")
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, batch_size: int = 256) -> torch.Tensor:
+        """Adversarial examples of ``x`` against ``model`` at ``epsilon``."""
+        if self.method == "fgsm":
+            return fgsm(model, x, y, epsilon, self.clamp, batch_size)
+        return pgd(model, x, y, epsilon, clamp=self.clamp, batch_size=batch_size, **self.options)
+
+    @property
+    def name(self) -> str:
+        """``fgsm``, or ``pgd-<steps>`` (how tables and figures name the attack)."""
+        return "fgsm" if self.method == "fgsm" else f"pgd-{self.options.get('steps', 10)}"
 
 
 @dataclass
@@ -77,13 +166,17 @@ def search_epsilon(
     clamp: bool = True,
     num_classes: int | None = None,
     batch_size: int = 256,
+    attack: str = "fgsm",
+    attack_options: dict | None = None,
 ) -> EpsilonSearch:
     """Find ε with acc(X_ε) ≈ target·acc(X): a log grid brackets it, bisection refines.
 
     Accuracy is not monotone in ε for FGSM, so the grid is walked upwards and the first
     bracket is refined. When no ε in [eps_min, eps_max] brackets the target the closest ε
-    tried is returned with ``reached=False``.
+    tried is returned with ``reached=False``. ``attack`` is ``fgsm`` or ``pgd`` (with
+    ``attack_options`` as :class:`Attack` takes them).
     """
+    chosen = Attack(attack, clamp, dict(attack_options or {}))
     if not 0 < target < 1:
         raise ValueError(f"target must lie in (0, 1), got {target}")
     if not 0 < eps_min < eps_max:
@@ -92,12 +185,13 @@ def search_epsilon(
     acc_clean = (clean_pred == y).double().mean().item()
     if acc_clean == 0:
         raise ValueError("the model classifies no test input correctly: a relative attack is undefined")
-    sign = gradient_sign(model, x, y, batch_size)
+    sign = gradient_sign(model, x, y, batch_size) if chosen.method == "fgsm" else None
     tried: dict[float, tuple[float, torch.Tensor]] = {}
 
     def ratio_at(eps: float) -> float:
         if eps not in tried:
-            pred = predict(model, perturb(x, sign, eps, clamp), batch_size)
+            x_adv = perturb(x, sign, eps, clamp) if sign is not None else chosen(model, x, y, eps, batch_size)
+            pred = predict(model, x_adv, batch_size)
             tried[eps] = ((pred == y).double().mean().item(), pred)
             log.info("epsilon %.6g: adversarial accuracy %.4f (ratio %.4f)", eps, tried[eps][0], tried[eps][0] / acc_clean)
         return tried[eps][0] / acc_clean

@@ -14,7 +14,7 @@ import yaml
 from .data import DEBIAN_FASHION_MNIST, NEEDS_DATA_DIR
 from .models import GLOBAL_LAYER
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")  # package data: a plain install validates too
 
 
 class ConfigError(ValueError):
@@ -80,7 +80,7 @@ def _check_semantics(config: dict) -> None:
     if config["epsilon"]["min"] >= config["epsilon"]["max"]:
         _fail("epsilon.min", config["epsilon"]["min"], f"must be < epsilon.max ({config['epsilon']['max']})")
     _check_data_dir(config)
-    for key, mapping in (("stem", config["stem"]), ("sweep.layers", config["sweep"]["layers"])):
+    for key, mapping in (("stem", config["stem"]), ("sweep.layers", config["sweep"]["layers"]), ("kernels.layers", config["kernels"]["layers"])):
         for model in mapping:
             if model != "default" and model not in known:
                 _fail(f"{key}.{model}", model, "per-model keys must be torchvision model names (or 'default')")
@@ -91,6 +91,11 @@ def _check_semantics(config: dict) -> None:
         for layer in [] if choice == "all" else choice:
             if layer not in valid:
                 _fail(key, layer, f"not a Conv2d/Linear layer of {model}; e.g. {sorted(valid)[:4]}")
+        kernel_choice = config["kernels"]["layers"].get(model, config["kernels"]["layers"]["default"])
+        key = "kernels.layers." + (model if model in config["kernels"]["layers"] else "default")
+        for layer in kernel_choice if isinstance(kernel_choice, list) else []:
+            if layer not in valid - {GLOBAL_LAYER}:
+                _fail(key, layer, f"not a Conv2d/Linear layer of {model}; e.g. {sorted(valid - {GLOBAL_LAYER})[:4]}")
         response = config["figures"]["response_layer"]
         if response is not None and response not in valid:
             _fail("figures.response_layer", response, f"must be a layer of every model ({model} has no such layer)")
@@ -108,6 +113,13 @@ def _check_data_dir(config: dict) -> None:
         _fail("data_dir", data_dir, f"the folder does not exist (datasets {needing} need it)")
 
 
+def attack_settings(config: dict) -> dict:
+    """The keyword arguments of :class:`fragility.attack.Attack` the config asks for."""
+    attack = config["attack"]
+    options = dict(attack["pgd"]) if attack["method"] == "pgd" else {}
+    return {"method": attack["method"], "clamp": attack["clamp"], "options": options}
+
+
 def stem_for(config: dict, model: str) -> str:
     return config["stem"].get(model, config["stem"]["default"])
 
@@ -117,8 +129,19 @@ def layer_choice(config: dict, model: str):
     return layers.get(model, layers["default"])
 
 
+def kernel_layers(config: dict, model: str) -> list[str]:
+    """The layers whose kernels are removed one at a time for ``model`` (``kernels.layers``)."""
+    from .models import first_conv_layer
+
+    mapping = config["kernels"]["layers"]
+    choice = mapping.get(model, mapping["default"])
+    if choice == "none":
+        return []
+    return [first_conv_layer(model, stem_for(config, model))] if choice == "first_conv" else list(choice)
+
+
 def checkpoint_epochs(config: dict) -> list[int]:
-    from .train import checkpoint_schedule
+    from .artifacts import checkpoint_schedule
 
     return checkpoint_schedule(config["train"]["epochs"], config["train"]["checkpoint_every"])
 

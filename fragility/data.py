@@ -19,6 +19,7 @@ import torch
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "tiny_imagenet")
 NEEDS_DATA_DIR = ("mnist", "cifar10", "tiny_imagenet")
+NEEDS_FILES = NEEDS_DATA_DIR + ("fashion_mnist",)  # every dataset but the embedded digits
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -40,10 +41,6 @@ class Dataset:
     @property
     def in_channels(self) -> int:
         return self.x_train.shape[1]
-
-    @property
-    def image_size(self) -> int:
-        return self.x_train.shape[-1]
 
     @property
     def mean(self) -> list[float]:

@@ -118,8 +118,18 @@ def list_layers(model: nn.Module) -> list[str]:
 
 def layer_names(name: str, stem: str = "plain") -> list[str]:
     """The filterable layers of architecture ``name`` without allocating its weights."""
+    return list_layers(_meta_model(name, stem))
+
+
+def first_conv_layer(name: str, stem: str = "plain") -> str:
+    """The first Conv2d of architecture ``name`` in module order."""
+    return next(n for n, m in backbone(_meta_model(name, stem)).named_modules() if isinstance(m, nn.Conv2d))
+
+
+def _meta_model(name: str, stem: str) -> Classifier:
+    """Architecture ``name`` on the meta device: its structure without its weights."""
     with torch.device("meta"):
-        return list_layers(build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem, init="torchvision"))
+        return build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem, init="torchvision")
 
 
 def filtered_layers(model: nn.Module, layer: str) -> list[str]:
@@ -136,6 +146,15 @@ def layer_weights(model: nn.Module, layer: str) -> list[nn.Parameter]:
     """The weight tensors a filter acts on: one layer's, or all of them for ``__global__``."""
     net = backbone(model)
     return [net.get_submodule(n).weight for n in filtered_layers(model, layer)]
+
+
+def freeze_layers(model: nn.Module, layers: list[str]) -> list[nn.Parameter]:
+    """Stop gradients to every parameter of ``layers`` (their own, not their BatchNorm's)."""
+    net = backbone(model)
+    frozen = [p for name in layers for p in net.get_submodule(name).parameters(recurse=False)]
+    for parameter in frozen:
+        parameter.requires_grad_(False)
+    return frozen
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -23,7 +23,11 @@ FILTER_NAMES = {"h1": "h1 high-pass", "h2": "h2 low-pass", "h3": "h3 pulse wave"
 
 
 def _title(df: pd.DataFrame) -> str:
-    return " / ".join(str(df[c].iloc[0]) for c in ("dataset", "model") if c in df and df[c].nunique() == 1)
+    """'dataset / model / attack fgsm' for what the table holds one of."""
+    parts = [str(df[c].iloc[0]) for c in ("dataset", "model") if c in df and df[c].nunique() == 1]
+    if "attack" in df and df["attack"].nunique() == 1:
+        parts.append(f"attack {df['attack'].iloc[0]}")
+    return " / ".join(parts)
 
 
 def _majority(labels: pd.Series) -> str:
@@ -112,18 +116,40 @@ def filter_response(sweep: pd.DataFrame, layer: str | None = None, epoch: int | 
     return fig
 
 
-def retrain_comparison(retrain: pd.DataFrame) -> plt.Figure:
-    """Selective vs regular retraining, clean and adversarial, mean ± std over seeds (Fig. 12)."""
+def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = None) -> plt.Figure:
+    """Selective vs regular retraining, clean and adversarial, mean ± std over seeds (Fig. 12);
+    with ``summary`` (:func:`fragility.stats.retrain_summary`) each panel's title gives the
+    pairs, mean ± std of selective − regular and the Wilcoxon p over all checkpoints, and
+    each checkpoint's bars the same per epoch."""
     long = retrain.melt(id_vars=["seed", "epoch", "branch"], value_vars=["acc_clean", "acc_adv"], var_name="test set", value_name="accuracy")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), squeeze=False)
     for ax, (column, name) in zip(axes[0], {"acc_clean": "clean", "acc_adv": "adversarial"}.items()):
         sns.barplot(long[long["test set"] == column], x="epoch", y="accuracy", hue="branch", ax=ax, errorbar="sd",
                     hue_order=["regular", "selective"])
-        ax.set_title(f"{name} test accuracy after retraining")
+        title = f"{name} test accuracy after retraining"
+        if summary is not None:
+            rows = summary[summary["accuracy"] == column.removeprefix("acc_")]
+            overall = rows[rows["scope"] == "all"]
+            if len(overall):
+                title += "\n" + _difference_text(overall.iloc[0], "all checkpoints")
+            for tick, epoch in enumerate(sorted(retrain["epoch"].unique())):
+                per_epoch = rows[(rows["scope"] == "epoch") & (rows["epoch"] == epoch)]
+                if len(per_epoch):
+                    ax.annotate(_difference_text(per_epoch.iloc[0]), (tick, 0.02), xycoords=("data", "axes fraction"),
+                                ha="center", fontsize=6)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("checkpoint epoch")
     fig.suptitle(f"Selective vs regular retraining, {_title(retrain)}")
     fig.tight_layout()
     return fig
+
+
+def _difference_text(row, scope: str = "") -> str:
+    """'sel − reg +0.012 ± 0.020 (n 6, p 0.31)' for one summary row."""
+    p = "n/a" if pd.isna(row["wilcoxon_p"]) else f"{row['wilcoxon_p']:.2g}"
+    std = "" if pd.isna(row["std_diff"]) else f" ± {row['std_diff']:.3f}"
+    where = f", {scope}" if scope else ""
+    return f"sel − reg {row['mean_diff']:+.3f}{std} (n {row['n_pairs']}{where}, p {p})"
 
 
 def compression_curve(sweep: pd.DataFrame) -> plt.Figure:

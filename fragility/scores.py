@@ -12,10 +12,9 @@ import pandas as pd
 from scipy.integrate import simpson
 
 INTEGRATIONS = ("rectangle", "trapezoid", "simpson")
-LABELS = ("fragile", "robust", "antifragile")
-RUN_KEYS = ("dataset", "model", "seed", "epoch")
+RUN_KEYS = ("dataset", "model", "seed", "epoch", "attack")  # attack: which attack made the adversarial set
 SCORE_COLUMNS = [
-    "dataset", "model", "seed", "epoch", "layer", "filter",
+    "dataset", "model", "seed", "epoch", "attack", "layer", "filter",
     "score_clean", "score_adv", "score_diff", "norm_clean", "norm_adv", "norm_diff",
     "label_clean", "label_adv", "label_diff",
 ]

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .attack import fgsm
+from .attack import Attack
 from .evaluation import predict
 from .filters import FILTERS, ThresholdRange, removal_mask, threshold
 from .fusion import FusedSuffix, to_channels_last
@@ -48,11 +48,17 @@ UNFILTERED = "unfiltered"
 
 @dataclass(frozen=True)
 class Variant:
+    """One (filter, step) of a sweep."""
+
     filter: str
     step: int
     alpha: float
     n_removed: int
     key: str  # variants with the same key remove the same weights
+
+    def mask(self, layer: "MaskedLayer") -> torch.Tensor:
+        """The flat boolean mask of the weights this variant removes."""
+        return removal_mask(self.filter, layer.values, self.step, layer.range)
 
 
 @dataclass(frozen=True)
@@ -79,9 +85,10 @@ class MaskedLayer:
         self.bounds = torch.tensor([0] + [o.numel() for o in self.originals]).cumsum(0).tolist()
         self.range = ThresholdRange.of(self.values, steps)
 
-    def apply(self, variant: Variant | None) -> None:
-        """Restore the original weights, then zero those ``variant`` removes (none for ``None``)."""
-        mask = None if variant is None else removal_mask(variant.filter, self.values, variant.step, self.range)
+    def apply(self, variant) -> None:
+        """Restore the original weights, then zero those ``variant`` removes (none for ``None``);
+        a variant is anything with a ``mask(layer)`` method (:class:`Variant`, a kernel removal)."""
+        mask = None if variant is None else variant.mask(self)
         for weight, original, start, stop in zip(self.weights, self.originals, self.bounds, self.bounds[1:]):
             weight.data.copy_(original)
             if mask is not None:
@@ -128,14 +135,17 @@ def sweep(
     regenerate_epsilon: float | None = None,
     clamp: bool = True,
     margin_guard: float = 1e-3,
+    options: SweepOptions | None = None,
+    attack: Attack | None = None,
 ) -> pd.DataFrame:
     """One row per (filter, step): thresholds, counts and clean/adversarial accuracies.
 
     ``model`` must be in eval mode; it is left exactly as it was found. With
-    ``regenerate_epsilon`` every filtered network is attacked afresh (FGSM of that ε,
-    white-box) instead of being scored on the given ``x_adv``.
+    ``regenerate_epsilon`` every filtered network is attacked afresh (``attack``, default
+    FGSM with ``clamp``, at that ε, white-box) instead of being scored on the given
+    ``x_adv``. ``options``, when given, replaces the keyword arguments it holds.
     """
-    options = SweepOptions(steps, tuple(filters), batch_size, method, cache_budget_mb, margin_guard)
+    options = options or SweepOptions(steps, tuple(filters), batch_size, method, cache_budget_mb, margin_guard)
     n = len(y)
     if regenerate_epsilon is None:
         # one pass over clean and adversarial images: each mask is applied once
@@ -145,11 +155,12 @@ def sweep(
     else:
         variants, predicted = predict_variants(model, layer, x, options)
         correct_clean = {k: int((p == y).sum()) for k, p in predicted.items()}
-        correct_adv = _count_correct_reattacked(model, layer, variants, x, y, regenerate_epsilon, clamp, steps, batch_size)
+        attack = attack or Attack("fgsm", clamp)
+        correct_adv = _count_correct_reattacked(model, layer, variants, x, y, regenerate_epsilon, attack, options.steps, options.batch_size)
     n_total = sum(w.numel() for w in layer_weights(model, layer))
     rows = [
         {
-            "layer": layer, "filter": v.filter, "step": v.step, "alpha": v.alpha, "alpha_norm": v.step / steps,
+            "layer": layer, "filter": v.filter, "step": v.step, "alpha": v.alpha, "alpha_norm": v.step / options.steps,
             "n_removed": v.n_removed, "n_total": n_total,
             "acc_clean": correct_clean[v.key] / n, "acc_adv": correct_adv[v.key] / n,
             "acc_clean_unfiltered": correct_clean[UNFILTERED] / n, "acc_adv_unfiltered": correct_adv[UNFILTERED] / n,
@@ -164,22 +175,33 @@ def predict_variants(
 ) -> tuple[list[Variant], dict[str, torch.Tensor]]:
     """Every (filter, step) variant of ``layer`` and the predicted class of each image of
     ``x`` under each distinct one (keyed by ``Variant.key``; ``UNFILTERED`` included)."""
-    method = options.method
     _check_arguments(model, options)
     masked = MaskedLayer(model, layer, options.steps)
-    variants, representatives = plan_variants(masked.values, options.steps, options.filters, dedup=method != "naive")
-    representatives.setdefault(UNFILTERED, None)
-    log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives))
+    variants, representatives = plan_variants(masked.values, options.steps, options.filters, dedup=options.method != "naive")
+    log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives | {UNFILTERED: None}))
+    return variants, predict_removals(model, layer, x, representatives, options, masked)
+
+
+def predict_removals(
+    model: nn.Module, layer: str, x: torch.Tensor, removals: dict, options: SweepOptions = SweepOptions(), masked: MaskedLayer | None = None
+) -> dict[str, torch.Tensor]:
+    """The predicted class of each image of ``x`` under each removal (``key -> object with a
+    mask(layer) method``) of ``layer``'s weights, plus ``UNFILTERED``, on the engine that
+    ``options.method`` picks. The model is left exactly as it was."""
+    _check_arguments(model, options)
+    masked = masked or MaskedLayer(model, layer, options.steps)
+    removals = dict(removals)
+    removals.setdefault(UNFILTERED, None)
     targets = filtered_layers(model, layer)
-    network = whole_network(model) if method == "naive" else split_at(model, targets)
-    fused = FusedSuffix(network.suffix, targets) if method == "fast" and network.upstream else None
+    network = whole_network(model) if options.method == "naive" else split_at(model, targets)
+    fused = FusedSuffix(network.suffix, targets) if options.method == "fast" and network.upstream else None
     started = time.perf_counter()
     try:
-        predicted = _predict(network, fused, masked, representatives, x, options)
+        predicted = _predict(network, fused, masked, removals, x, options)
     finally:
         masked.restore()
-    log.info("layer %s swept in %.1f s", layer, time.perf_counter() - started)
-    return variants, predicted
+    log.info("layer %s: %d removals evaluated in %.1f s", layer, len(removals), time.perf_counter() - started)
+    return predicted
 
 
 def _check_arguments(model: nn.Module, options: SweepOptions) -> None:
@@ -198,7 +220,7 @@ def _predict(
     network: SplitNetwork,
     fused: FusedSuffix | None,
     masked: MaskedLayer,
-    representatives: dict[str, Variant | None],
+    representatives: dict,
     x: torch.Tensor,
     options: SweepOptions,
 ) -> dict[str, torch.Tensor]:
@@ -246,8 +268,8 @@ def _guarded_classes(fused: FusedSuffix, exact, batch: tuple[torch.Tensor, ...],
     return classes
 
 
-def _count_correct_reattacked(model, layer, variants, x, y, epsilon, clamp, steps, batch_size) -> dict[str, int]:
-    """Correct predictions per distinct variant under an FGSM made against that variant."""
+def _count_correct_reattacked(model, layer, variants, x, y, epsilon, attack: Attack, steps, batch_size) -> dict[str, int]:
+    """Correct predictions per distinct variant under ``attack`` made against that variant."""
     masked = MaskedLayer(model, layer, steps)
     correct = {}
     try:
@@ -255,7 +277,7 @@ def _count_correct_reattacked(model, layer, variants, x, y, epsilon, clamp, step
             key = UNFILTERED if variant is None else variant.key
             if key not in correct:
                 masked.apply(variant)
-                x_adv = fgsm(model, x, y, epsilon, clamp, batch_size)
+                x_adv = attack(model, x, y, epsilon, batch_size)
                 correct[key] = int((predict(model, x_adv, batch_size) == y).sum())
     finally:
         masked.restore()

@@ -1,6 +1,7 @@
 import pytest
 
-from fragility.config import ConfigError, sweep_layers, validate_config
+from fragility.attack import Attack
+from fragility.config import ConfigError, attack_settings, sweep_layers, validate_config
 
 
 def test_defaults_fill_every_key():
@@ -35,6 +36,9 @@ def test_defaults_fill_every_key():
     ({"stem": {"default": "tiny"}}, "config key 'stem.default': 'tiny' is not one of ['plain', 'cifar']"),
     ({"stem": {"default": "plain", "resnet99": "cifar"}}, "config key 'stem.resnet99': 'resnet99' is invalid; per-model keys"),
     ({"device": "tpu"}, "config key 'device': 'tpu' is not one of ['auto', 'cpu', 'cuda']"),
+    ({"attack": {"method": "cw"}}, "config key 'attack.method': 'cw' is not one of ['fgsm', 'pgd']"),
+    ({"attack": {"pgd": {"steps": 0}}}, "config key 'attack.pgd.steps': 0 is less than the minimum of 1"),
+    ({"attack": {"pgd": {"step_size": 0}}}, "config key 'attack.pgd.step_size': 0 is less than or equal to the minimum of 0"),
     ({"figures": {"response_epoch": 3}}, "config key 'figures.response_epoch': 3 is invalid; must be a checkpoint epoch: [2, 4]"),
 ])
 def test_invalid_config_is_one_line_naming_the_key(override, message):
@@ -42,3 +46,9 @@ def test_invalid_config_is_one_line_naming_the_key(override, message):
         validate_config({"models": ["resnet18"], **override})
     text = str(caught.value)
     assert text.startswith(message) and "\n" not in text
+
+
+def test_attack_settings_build_the_configured_attack():
+    assert Attack(**attack_settings(validate_config({}))) == Attack("fgsm", True, {})
+    pgd = Attack(**attack_settings(validate_config({"attack": {"method": "pgd", "clamp": False, "pgd": {"steps": 4}}})))
+    assert pgd.method == "pgd" and not pgd.clamp and pgd.options == {"steps": 4, "step_size": None, "random_start": True, "seed": 0}

@@ -1,9 +1,22 @@
+import hashlib
+
 import pandas as pd
+import pytest
 import torch
 
+from fragility.artifacts import Checkpoint, load_checkpoint
 from fragility.models import backbone
 from fragility.retrain import layers_to_freeze, retrain
-from fragility.train import ModelSpec, TrainConfig, load_checkpoint, train
+from fragility.train import ModelSpec, TrainConfig, train, train_one_epoch
+
+
+@pytest.fixture(scope="module")
+def checkpoint_path(small_digits, tmp_path_factory):
+    """A ResNet-18 checkpoint after one epoch on the digits subset (Adam moments populated)."""
+    path = tmp_path_factory.mktemp("retrain") / "ck.pt"
+    train(ModelSpec.for_dataset("resnet18", small_digits), small_digits, 0, TrainConfig(epochs=1, checkpoint_every=1),
+          lambda e: path, device="cpu")
+    return path
 
 
 def test_layers_to_freeze_uses_combined_difference_labels():
@@ -15,12 +28,10 @@ def test_layers_to_freeze_uses_combined_difference_labels():
     assert layers_to_freeze(scores) == ["conv1", "fc"]
 
 
-def test_frozen_layers_stay_bit_identical(small_digits, tmp_path):
-    spec = ModelSpec.for_dataset("resnet18", small_digits)
-    train(spec, small_digits, 0, TrainConfig(epochs=1, checkpoint_every=1), lambda e: tmp_path / "ck.pt", device="cpu")
+def test_frozen_layers_stay_bit_identical(small_digits, checkpoint_path):
     frozen = ["conv1", "layer2.0.conv1", "fc"]
-    table, models = retrain(tmp_path / "ck.pt", small_digits, frozen, epochs=1, epsilon=0.05, device="cpu")
-    start = backbone(load_checkpoint(tmp_path / "ck.pt"))
+    table, models = retrain(checkpoint_path, small_digits, frozen, epochs=1, epsilon=0.05, device="cpu")
+    start = backbone(load_checkpoint(checkpoint_path))
     selective, regular = backbone(models["selective"]), backbone(models["regular"])
     for name in frozen:
         for param in ("weight", "bias"):
@@ -33,3 +44,32 @@ def test_frozen_layers_stay_bit_identical(small_digits, tmp_path):
     assert not torch.equal(selective.bn1.weight, start.bn1.weight)
     assert table["branch"].tolist() == ["regular", "selective"] and table["n_frozen"].tolist() == [0, 3]
     assert table[["acc_clean", "acc_adv"]].apply(lambda c: c.between(0, 1)).all().all()
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("branches", [("regular", "selective"), ("selective", "regular")])
+def test_with_nothing_frozen_both_branches_are_bit_identical_in_any_order(small_digits, checkpoint_path, branches):
+    before = hashlib.sha256(checkpoint_path.read_bytes()).hexdigest()
+    table, models = retrain(checkpoint_path, small_digits, [], epochs=1, epsilon=0.05, device="cpu", branches=branches)
+    regular, selective = _state(models["regular"]), _state(models["selective"])
+    assert regular.keys() == selective.keys()
+    assert all(torch.equal(regular[k], selective[k]) for k in regular)
+    rows = table.set_index("branch")[["acc_clean", "acc_adv"]]
+    assert rows.loc["regular"].tolist() == rows.loc["selective"].tolist()
+    assert hashlib.sha256(checkpoint_path.read_bytes()).hexdigest() == before
+
+
+def test_resume_works_on_its_own_copy_of_the_checkpoint_state(small_digits, checkpoint_path):
+    checkpoint = Checkpoint.read(checkpoint_path)
+    moments = {k: {n: t.clone() for n, t in v.items()} for k, v in checkpoint.optimizer_state["state"].items()}
+    weights = {k: v.clone() for k, v in checkpoint.model_state.items()}
+    first = checkpoint.resume([], "cpu")
+    train_one_epoch(first.model, first.optimizer, small_digits, first.config.batch_size, first.order)
+    for key, state in checkpoint.optimizer_state["state"].items():
+        assert all(torch.equal(state[n], moments[key][n]) for n in state), f"Adam state of parameter {key} moved"
+    assert all(torch.equal(checkpoint.model_state[k], weights[k]) for k in weights)
+    second = checkpoint.resume([], "cpu")
+    assert all(torch.equal(a, b) for a, b in zip(second.model.state_dict().values(), weights.values()))

@@ -51,7 +51,7 @@ def sweep_rows(layer, curves, n_total=4):
     rows = []
     for name, steps in curves.items():
         for i, (n, clean, adv) in enumerate(steps):
-            rows.append(dict(dataset="d", model="m", seed=0, epoch=1, layer=layer, filter=name, step=i,
+            rows.append(dict(dataset="d", model="m", seed=0, epoch=1, attack="fgsm", layer=layer, filter=name, step=i,
                              alpha=float(i), alpha_norm=i / (len(steps) - 1), n_removed=n, n_total=n_total,
                              acc_clean=clean, acc_adv=adv, acc_clean_unfiltered=0.8, acc_adv_unfiltered=0.4))
     return pd.DataFrame(rows)

@@ -107,3 +107,16 @@ def test_regenerated_attack_is_made_against_each_filtered_network():
     row = table[(table["filter"] == "h1") & (table["step"] == 1)].iloc[0]
     assert row["acc_adv"] == accuracy(model, fgsm(model, X, Y, 0.5), Y)
     assert row["acc_clean"] == pytest.approx(2 / 3)
+
+
+def test_regenerated_attack_can_be_pgd():
+    from fragility.attack import Attack
+    from fragility.evaluation import accuracy
+
+    model = hand_model()
+    attack = Attack("pgd", options={"steps": 3, "random_start": False})
+    table = sweep(model, "0", X, Y, X_ADV, steps=3, regenerate_epsilon=0.5, attack=attack)
+    assert table["acc_adv_unfiltered"].eq(accuracy(model, attack(model, X, Y, 0.5), Y)).all()
+    model[0].weight.data = torch.tensor([[3.0, 0.0], [0.0, 0.0]])  # h1 step 1
+    row = table[(table["filter"] == "h1") & (table["step"] == 1)].iloc[0]
+    assert row["acc_adv"] == accuracy(model, attack(model, X, Y, 0.5), Y)

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from fragility.evaluation import accuracy
-from fragility.train import CheckpointError, ModelSpec, TrainConfig, load_checkpoint, read_checkpoint, train
+from fragility.artifacts import Checkpoint, CheckpointError, load_checkpoint
+from fragility.train import ModelSpec, TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +25,9 @@ def test_checkpoint_round_trip(trained_run, small_digits):
     model = load_checkpoint(folder / "epoch002.pt")
     assert not model.training
     assert accuracy(model, small_digits.x_test, small_digits.y_test) == pytest.approx(log["test_accuracy"].iloc[-1])
-    state = read_checkpoint(folder / "epoch002.pt")
-    assert state["epoch"] == 2 and state["seed"] == 0 and state["optimizer_state"]["state"]
-    assert set(state["rng_state"]) == {"torch", "data_order"}
+    checkpoint = Checkpoint.read(folder / "epoch002.pt")
+    assert checkpoint.epoch == 2 and checkpoint.seed == 0 and checkpoint.optimizer_state["state"]
+    assert set(checkpoint.rng_state) == {"torch", "data_order"}
 
 
 def test_seeds_really_differ(small_digits, tmp_path):
@@ -34,7 +35,7 @@ def test_seeds_really_differ(small_digits, tmp_path):
     spec = ModelSpec.for_dataset("squeezenet1_1", small_digits, stem="cifar")
     for seed in (1, 2):
         train(spec, small_digits, seed, config, lambda e: tmp_path / f"seed{seed}.pt", device="cpu")
-    a, b = (read_checkpoint(tmp_path / f"seed{s}.pt")["model_state"] for s in (1, 2))
+    a, b = (Checkpoint.read(tmp_path / f"seed{s}.pt").model_state for s in (1, 2))
     assert not torch.equal(a["net.features.0.weight"], b["net.features.0.weight"])
 
 
@@ -62,10 +63,10 @@ def test_truncated_foreign_and_mismatched_checkpoints(trained_run, tmp_path):
     torch.save({"state_dict": {}}, foreign)
     with pytest.raises(CheckpointError, match="foreign.pt: not a fragility checkpoint"):
         load_checkpoint(foreign)
-    state = read_checkpoint(folder / "epoch001.pt")
-    state["model_spec"]["name"] = "resnet34"
+    checkpoint = Checkpoint.read(folder / "epoch001.pt")
+    checkpoint.model_spec.name = "resnet34"
     other = tmp_path / "other.pt"
-    torch.save(state, other)
+    checkpoint.save(other)
     with pytest.raises(CheckpointError, match="other.pt: weights do not fit architecture resnet34"):
         load_checkpoint(other)
     with pytest.raises(CheckpointError, match="missing.pt: checkpoint not found"):

@@ -6,10 +6,12 @@ import sys
 import pandas as pd
 import pytest
 
+from fragility.artifacts import AdversarialSet, TestSet
 from fragility.retrain import RETRAIN_COLUMNS
 from fragility.scores import SCORE_COLUMNS
+from fragility.stats import SUMMARY_COLUMNS
 from fragility.sweep import SWEEP_COLUMNS
-from workflow_helpers import ROOT, planned_jobs, scratch_workdir, snakemake
+from workflow_helpers import ROOT, TINY_SCORES, planned_jobs, scratch_workdir, snakemake
 
 RUN_KEYS = ["dataset", "model", "seed", "epoch"]
 FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression"]
@@ -42,11 +44,11 @@ def test_bad_config_fails_before_any_job_with_one_line(tmp_path):
 def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     results = tiny_run / "results" / "digits" / "resnet18"
     sweep = pd.read_parquet(results / "sweep.parquet")
-    assert list(sweep.columns) == RUN_KEYS + SWEEP_COLUMNS
+    assert list(sweep.columns) == RUN_KEYS + SWEEP_COLUMNS + ["attack"] and (sweep["attack"] == "fgsm").all()
     assert set(sweep["layer"]) == {"conv1", "fc", "__global__"} and set(sweep["epoch"]) == {1, 2}
     assert len(sweep) == 2 * 3 * 3 * 5  # epochs x layers x filters x (A + 1)
     one_layer = pd.read_parquet(results / "seed0" / "sweep" / "epoch001" / "fc.parquet")
-    assert list(one_layer.columns) == RUN_KEYS + SWEEP_COLUMNS
+    assert list(one_layer.columns) == RUN_KEYS + SWEEP_COLUMNS + ["attack"]
     assert list(pd.read_parquet(results / "scores.parquet").columns) == SCORE_COLUMNS
     retrain = pd.read_parquet(results / "retrain.parquet")
     assert list(retrain.columns) == ["dataset", "model", "seed"] + RETRAIN_COLUMNS and len(retrain) == 4
@@ -54,8 +56,11 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert epsilon["epsilon"].gt(0).all() and {"reached", "def7_holds", "def8_holds"} <= set(epsilon.columns)
     train_log = pd.read_parquet(results / "seed0" / "train_log.parquet")
     assert train_log["epoch"].tolist() == [1, 2]
-    adversarial = __import__("torch").load(results / "seed0" / "adversarial" / "epoch002.pt", weights_only=True)
-    assert set(adversarial) == {"x_adv", "y", "epsilon"} and adversarial["x_adv"].shape == (100, 1, 8, 8)
+    testset = TestSet.load(tiny_run / "results" / "digits" / "testset.pt")
+    adversarial = AdversarialSet.load(results / "seed0" / "adversarial" / "epoch002.pt", testset)
+    assert adversarial.x_adv.shape == (100, 1, 8, 8) and adversarial.epsilon == epsilon["epsilon"].iloc[0]
+    summary = pd.read_parquet(results / "retrain_summary.parquet")
+    assert list(summary.columns) == SUMMARY_COLUMNS and len(summary) == (2 + 1) * 2  # (2 epochs + all) x clean/adv
 
 
 def test_tiny_run_draws_every_figure(tiny_run):
@@ -82,6 +87,50 @@ def test_changing_a_plot_option_reruns_only_plotting(tiny_run):
     (tiny_run / "plots.yaml").write_text("figures: {dpi: 60}\n")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "overrides.yaml"), str(tiny_run / "plots.yaml")))
     assert jobs and all(rule.startswith("figure_") or rule == "all" for rule in jobs), jobs
+
+
+def _plan_with(workdir, tmp_path, extra: str) -> dict[str, int]:
+    (tmp_path / "extra.yaml").write_text(extra)
+    return planned_jobs(snakemake(workdir, "-n", "--configfile", str(workdir / "overrides.yaml"), str(tmp_path / "extra.yaml")))
+
+
+def test_adding_a_layer_plans_its_sweeps_and_what_reads_them(tiny_run, tmp_path):
+    jobs = _plan_with(tiny_run, tmp_path, "sweep: {layers: {resnet18: [conv1, fc, __global__, layer1.0.conv1]}}\n")
+    assert jobs["sweep"] == 2  # one per checkpoint: the new layer's only
+    readers = {"collect_sweeps", "scores", "retrain", "collect_retrain", "retrain_summary", "all"}
+    assert set(jobs) - {"sweep"} <= readers | {r for r in jobs if r.startswith("figure_")}, jobs
+
+
+@pytest.mark.parametrize("extra", [
+    "sweep: {cache_budget_mb: 64, method: exact, margin_guard: 0.01}\n",
+    "batch_size: 32\ndevice: cpu\n",
+    "sweep: {layers: {default: all, resnet18: [fc, __global__, conv1]}}\n",
+])
+def test_execution_settings_and_layer_order_plan_nothing(tiny_run, tmp_path, extra):
+    (tmp_path / "extra.yaml").write_text(extra)
+    result = snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "overrides.yaml"), str(tmp_path / "extra.yaml"))
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout[-2000:]
+
+
+def test_per_checkpoint_epsilon_and_pgd_end_to_end(tmp_path):
+    """One tiny run for two settings no other run exercises: ε per checkpoint, and PGD."""
+    workdir = scratch_workdir(tmp_path)
+    (workdir / "scope.yaml").write_text(
+        "epsilon: {scope: per_checkpoint}\nattack: {method: pgd, pgd: {steps: 3}}\nsweep: {layers: {resnet18: [fc]}}\n")
+    result = snakemake(workdir, "--cores", "2", "--configfile", str(workdir / "overrides.yaml"), str(workdir / "scope.yaml"),
+                       "--", TINY_SCORES, "results/digits/resnet18/retrain_summary.parquet", "results/digits/resnet18/epsilon.parquet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = workdir / "results" / "digits" / "resnet18"
+    epsilon = pd.read_parquet(results / "epsilon.parquet").set_index("epoch")
+    assert sorted(epsilon.index) == [1, 2] and (epsilon["scope"] == "per_checkpoint").all()
+    for epoch in (1, 2):
+        adversarial = AdversarialSet.load(results / "seed0" / "adversarial" / f"epoch{epoch:03d}.pt")
+        assert adversarial.epsilon == epsilon.loc[epoch, "epsilon"]
+        assert adversarial.attack == "pgd-3"
+    retrain = pd.read_parquet(results / "retrain.parquet").set_index("epoch")
+    assert (retrain.loc[1, "epsilon"] == epsilon.loc[1, "epsilon"]).all() and (retrain.loc[2, "epsilon"] == epsilon.loc[2, "epsilon"]).all()
+    for table in (epsilon, retrain, pd.read_parquet(results / "scores.parquet"), pd.read_parquet(results / "sweep.parquet")):
+        assert (table["attack"] == "pgd-3").all()
 
 
 def test_report_shows_every_figure(tiny_run):

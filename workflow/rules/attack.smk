@@ -6,10 +6,10 @@ rule epsilon:
     output:
         f"{RUN_DIR}/epsilon.parquet",
     params:
-        epsilon=config["epsilon"],
-        clamp=config["attack"]["clamp"],
-        batch_size=config["batch_size"],
-        device=config["device"],
+        search={k: config["epsilon"][k] for k in ("target", "tol", "min", "max", "grid_points", "max_iter")},
+        scope=config["epsilon"]["scope"],
+        epochs=EPSILON_EPOCHS,
+        attack=ATTACK,
     log:
         f"{LOGS}/epsilon/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:
@@ -32,9 +32,7 @@ rule adversarial:
     output:
         f"{RUN_DIR}/adversarial/epoch{{epoch}}.pt",
     params:
-        clamp=config["attack"]["clamp"],
-        batch_size=config["batch_size"],
-        device=config["device"],
+        attack=ATTACK,
     log:
         f"{LOGS}/adversarial/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.log",
     benchmark:

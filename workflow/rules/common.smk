@@ -3,7 +3,9 @@ import sys
 
 sys.path.insert(0, workflow.basedir)  # the fragility package, also inside conda envs
 
-from fragility.config import ConfigError, checkpoint_epochs, retrain_epochs, stem_for, sweep_layers, validate_config
+from fragility.artifacts import epsilon_search_epochs
+from fragility.config import ConfigError, attack_settings, checkpoint_epochs, retrain_epochs, stem_for, sweep_layers, validate_config
+from fragility.data import NEEDS_FILES
 
 try:
     _validated = validate_config(config)
@@ -21,6 +23,7 @@ FIGURE_DIR = f"{RESULTS}/figures/{{dataset}}/{{model}}"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 EPOCHS = [f"{e:03d}" for e in checkpoint_epochs(config)]
+ATTACK = attack_settings(config)
 MODEL_FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression"]
 
 wildcard_constraints:
@@ -31,13 +34,19 @@ wildcard_constraints:
     layer=r"[A-Za-z0-9_.]+",
 
 
-def data_params(wildcards):
-    return {
-        "name": wildcards.dataset,
-        "data_dir": config["data_dir"],
-        "max_train": config["max_train"],
-        "max_test": config["max_test"],
-    }
+# Params hold exactly what changes a rule's output (README: "What reruns what").
+def data_params(*splits):
+    """Params function: the dataset keys that change what ``splits`` ("train", "test") hold."""
+
+    def params(wildcards):
+        chosen = {"name": wildcards.dataset}
+        if wildcards.dataset in NEEDS_FILES:
+            chosen["data_dir"] = config["data_dir"]
+        for split in splits:
+            chosen[f"max_{split}"] = config[f"max_{split}"]
+        return chosen
+
+    return params
 
 
 def model_params(wildcards):
@@ -54,10 +63,12 @@ def sweep_paths(dataset, model, seed, epoch):
     return expand(f"{RUN_DIR}/sweep/epoch{{epoch}}/{{layer}}.parquet", dataset=dataset, model=model, seed=seed, epoch=epoch, layer=layers)
 
 
+EPSILON_EPOCHS = epsilon_search_epochs(config["epsilon"]["scope"], checkpoint_epochs(config))
+
+
 def epsilon_checkpoints(wildcards):
-    """scope run: the run's last checkpoint; per_checkpoint: all of them."""
-    epochs = EPOCHS if config["epsilon"]["scope"] == "per_checkpoint" else EPOCHS[-1:]
-    return expand(CHECKPOINT, epoch=epochs, **wildcards)
+    """The checkpoints the ε search runs on (``epsilon.scope``)."""
+    return expand(CHECKPOINT, epoch=[f"{e:03d}" for e in EPSILON_EPOCHS], **wildcards)
 
 
 def checkpoint_sweeps(wildcards):
@@ -74,6 +85,12 @@ def model_runs(pattern):
     return lambda wildcards: expand(pattern, dataset=wildcards.dataset, model=wildcards.model, seed=config["seeds"], epoch=EPOCHS)
 
 
+def figure_options(figure):
+    """The `figures:` keys that change ``figure`` (a new dpi redraws all; a response option, one)."""
+    keys = ["dpi"] + (["response_layer", "response_epoch"] if figure == "response" else [])
+    return {key: config["figures"][key] for key in keys}
+
+
 def model_figures(dataset, model):
     return expand(f"{FIGURE_DIR}/{{figure}}.png", dataset=dataset, model=model, figure=MODEL_FIGURES)
 
@@ -82,7 +99,7 @@ def all_targets():
     targets = []
     for dataset in config["datasets"]:
         for model in config["models"]:
-            targets += expand(f"{MODEL_DIR}/{{table}}.parquet", dataset=dataset, model=model, table=["scores", "retrain", "epsilon"])
+            targets += expand(f"{MODEL_DIR}/{{table}}.parquet", dataset=dataset, model=model, table=["scores", "retrain", "retrain_summary", "epsilon"])
             targets += model_figures(dataset, model)
         targets.append(f"{RESULTS}/figures/{dataset}/compare_models.png")
     targets += expand(f"{RESULTS}/figures/compare_datasets/{{model}}.png", model=config["models"])

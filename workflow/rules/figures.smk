@@ -2,21 +2,22 @@
 # `snakemake results/figures/<dataset>/<model>/<figure>.png` rebuilds that figure alone.
 
 MODEL_FIGURE_INPUTS = {
-    "local_scores": "scores",
-    "global_scores": "scores",
-    "landscape": "sweep",
-    "response": "sweep",
-    "retrain": "retrain",
-    "compression": "sweep",
+    "local_scores": ["scores"],
+    "global_scores": ["scores"],
+    "landscape": ["sweep"],
+    "response": ["sweep"],
+    "retrain": ["retrain", "retrain_summary"],
+    "compression": ["sweep"],
 }
 
-for _figure, _table in MODEL_FIGURE_INPUTS.items():
+
+for _figure, _tables in MODEL_FIGURE_INPUTS.items():
 
     rule:
         name:
             f"figure_{_figure}"
         input:
-            f"{MODEL_DIR}/{_table}.parquet",
+            **{table: f"{MODEL_DIR}/{table}.parquet" for table in _tables},
         output:
             report(
                 f"{FIGURE_DIR}/{_figure}.png",
@@ -26,7 +27,7 @@ for _figure, _table in MODEL_FIGURE_INPUTS.items():
             ),
         params:
             figure=_figure,
-            options=config["figures"],
+            options=figure_options(_figure),
         log:
             f"{LOGS}/figures/{{dataset}}/{{model}}/{_figure}.log",
         benchmark:
@@ -42,12 +43,12 @@ for _figure, _table in MODEL_FIGURE_INPUTS.items():
 rule figure_compare_models:
     """Global scores of every model on one dataset (paper Fig. 9 layout)."""
     input:
-        expand(f"{MODEL_DIR}/scores.parquet", model=config["models"], allow_missing=True),
+        scores=expand(f"{MODEL_DIR}/scores.parquet", model=config["models"], allow_missing=True),
     output:
         report(f"{RESULTS}/figures/{{dataset}}/compare_models.png", caption="../report/compare.rst", category="comparisons"),
     params:
         figure="compare_models",
-        options=config["figures"],
+        options=figure_options("compare"),
     log:
         f"{LOGS}/figures/{{dataset}}/compare_models.log",
     benchmark:
@@ -63,12 +64,12 @@ rule figure_compare_models:
 rule figure_compare_datasets:
     """Global scores of one model on every dataset (paper Fig. 9 layout)."""
     input:
-        expand(f"{MODEL_DIR}/scores.parquet", dataset=config["datasets"], allow_missing=True),
+        scores=expand(f"{MODEL_DIR}/scores.parquet", dataset=config["datasets"], allow_missing=True),
     output:
         report(f"{RESULTS}/figures/compare_datasets/{{model}}.png", caption="../report/compare.rst", category="comparisons"),
     params:
         figure="compare_datasets",
-        options=config["figures"],
+        options=figure_options("compare"),
     log:
         f"{LOGS}/figures/compare_datasets/{{model}}.log",
     benchmark:

@@ -7,13 +7,13 @@ rule retrain:
     output:
         f"{RUN_DIR}/retrain/epoch{{epoch}}.parquet",
     params:
-        data=data_params,
-        retrain=config["retrain"],
-        retrain_epochs=retrain_epochs(config),
-        scores=config["scores"],
-        clamp=config["attack"]["clamp"],
-        batch_size=config["batch_size"],
-        device=config["device"],
+        data=data_params("train", "test"),
+        epochs=retrain_epochs(config),
+        label_score=config["retrain"]["label_score"],
+        label_filter=config["retrain"]["label_filter"],
+        integration=config["scores"]["integration"],
+        tau=config["scores"]["tau"],
+        attack=ATTACK,
     log:
         f"{LOGS}/retrain/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.log",
     benchmark:
@@ -44,3 +44,21 @@ rule collect_retrain:
         ENV
     script:
         "../scripts/collect.py"
+
+
+rule retrain_summary:
+    """Selective − regular per checkpoint and over all: pairs, mean, std, Wilcoxon p."""
+    input:
+        f"{MODEL_DIR}/retrain.parquet",
+    output:
+        f"{MODEL_DIR}/retrain_summary.parquet",
+    log:
+        f"{LOGS}/retrain_summary/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/retrain_summary/{{dataset}}/{{model}}.tsv"
+    resources:
+        mem_mb=2000,
+    conda:
+        ENV
+    script:
+        "../scripts/retrain_summary.py"

@@ -5,7 +5,8 @@ rule scores:
     output:
         f"{MODEL_DIR}/scores.parquet",
     params:
-        scores=config["scores"],
+        integration=config["scores"]["integration"],
+        tau=config["scores"]["tau"],
     log:
         f"{LOGS}/scores/{{dataset}}/{{model}}.log",
     benchmark:

@@ -7,11 +7,9 @@ rule sweep:
     output:
         f"{RUN_DIR}/sweep/epoch{{epoch}}/{{layer}}.parquet",
     params:
-        sweep=config["sweep"],
-        regenerate=config["attack"]["regenerate"],
-        clamp=config["attack"]["clamp"],
-        batch_size=config["batch_size"],
-        device=config["device"],
+        steps=config["sweep"]["steps"],
+        filters=config["sweep"]["filters"],
+        regenerate=ATTACK if config["attack"]["regenerate"] else None,
     log:
         f"{LOGS}/sweep/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/{{layer}}.log",
     benchmark:

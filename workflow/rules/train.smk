@@ -3,7 +3,7 @@ rule testset:
     output:
         f"{RESULTS}/{{dataset}}/testset.pt",
     params:
-        data=data_params,
+        data=data_params("test"),
     log:
         f"{LOGS}/testset/{{dataset}}.log",
     benchmark:
@@ -22,10 +22,9 @@ rule train:
         checkpoints=expand(CHECKPOINT, epoch=EPOCHS, allow_missing=True),
         log_table=f"{RUN_DIR}/train_log.parquet",
     params:
-        data=data_params,
+        data=data_params("train", "test"),
         model=model_params,
         train=config["train"],
-        device=config["device"],
     log:
         f"{LOGS}/train/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:

@@ -1,15 +1,17 @@
-from stage import epsilon_for, load_testset, start
+import pandas as pd
+from stage import start
 
-from fragility.attack import fgsm
+from fragility.artifacts import AdversarialSet, TestSet, epsilon_for, load_checkpoint
+from fragility.attack import Attack
 from fragility.evaluation import accuracy
-from fragility.io import save_torch
-from fragility.train import load_checkpoint
 
 log = start(snakemake)
-x, y, _ = load_testset(snakemake.input.testset)
-epsilon = epsilon_for(snakemake.input.epsilon, int(snakemake.wildcards.epoch))
-model = load_checkpoint(snakemake.input.checkpoint, snakemake.params.device)
-x_adv = fgsm(model, x, y, epsilon, snakemake.params.clamp, snakemake.params.batch_size)
-log.info("epsilon %.5g: clean accuracy %.4f, adversarial accuracy %.4f", epsilon,
-         accuracy(model, x, y, snakemake.params.batch_size), accuracy(model, x_adv, y, snakemake.params.batch_size))
-save_torch({"x_adv": x_adv, "y": y, "epsilon": epsilon}, snakemake.output[0])
+testset = TestSet.load(snakemake.input.testset)
+epsilon = epsilon_for(pd.read_parquet(snakemake.input.epsilon), int(snakemake.wildcards.epoch))
+model = load_checkpoint(snakemake.input.checkpoint, snakemake.config["device"])
+batch_size = snakemake.config["batch_size"]
+attack = Attack(**snakemake.params.attack)
+x_adv = attack(model, testset.x, testset.y, epsilon, batch_size)
+log.info("%s, epsilon %.5g: clean accuracy %.4f, adversarial accuracy %.4f", attack.name, epsilon,
+         accuracy(model, testset.x, testset.y, batch_size), accuracy(model, x_adv, testset.y, batch_size))
+AdversarialSet(x_adv, testset.y, epsilon, attack.name).save(snakemake.output[0])

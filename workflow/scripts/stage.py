@@ -1,5 +1,11 @@
 """What every stage script shares: the package on sys.path, logging into the rule's log,
-threads, the run's identity columns."""
+threads, the run's identity columns.
+
+A rule's ``params`` hold exactly what changes its output (so Snakemake reruns only what a
+change can affect); execution settings that leave results as they are — ``device``,
+``batch_size``, ``sweep.method``, ``sweep.cache_budget_mb`` — are read from
+``snakemake.config``.
+"""
 
 import logging
 import sys
@@ -30,23 +36,3 @@ def run_identity(wildcards, epoch=True) -> dict:
     if epoch:
         identity["epoch"] = int(wildcards.epoch)
     return identity
-
-
-def load_testset(path):
-    """The test images, labels and number of classes the testset rule saved."""
-    import torch
-
-    saved = torch.load(path, weights_only=True)
-    return saved["x"], saved["y"], saved["num_classes"]
-
-
-def epsilon_for(epsilon_table_path, epoch: int) -> float:
-    """The run's ε (scope run) or this checkpoint's (scope per_checkpoint)."""
-    import pandas as pd
-
-    table = pd.read_parquet(epsilon_table_path)
-    if (table["scope"] == "per_checkpoint").all():
-        table = table[table["epoch"] == epoch]
-    if table.empty:
-        raise ValueError(f"{epsilon_table_path}: no epsilon for epoch {epoch}; rerun the epsilon rule")
-    return float(table["epsilon"].iloc[0])

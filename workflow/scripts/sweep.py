@@ -1,22 +1,24 @@
-import torch
-from stage import load_testset, run_identity, start
+from stage import run_identity, start
 
+from fragility.artifacts import AdversarialSet, TestSet, load_checkpoint
+from fragility.attack import Attack
 from fragility.io import write_parquet
-from fragility.sweep import sweep
-from fragility.train import load_checkpoint
+from fragility.sweep import SweepOptions, sweep
 
 log = start(snakemake)
-x, y, _ = load_testset(snakemake.input.testset)
-adversarial = torch.load(snakemake.input.adversarial, weights_only=True)
-if not torch.equal(adversarial["y"], y):
-    raise ValueError(f"{snakemake.input.adversarial}: labels differ from {snakemake.input.testset}; rerun the adversarial rule")
-settings = snakemake.params.sweep
-model = load_checkpoint(snakemake.input.checkpoint, snakemake.params.device)
+testset = TestSet.load(snakemake.input.testset)
+adversarial = AdversarialSet.load(snakemake.input.adversarial, testset)
+execution = snakemake.config["sweep"]
+options = SweepOptions(
+    steps=snakemake.params.steps, filters=tuple(snakemake.params.filters), batch_size=snakemake.config["batch_size"],
+    method=execution["method"], cache_budget_mb=execution["cache_budget_mb"], margin_guard=execution["margin_guard"],
+)
+regenerate = snakemake.params.regenerate
+model = load_checkpoint(snakemake.input.checkpoint, snakemake.config["device"])
 table = sweep(
-    model, snakemake.wildcards.layer, x, y, adversarial["x_adv"], steps=settings["steps"], filters=settings["filters"],
-    batch_size=snakemake.params.batch_size, method=settings["method"], cache_budget_mb=settings["cache_budget_mb"],
-    margin_guard=settings["margin_guard"],
-    regenerate_epsilon=adversarial["epsilon"] if snakemake.params.regenerate else None, clamp=snakemake.params.clamp,
+    model, snakemake.wildcards.layer, testset.x, testset.y, adversarial.x_adv, options=options,
+    regenerate_epsilon=adversarial.epsilon if regenerate else None, attack=Attack(**regenerate) if regenerate else None,
 )
 identity = run_identity(snakemake.wildcards)
-write_parquet(table.assign(**identity)[list(identity) + list(table.columns)], snakemake.output[0])
+table = table.assign(**identity, attack=adversarial.attack)
+write_parquet(table[list(identity) + [c for c in table.columns if c not in identity]], snakemake.output[0])

@@ -1,0 +1,257 @@
+"""The files passed between stages, each with its save and its load side by side.
+
+- the **checkpoint** (:class:`Checkpoint`): weights, optimizer state, epoch, RNG states and
+  the specs that made it; :meth:`Checkpoint.resume` gives every retraining branch its own
+  copy of that state;
+- the **test set** (:class:`TestSet`), loaded once per dataset and shared by every job;
+- the **adversarial set** (:class:`AdversarialSet`) of one checkpoint, checked against the
+  test set it was made from;
+- the **ε table** (``epsilon.parquet``) and its scope rule (:func:`epsilon_search_epochs`,
+  :func:`epsilon_for`).
+
+Everything loads with ``torch.load(..., weights_only=True)``: no file can run code.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .io import save_torch
+from .models import build_model, freeze_layers, resolve_device
+
+CHECKPOINT_FORMAT = "fragility-checkpoint-1"
+EPSILON_SCOPES = ("run", "per_checkpoint")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, truncated, foreign or from another architecture."""
+
+
+class ArtifactError(ValueError):
+    """A stage file is missing, malformed or does not match the files it goes with."""
+
+
+@dataclass
+class ModelSpec:
+    """Everything :func:`fragility.models.build_model` needs to rebuild a network."""
+
+    name: str
+    num_classes: int
+    in_channels: int
+    image_size: int | None
+    mean: list[float]
+    std: list[float]
+    stem: str = "plain"
+    init: str = "kaiming_uniform"
+
+    @classmethod
+    def for_dataset(cls, name: str, data, image_size=None, stem="plain", init="kaiming_uniform") -> "ModelSpec":
+        return cls(name, data.num_classes, data.in_channels, image_size, data.mean, data.std, stem, init)
+
+    def build(self) -> nn.Module:
+        return build_model(self.name, self.num_classes, self.in_channels, self.image_size, self.mean, self.std, self.stem, self.init)
+
+
+@dataclass
+class TrainConfig:
+    """Adam training settings (paper §4.3)."""
+
+    epochs: int
+    checkpoint_every: int
+    batch_size: int = 128
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+    def optimizer(self, params) -> torch.optim.Adam:
+        return torch.optim.Adam(params, lr=self.lr, betas=tuple(self.betas), eps=self.eps, weight_decay=self.weight_decay)
+
+    def checkpoint_epochs(self) -> list[int]:
+        return checkpoint_schedule(self.epochs, self.checkpoint_every)
+
+
+def checkpoint_schedule(epochs: int, every: int) -> list[int]:
+    """The epochs after which a checkpoint is saved."""
+    return list(range(every, epochs + 1, every))
+
+
+def _known_fields(cls, values: dict) -> dict:
+    """``values`` without keys ``cls`` no longer has (older checkpoints stored more)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in values.items() if k in names}
+
+
+@dataclass
+class Resumed:
+    """A training state restored from a checkpoint: continue with ``train_one_epoch``."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    order: torch.Generator
+    config: TrainConfig
+
+
+@dataclass
+class Checkpoint:
+    """One saved training state; a plain dict of tensors and numbers on disk."""
+
+    model_spec: ModelSpec
+    train_config: TrainConfig
+    model_state: dict
+    optimizer_state: dict
+    epoch: int
+    seed: int
+    rng_state: dict  # {"torch": global CPU RNG, "data_order": the shuffling generator}
+    path: Path | None = None  # where it was read from, for error messages
+
+    @classmethod
+    def capture(cls, model, optimizer, epoch: int, seed: int, order: torch.Generator, spec: ModelSpec, config: TrainConfig) -> "Checkpoint":
+        """The current state of a training run (tensors are copied)."""
+        return cls(
+            spec, config, copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()), epoch, seed,
+            {"torch": torch.get_rng_state(), "data_order": order.get_state()},
+        )
+
+    def save(self, path: str | Path) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "model_spec": asdict(self.model_spec),
+            "train_config": asdict(self.train_config),
+            "model_state": self.model_state,
+            "optimizer_state": self.optimizer_state,
+            "epoch": self.epoch,
+            "seed": self.seed,
+            "rng_state": self.rng_state,
+        }
+        save_torch(state, path)
+
+    @classmethod
+    def read(cls, path: str | Path, device: str | torch.device = "cpu") -> "Checkpoint":
+        """The checkpoint at ``path``, loaded without ever unpickling code."""
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint not found")
+        try:
+            state = torch.load(path, map_location=device, weights_only=True)
+        except Exception as exc:
+            raise CheckpointError(f"{path}: not a loadable fragility checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path}: not a fragility checkpoint (no 'format: {CHECKPOINT_FORMAT}' entry)")
+        return cls(
+            ModelSpec(**_known_fields(ModelSpec, state["model_spec"])),
+            TrainConfig(**_known_fields(TrainConfig, state["train_config"])),
+            state["model_state"], state["optimizer_state"], state["epoch"], state["seed"], state["rng_state"], path,
+        )
+
+    def model(self, device: str | torch.device = "cpu") -> nn.Module:
+        """The network in eval mode with the checkpoint's weights."""
+        model = self.model_spec.build().to(device)
+        try:
+            model.load_state_dict(self.model_state)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise CheckpointError(f"{self.path}: weights do not fit architecture {self.model_spec.name} ({detail})") from exc
+        return model.eval()
+
+    def resume(self, frozen_layers=(), device: str | torch.device = "cpu") -> Resumed:
+        """Model, Adam state, global RNG and data order as they were, with ``frozen_layers``
+        frozen (no gradient, not in the optimizer, so Adam cannot move them).
+
+        Every call works on its own copy of the optimizer state: ``Optimizer.load_state_dict``
+        keeps tensors that already have the right dtype and device, so without the copy one
+        branch's training would move the moments another branch starts from.
+        """
+        model = self.model(device)
+        full = self.train_config.optimizer(model.parameters())
+        full.load_state_dict(copy.deepcopy(self.optimizer_state))
+        freeze_layers(model, list(frozen_layers))
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = self.train_config.optimizer(trainable)
+        for parameter in trainable:
+            if parameter in full.state:
+                optimizer.state[parameter] = full.state[parameter]
+        torch.set_rng_state(self.rng_state["torch"].cpu())
+        order = torch.Generator()
+        order.set_state(self.rng_state["data_order"].cpu())
+        return Resumed(model, optimizer, order, self.train_config)
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> nn.Module:
+    """The checkpoint's network in eval mode, normalisation inside, on ``device``."""
+    device = resolve_device(device)
+    return Checkpoint.read(path, device).model(device)
+
+
+@dataclass
+class TestSet:
+    """The test images (pixels in [0, 1]) and labels every attack and sweep job shares."""
+
+    __test__ = False  # not a pytest test class
+
+    x: torch.Tensor
+    y: torch.Tensor
+    num_classes: int
+
+    def save(self, path: str | Path) -> None:
+        save_torch({"x": self.x, "y": self.y, "num_classes": self.num_classes}, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TestSet":
+        saved = _load_dict(path, {"x", "y", "num_classes"})
+        return cls(saved["x"], saved["y"], int(saved["num_classes"]))
+
+
+@dataclass
+class AdversarialSet:
+    """One checkpoint's adversarial test set, made once with the unfiltered network."""
+
+    x_adv: torch.Tensor
+    y: torch.Tensor
+    epsilon: float
+    attack: str = "fgsm"
+
+    def save(self, path: str | Path) -> None:
+        save_torch({"x_adv": self.x_adv, "y": self.y, "epsilon": self.epsilon, "attack": self.attack}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, testset: TestSet | None = None) -> "AdversarialSet":
+        """The set at ``path``; with ``testset``, checked to be made from those images' labels."""
+        saved = _load_dict(path, {"x_adv", "y", "epsilon"})
+        adversarial = cls(saved["x_adv"], saved["y"], float(saved["epsilon"]), saved.get("attack", "fgsm"))
+        if testset is not None and (adversarial.x_adv.shape != testset.x.shape or not torch.equal(adversarial.y, testset.y)):
+            raise ArtifactError(f"{path}: made from another test set (labels or shapes differ); rerun the adversarial rule")
+        return adversarial
+
+
+def _load_dict(path: str | Path, required: set[str]) -> dict:
+    try:
+        saved = torch.load(path, weights_only=True)
+    except Exception as exc:
+        raise ArtifactError(f"{path}: cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+    if not isinstance(saved, dict) or not required <= set(saved):
+        raise ArtifactError(f"{path}: expected a dict with {sorted(required)}")
+    return saved
+
+
+def epsilon_search_epochs(scope: str, epochs: list[int]) -> list[int]:
+    """The checkpoints the ε search runs on: the last (scope ``run``) or every one."""
+    if scope not in EPSILON_SCOPES:
+        raise ValueError(f"unknown epsilon scope {scope!r}; choose from {EPSILON_SCOPES}")
+    return list(epochs) if scope == "per_checkpoint" else list(epochs)[-1:]
+
+
+def epsilon_for(table: pd.DataFrame, epoch: int) -> float:
+    """The ε a checkpoint is attacked with: the run's (scope ``run``) or its own."""
+    if table.empty:
+        raise ArtifactError("the epsilon table is empty; rerun the epsilon rule")
+    rows = table[table["epoch"] == epoch] if (table["scope"] == "per_checkpoint").all() else table
+    if len(rows) != 1:
+        raise ArtifactError(f"the epsilon table has {len(rows)} rows for epoch {epoch} (scope {table['scope'].iloc[0]}); rerun the epsilon rule")
+    return float(rows["epsilon"].iloc[0])
