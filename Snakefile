@@ -1,6 +1,6 @@
 # Fragility, robustness and antifragility of deep networks, layer by layer (arXiv 2312.09821).
 # Stages: train -> checkpoints -> ε search -> adversarial sets -> per-layer sweeps -> scores
-#         -> figures, and selective retraining from every checkpoint.
+#         -> figures, selective retraining from every checkpoint, and kernel dropout.
 
 configfile: "config.yaml"
 
@@ -11,6 +11,7 @@ include: "workflow/rules/attack.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/scores.smk"
 include: "workflow/rules/retrain.smk"
+include: "workflow/rules/kernels.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -21,6 +22,8 @@ localrules:
     collect_sweeps,
     collect_retrain,
     retrain_summary,
+    collect_kernels,
+    collect_targeting,
     scores,
     figure_local_scores,
     figure_global_scores,
@@ -28,6 +31,8 @@ localrules:
     figure_response,
     figure_retrain,
     figure_compression,
+    figure_kernels,
+    figure_kernels_consistency,
     figure_compare_models,
     figure_compare_datasets,
 

@@ -183,3 +183,55 @@ def compare_global(scores: pd.DataFrame, hue: str) -> plt.Figure:
     fig.suptitle(f"Global scores (combined) across {hue}s, {fixed} {scores[fixed].iloc[0]}")
     fig.tight_layout()
     return fig
+
+
+def kernel_dropout(kernels: pd.DataFrame, targeting: pd.DataFrame) -> plt.Figure:
+    """Accuracy after removing each kernel against the mean over kernels, fragile kernels in
+    red, for the first seed at the last checkpoint (the authors' talk, slides 6–9)."""
+    seed, epoch = kernels["seed"].min(), kernels["epoch"].max()
+    part = kernels[(kernels["seed"] == seed) & (kernels["epoch"] == epoch)]
+    layers = list(dict.fromkeys(part["layer"]))
+    fig, axes = plt.subplots(len(layers), 2, figsize=(12, 1.2 + 2.6 * len(layers)), squeeze=False)
+    for row, layer in zip(axes, layers):
+        rows = part[part["layer"] == layer].sort_values("kernel")
+        for ax, kind in zip(row, ("clean", "adv")):
+            accuracy = rows[f"acc_{kind}"]
+            colours = np.where(rows[f"fragile_{kind}"], "C3", "C0")
+            ax.bar(rows["kernel"], accuracy, color=colours, width=0.8)
+            ax.axhline(accuracy.mean(), color="k", ls="--", lw=0.9, label="mean over kernels")
+            ax.axhline(rows[f"acc_{kind}_unfiltered"].iloc[0], color="grey", ls=":", lw=0.9, label="unfiltered")
+            hit = targeting[(targeting["seed"] == seed) & (targeting["epoch"] == epoch) & (targeting["layer"] == layer)
+                            & (targeting["fragility"] == kind)]
+            verdict = ""
+            if len(hit):
+                t = hit.iloc[0]
+                verdict = (f"\nd_fragile {t['d_fragile']:.3g} vs d_nonfragile {t['d_nonfragile']:.3g}: "
+                           f"{'targets' if t['targets_fragile'] else 'does not target'} fragile kernels")
+            name = "clean" if kind == "clean" else "adversarial"
+            ax.set_title(f"{layer}: {name}, {int(rows[f'fragile_{kind}'].sum())}/{len(rows)} fragile{verdict}", fontsize=8)
+            ax.set_xlabel("kernel removed")
+            ax.set_ylabel("accuracy")
+            ax.set_ylim(max(0.0, float(accuracy.min()) - 0.05), min(1.0, float(max(accuracy.max(), rows[f"acc_{kind}_unfiltered"].iloc[0])) + 0.02))
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Kernel dropout, seed {seed}, epoch {epoch}, {_title(kernels)}")
+    fig.tight_layout()
+    return fig
+
+
+def kernel_consistency(kernels: pd.DataFrame) -> plt.Figure:
+    """Kernel × checkpoint grids of clean fragility per layer and seed; the last row marks
+    the kernels fragile at every checkpoint."""
+    panels = list(kernels.groupby(["layer", "seed"], sort=False))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 0.8 + 1.6 * len(panels)), squeeze=False)
+    for ax, ((layer, seed), part) in zip(axes[:, 0], panels):
+        grid = part.pivot_table(index="epoch", columns="kernel", values="fragile_clean", aggfunc="first").astype(float)
+        always = grid.min(axis=0).to_frame("every checkpoint").T
+        shown = pd.concat([grid, always])
+        ax.imshow(shown.to_numpy(), aspect="auto", cmap="Reds", vmin=0, vmax=1.4, interpolation="nearest")
+        ax.set_yticks(range(len(shown)), [f"epoch {e}" for e in grid.index] + ["every checkpoint"], fontsize=7)
+        ax.axhline(len(grid) - 0.5, color="k", lw=1)
+        ax.set_title(f"{layer}, seed {seed}: {int(always.sum(axis=1).iloc[0])} of {grid.shape[1]} kernels consistently fragile", fontsize=8)
+        ax.set_xlabel("kernel")
+    fig.suptitle(f"Fragile kernels (clean) over checkpoints, {_title(kernels)}")
+    fig.tight_layout()
+    return fig

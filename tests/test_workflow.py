@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from fragility.artifacts import AdversarialSet, TestSet
+from fragility.nodes import KERNEL_COLUMNS, TARGETING_COLUMNS
 from fragility.retrain import RETRAIN_COLUMNS
 from fragility.scores import SCORE_COLUMNS
 from fragility.stats import SUMMARY_COLUMNS
@@ -14,7 +15,7 @@ from fragility.sweep import SWEEP_COLUMNS
 from workflow_helpers import ROOT, TINY_SCORES, planned_jobs, scratch_workdir, snakemake
 
 RUN_KEYS = ["dataset", "model", "seed", "epoch"]
-FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression"]
+FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression", "kernels", "kernels_consistency"]
 
 
 def test_lint_is_clean():
@@ -31,6 +32,7 @@ def test_default_config_plans_the_whole_dag(tmp_path):
     assert every_layer["sweep"] == 2 * 2 * (21 + 1 + 26 + 1)
     assert jobs["train"] == 4 and jobs["retrain"] == 8 and jobs["adversarial"] == 8 and jobs["epsilon"] == 4
     assert jobs["figure_local_scores"] == 2 and jobs["figure_compare_models"] == 1
+    assert jobs["kernels"] == 2 * 2 * 2  # the first conv of each model at every checkpoint
 
 
 def test_bad_config_fails_before_any_job_with_one_line(tmp_path):
@@ -59,6 +61,11 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     testset = TestSet.load(tiny_run / "results" / "digits" / "testset.pt")
     adversarial = AdversarialSet.load(results / "seed0" / "adversarial" / "epoch002.pt", testset)
     assert adversarial.x_adv.shape == (100, 1, 8, 8) and adversarial.epsilon == epsilon["epsilon"].iloc[0]
+    kernels = pd.read_parquet(results / "kernels.parquet")
+    assert list(kernels.columns) == RUN_KEYS + ["attack"] + KERNEL_COLUMNS and set(kernels["layer"]) == {"conv1"}
+    assert len(kernels) == 2 * 64 and kernels.groupby("epoch")["fragile_clean"].any().all()
+    targeting = pd.read_parquet(results / "targeting.parquet")
+    assert list(targeting.columns) == RUN_KEYS + ["attack"] + TARGETING_COLUMNS and len(targeting) == 2 * 2
     summary = pd.read_parquet(results / "retrain_summary.parquet")
     assert list(summary.columns) == SUMMARY_COLUMNS and len(summary) == (2 + 1) * 2  # (2 epochs + all) x clean/adv
 

@@ -4,7 +4,7 @@ import sys
 sys.path.insert(0, workflow.basedir)  # the fragility package, also inside conda envs
 
 from fragility.artifacts import epsilon_search_epochs
-from fragility.config import ConfigError, attack_settings, checkpoint_epochs, retrain_epochs, stem_for, sweep_layers, validate_config
+from fragility.config import ConfigError, attack_settings, checkpoint_epochs, kernel_layers, retrain_epochs, stem_for, sweep_layers, validate_config
 from fragility.data import NEEDS_FILES
 
 try:
@@ -25,6 +25,7 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 EPOCHS = [f"{e:03d}" for e in checkpoint_epochs(config)]
 ATTACK = attack_settings(config)
 MODEL_FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression"]
+KERNEL_FIGURES = ["kernels", "kernels_consistency"]
 
 wildcard_constraints:
     dataset=r"[a-z_]+",
@@ -91,15 +92,23 @@ def figure_options(figure):
     return {key: config["figures"][key] for key in keys}
 
 
+def kernel_paths(wildcards, table):
+    """Every kernel (or targeting) table of one (dataset, model): seeds, checkpoints, ``kernels.layers``."""
+    return expand(f"{RUN_DIR}/{table}/epoch{{epoch}}/{{layer}}.parquet", dataset=wildcards.dataset, model=wildcards.model,
+                  seed=config["seeds"], epoch=EPOCHS, layer=kernel_layers(config, wildcards.model))
+
+
 def model_figures(dataset, model):
-    return expand(f"{FIGURE_DIR}/{{figure}}.png", dataset=dataset, model=model, figure=MODEL_FIGURES)
+    figures = MODEL_FIGURES + (KERNEL_FIGURES if kernel_layers(config, model) else [])
+    return expand(f"{FIGURE_DIR}/{{figure}}.png", dataset=dataset, model=model, figure=figures)
 
 
 def all_targets():
     targets = []
     for dataset in config["datasets"]:
         for model in config["models"]:
-            targets += expand(f"{MODEL_DIR}/{{table}}.parquet", dataset=dataset, model=model, table=["scores", "retrain", "retrain_summary", "epsilon"])
+            tables = ["scores", "retrain", "retrain_summary", "epsilon"] + (["kernels", "targeting"] if kernel_layers(config, model) else [])
+            targets += expand(f"{MODEL_DIR}/{{table}}.parquet", dataset=dataset, model=model, table=tables)
             targets += model_figures(dataset, model)
         targets.append(f"{RESULTS}/figures/{dataset}/compare_models.png")
     targets += expand(f"{RESULTS}/figures/compare_datasets/{{model}}.png", model=config["models"])

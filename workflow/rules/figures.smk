@@ -8,6 +8,8 @@ MODEL_FIGURE_INPUTS = {
     "response": ["sweep"],
     "retrain": ["retrain", "retrain_summary"],
     "compression": ["sweep"],
+    "kernels": ["kernels", "targeting"],
+    "kernels_consistency": ["kernels"],
 }
 
 

@@ -21,6 +21,8 @@ draw = {
     "response": lambda: plots.filter_response(tables["sweep"], options["response_layer"], options["response_epoch"]),
     "retrain": lambda: plots.retrain_comparison(tables["retrain"], tables["retrain_summary"]),
     "compression": lambda: plots.compression_curve(tables["sweep"]),
+    "kernels": lambda: plots.kernel_dropout(tables["kernels"], tables["targeting"]),
+    "kernels_consistency": lambda: plots.kernel_consistency(tables["kernels"]),
     "compare_models": lambda: plots.compare_global(tables["scores"], hue="model"),
     "compare_datasets": lambda: plots.compare_global(tables["scores"], hue="dataset"),
 }[snakemake.params.figure]
