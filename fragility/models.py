@@ -164,3 +164,23 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device: cuda was asked for but torch sees no CUDA device")
     return torch.device(device)
+
+
+def layer_roles(name: str, stem: str = "plain") -> dict:
+    """What the paper's claims single out in architecture ``name``: its first convolution, its
+    last filterable layer (the classifier: ``fc``, ``classifier.1``…) and the middle
+    convolutions whose output goes straight into a BatchNorm."""
+    import torch.fx as fx
+
+    net = backbone(_meta_model(name, stem))
+    layers = list_layers(net)
+    graph = fx.symbolic_trace(net).graph
+    bn_convs = []
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(net.get_submodule(node.target), nn.Conv2d):
+            continue
+        users = list(node.users)
+        if len(users) == 1 and users[0].op == "call_module" and isinstance(net.get_submodule(users[0].target), nn.BatchNorm2d):
+            bn_convs.append(node.target)
+    first = first_conv_layer(name, stem)
+    return {"first_conv": first, "last_layer": layers[-1], "bn_convs": [c for c in bn_convs if c != first]}

@@ -36,34 +36,63 @@ def _majority(labels: pd.Series) -> str:
 
 
 def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") -> plt.Figure:
-    """Layer x epoch heatmaps of r, r_ε, Δr with Fr/Ro/Af marks (paper Fig. 10)."""
+    """Layer x epoch heatmaps of r, r_ε, Δr with Fr/Ro/Af marks (paper Fig. 10); with bootstrap
+    columns each mark carries its label confidence (mean over seeds)."""
     local = scores[(scores["filter"] == filter_name) & (scores["layer"] != GLOBAL_LAYER)]
     order = list(dict.fromkeys(local["layer"]))
-    fig, axes = plt.subplots(1, 3, figsize=(4 + 1.2 * local["epoch"].nunique() * 3, 1.5 + 0.32 * len(order)), squeeze=False)
+    fig, axes = plt.subplots(1, 3, figsize=(4 + 1.5 * local["epoch"].nunique() * 3, 1.5 + 0.32 * len(order)), squeeze=False)
     for ax, (column, name) in zip(axes[0], SCORES.items()):
         values = local.pivot_table(index="layer", columns="epoch", values=column, aggfunc="mean").reindex(order)
-        marks = local.pivot_table(index="layer", columns="epoch", values=column.replace("score", "label"), aggfunc=_majority).reindex(order)
+        marks = _marks(local, column.replace("score", "label")).reindex(index=order, columns=values.columns)
         limit = max(float(np.nanmax(np.abs(values.to_numpy()))), 1e-9)
-        sns.heatmap(values, ax=ax, cmap="RdBu", vmin=-limit, vmax=limit, annot=marks, fmt="", cbar_kws={"shrink": 0.6},
-                    annot_kws={"fontsize": 7})
+        sns.heatmap(values, ax=ax, cmap="RdBu", vmin=-limit, vmax=limit, annot=marks.fillna(""), fmt="", cbar_kws={"shrink": 0.6},
+                    annot_kws={"fontsize": 6})
         ax.set_title(name)
         ax.set_ylabel("layer" if ax is axes[0][0] else "")
-    fig.suptitle(f"Local scores ({filter_name}), {_title(scores)}: negative = fragile")
+    confidence = " (mark: majority label and its bootstrap confidence)" if _has_intervals(local) else ""
+    fig.suptitle(f"Local scores ({filter_name}), {_title(scores)}: negative = fragile{confidence}")
     fig.tight_layout()
     return fig
 
 
+def _has_intervals(scores: pd.DataFrame) -> bool:
+    return "label_clean_conf" in scores and scores["label_clean_conf"].notna().any()
+
+
+def _marks(local: pd.DataFrame, label_column: str) -> pd.DataFrame:
+    """'Fr' (or 'Fr .93' with the mean bootstrap confidence) per layer and epoch."""
+    confidence = label_column + "_conf"
+
+    def mark(rows: pd.DataFrame) -> str:
+        text = _majority(rows[label_column])
+        if confidence in rows and rows[confidence].notna().any():
+            text += f" {rows[confidence].mean():.2f}".replace("0.", ".")
+        return text
+
+    marks = {key: mark(rows) for key, rows in local.groupby(["layer", "epoch"], sort=False)}
+    return pd.Series(marks).unstack()
+
+
 def global_scores(scores: pd.DataFrame) -> plt.Figure:
-    """Global scores per filter over epochs, mean ± std over seeds (paper Fig. 9)."""
+    """Global scores per filter over epochs (paper Fig. 9): mean over seeds with error bars of
+    their std, and the mean bootstrap 95 % interval shaded."""
     table = scores[scores["layer"] == GLOBAL_LAYER]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True, squeeze=False)
     for ax, (column, name) in zip(axes[0], SCORES.items()):
-        if not table.empty:
-            sns.lineplot(table, x="epoch", y=column, hue="filter", ax=ax, marker="o", errorbar="sd")
+        for colour, (filter_name, part) in enumerate(table.groupby("filter", sort=False)):
+            by_epoch = part.groupby("epoch")
+            mean, spread = by_epoch[column].mean(), by_epoch[column].std()
+            ax.errorbar(mean.index, mean, yerr=spread.fillna(0), marker="o", ms=4, capsize=3, color=f"C{colour}", label=filter_name)
+            if _has_intervals(part):
+                ax.fill_between(mean.index, by_epoch[f"{column}_lo"].mean(), by_epoch[f"{column}_hi"].mean(), color=f"C{colour}", alpha=0.12)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(name)
+        ax.set_xlabel("epoch")
         ax.set_ylabel("score")
-    fig.suptitle(f"Global scores, {_title(scores)}" + ("" if not table.empty else " (no __global__ layer swept)"))
+    if not table.empty:
+        axes[0][0].legend(fontsize=7)
+    note = " (no __global__ layer swept)" if table.empty else ": mean ± std over seeds, shaded: bootstrap 95 %"
+    fig.suptitle(f"Global scores, {_title(scores)}{note}")
     fig.tight_layout()
     return fig
 
@@ -109,9 +138,14 @@ def filter_response(sweep: pd.DataFrame, layer: str | None = None, epoch: int | 
         ax.fill_between(x, part["baseline"], part["scaled_adv"], color="C3", alpha=0.15)
         ax.set_title(FILTER_NAMES[name])
         ax.set_xlabel("normalised threshold α̂")
-    axes[0][0].set_ylabel("scaled accuracy")
+    return _finish_panels(fig, axes, "scaled accuracy", f"Filter response of {layer} at epoch {epoch}, {_title(sweep)}")
+
+
+def _finish_panels(fig: plt.Figure, axes, ylabel: str, title: str) -> plt.Figure:
+    """A row of panels sharing a y axis: label and legend on the first, title, layout."""
+    axes[0][0].set_ylabel(ylabel)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"Filter response of {layer} at epoch {epoch}, {_title(sweep)}")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -153,19 +187,34 @@ def _difference_text(row, scope: str = "") -> str:
 
 
 def compression_curve(sweep: pd.DataFrame) -> plt.Figure:
-    """Accuracy against the fraction of weights kept, global analysis (all layers when absent)."""
+    """Accuracy against the fraction of weights removed, one panel per filter, global analysis
+    (all local sweeps when absent); points sorted by the fraction removed, mean over seeds."""
     part = sweep[sweep["layer"] == GLOBAL_LAYER]
     scope = "global analysis"
     if part.empty:
         part, scope = sweep, "all local sweeps"
-    part = part.assign(kept=1 - part["n_removed"] / part["n_total"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True, squeeze=False)
-    for ax, (column, name) in zip(axes[0], {"acc_clean": "clean", "acc_adv": "adversarial"}.items()):
-        sns.lineplot(part, x="kept", y=column, hue="filter", style="epoch", ax=ax, marker="o", errorbar=None, markersize=3)
-        ax.set_title(f"{name} accuracy ({scope})")
-        ax.set_xlabel("fraction of weights kept")
-        ax.set_ylabel("accuracy")
-    fig.suptitle(f"Compression, {_title(sweep)}")
+    part = part.assign(removed=part["n_removed"] / part["n_total"])
+    filters = [f for f in ("h1", "h2", "h3") if f in set(part["filter"])]
+    fig, axes = plt.subplots(1, len(filters), figsize=(4.6 * len(filters), 3.8), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], filters):
+        for colour, (epoch, rows) in enumerate(part[part["filter"] == name].groupby("epoch")):
+            curve = rows.groupby("removed")[["acc_clean", "acc_adv"]].mean().sort_index()
+            ax.plot(curve.index, curve["acc_clean"], "-o", ms=3, color=f"C{colour}", label=f"clean, epoch {epoch}")
+            ax.plot(curve.index, curve["acc_adv"], "--s", ms=3, color=f"C{colour}", label=f"adversarial, epoch {epoch}")
+        ax.set_title(FILTER_NAMES[name])
+        ax.set_xlabel("fraction of weights removed")
+    return _finish_panels(fig, axes, "accuracy", f"Compression ({scope}), {_title(sweep)}")
+
+
+def removable(table: pd.DataFrame) -> plt.Figure:
+    """Per layer and filter, the largest fraction of weights removable with clean and
+    adversarial accuracy within the tolerance (mean over seeds, last checkpoint)."""
+    last = table[table["epoch"] == table["epoch"].max()]
+    grid = last.pivot_table(index="layer", columns="filter", values="removable", aggfunc="mean").reindex(list(dict.fromkeys(last["layer"])))
+    fig, ax = plt.subplots(figsize=(5.5, 1.5 + 0.3 * len(grid)))
+    sns.heatmap(grid, ax=ax, cmap="Greens", vmin=0, vmax=1, annot=True, fmt=".2f", annot_kws={"fontsize": 7},
+                cbar_kws={"label": "fraction removable"})
+    ax.set_title(f"Removable weights, epoch {last['epoch'].max()}, {_title(table)}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -233,5 +282,25 @@ def kernel_consistency(kernels: pd.DataFrame) -> plt.Figure:
         ax.set_title(f"{layer}, seed {seed}: {int(always.sum(axis=1).iloc[0])} of {grid.shape[1]} kernels consistently fragile", fontsize=8)
         ax.set_xlabel("kernel")
     fig.suptitle(f"Fragile kernels (clean) over checkpoints, {_title(kernels)}")
+    fig.tight_layout()
+    return fig
+
+
+def rank_agreement(agreement: pd.DataFrame) -> plt.Figure:
+    """Kendall's τ_b between the layer rankings of every pair of measures, one heatmap per
+    checkpoint (mean over seeds)."""
+    epochs = sorted(agreement["epoch"].unique())
+    names = list(dict.fromkeys(list(agreement["measure_a"]) + list(agreement["measure_b"])))
+    fig, axes = plt.subplots(1, len(epochs), figsize=(1.2 + 5.2 * len(epochs), 5), squeeze=False)
+    for ax, epoch in zip(axes[0], epochs):
+        part = agreement[agreement["epoch"] == epoch]
+        grid = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+        for row in part.itertuples():
+            grid.loc[row.measure_a, row.measure_b] = grid.loc[row.measure_b, row.measure_a] = row.kendall_tau
+        sns.heatmap(grid, ax=ax, cmap="RdBu", vmin=-1, vmax=1, annot=True, fmt=".1f", annot_kws={"fontsize": 6},
+                    cbar=ax is axes[0][-1], square=True)
+        ax.set_title(f"epoch {epoch} ({int(part['n_layers'].max())} layers)", fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"Rank agreement of layer measures (Kendall's τ_b, mean over seeds), {_title(agreement)}")
     fig.tight_layout()
     return fig

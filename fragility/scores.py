@@ -18,6 +18,9 @@ SCORE_COLUMNS = [
     "score_clean", "score_adv", "score_diff", "norm_clean", "norm_adv", "norm_diff",
     "label_clean", "label_adv", "label_diff",
 ]
+# Bootstrap intervals (2.5 % and 97.5 % quantiles) and label confidences: NaN when off.
+INTERVAL_COLUMNS = [f"score_{k}_{q}" for k in ("clean", "adv", "diff") for q in ("lo", "hi")] + [
+    f"label_{k}_conf" for k in ("clean", "adv", "diff")]
 
 
 def baseline(n_removed, n_total):
@@ -35,19 +38,23 @@ def scaled_performance(accuracy, unfiltered_accuracy):
         return np.where(unfiltered == 0, np.nan, accuracy / np.where(unfiltered == 0, 1, unfiltered))
 
 
-def area(values, integration: str = "rectangle") -> float:
-    """∫ over α̂ ∈ [0, 1] of A+1 equally spaced samples, Δα̂ = 1/A."""
+def area(values, integration: str = "rectangle", axis: int | None = None):
+    """∫ over α̂ ∈ [0, 1] of A+1 equally spaced samples, Δα̂ = 1/A (along ``axis``: one
+    area per slice, e.g. per bootstrap replicate)."""
     values = np.asarray(values, dtype=float)
-    if len(values) < 2:
+    along = 0 if axis is None else axis
+    if values.shape[along] < 2:
         raise ValueError("an area needs at least two steps (A >= 1)")
-    dx = 1.0 / (len(values) - 1)
+    dx = 1.0 / (values.shape[along] - 1)
     if integration == "rectangle":
-        return float(values.sum() * dx)
-    if integration == "trapezoid":
-        return float(np.trapezoid(values, dx=dx))
-    if integration == "simpson":
-        return float(simpson(values, dx=dx))
-    raise ValueError(f"unknown integration {integration!r}; choose from {INTEGRATIONS}")
+        result = values.sum(axis=along) * dx
+    elif integration == "trapezoid":
+        result = np.trapezoid(values, dx=dx, axis=along)
+    elif integration == "simpson":
+        result = simpson(values, dx=dx, axis=along)
+    else:
+        raise ValueError(f"unknown integration {integration!r}; choose from {INTEGRATIONS}")
+    return float(result) if axis is None else result
 
 
 def clean_score(scaled, base, integration: str = "rectangle") -> float:
@@ -99,8 +106,11 @@ def responses(sweep_df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df, combined], ignore_index=True)
 
 
-def score_table(sweep_df: pd.DataFrame, integration: str = "rectangle", tau: float = 0.02) -> pd.DataFrame:
-    """Scores, labels and normalised scores per layer and filter (h1, h2, h3, combined)."""
+def score_table(sweep_df: pd.DataFrame, integration: str = "rectangle", tau: float = 0.02, bootstrap: int = 0,
+                bootstrap_seed: int = 0) -> pd.DataFrame:
+    """Scores, labels and normalised scores per layer and filter (h1, h2, h3, combined); with
+    ``bootstrap`` replicates (and the sweep's per-image ``correct_*`` columns) their 95 %
+    intervals and label confidences (:mod:`fragility.bootstrap`), else NaN there."""
     if integration not in INTEGRATIONS:
         raise ValueError(f"unknown integration {integration!r}; choose from {INTEGRATIONS}")
     keys = [k for k in RUN_KEYS if k in sweep_df] + ["layer", "filter"]
@@ -118,7 +128,27 @@ def score_table(sweep_df: pd.DataFrame, integration: str = "rectangle", tau: flo
     for kind in ("clean", "adv", "diff"):
         table[f"label_{kind}"] = [label(s, tau) for s in table[f"score_{kind}"]]
     table = normalise_scores(table)
-    return table[[c for c in SCORE_COLUMNS if c in table]]
+    table = table[[c for c in SCORE_COLUMNS if c in table]]
+    return add_intervals(table, sweep_df, keys[:-1], integration, tau, bootstrap, bootstrap_seed)
+
+
+def add_intervals(table, sweep_df, keys, integration, tau, bootstrap, bootstrap_seed) -> pd.DataFrame:
+    """``table`` with :data:`INTERVAL_COLUMNS` from ``bootstrap`` replicates per (run, layer)."""
+    from .bootstrap import bootstrap_layer, run_generator
+
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be >= 0 replicates, got {bootstrap}")
+    if bootstrap == 0 or "correct_clean" not in sweep_df:
+        return table.assign(**{c: np.nan for c in INTERVAL_COLUMNS})
+    labels = table.set_index(keys + ["filter"])
+    rows = []
+    for group, curve in sweep_df.groupby(keys, sort=False):
+        point = {(f, kind): labels.loc[tuple(group) + (f,), f"label_{kind}"] for f in labels.loc[tuple(group)].index
+                 for kind in ("clean", "adv", "diff")}
+        rng = run_generator(bootstrap_seed, group)
+        rows += [{**dict(zip(keys, group)), **row} for row in bootstrap_layer(curve, integration, tau, bootstrap, rng, point)]
+    intervals = pd.DataFrame(rows)
+    return table.merge(intervals, on=keys + ["filter"], how="left")[list(table.columns) + INTERVAL_COLUMNS]
 
 
 def normalise_scores(table: pd.DataFrame) -> pd.DataFrame:

@@ -13,9 +13,10 @@ methods give the same accuracies:
   the same weights, e.g. empty bins, empty pulse windows, full removal by h1 and h2, are
   evaluated once);
 - ``fast`` (the default) runs the downstream graph with BatchNorm folded into the
-  convolutions and channels_last (:mod:`fragility.fusion`); that reorders float
-  operations, so images whose top-2 logits lie within ``margin_guard`` are classified
-  by the exact graph.
+  convolutions, convolutions on 1×1 maps reduced to their live tap, and channels_last
+  (:mod:`fragility.fusion`), when a short probe on the first batch finds that faster than
+  the exact graph (else it runs as ``exact``); that reorders float operations, so images
+  whose top-2 logits lie within ``margin_guard`` are classified by the exact graph.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from .attack import Attack
+from .bootstrap import pack_correct
 from .evaluation import predict
 from .filters import FILTERS, ThresholdRange, removal_mask, threshold
 from .fusion import FusedSuffix, to_channels_last
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 SWEEP_COLUMNS = [
     "layer", "filter", "step", "alpha", "alpha_norm", "n_removed", "n_total",
     "acc_clean", "acc_adv", "acc_clean_unfiltered", "acc_adv_unfiltered",
+    # which test images each variant classifies correctly, packed bits (fragility.bootstrap)
+    "n_images", "correct_clean", "correct_adv", "correct_clean_unfiltered", "correct_adv_unfiltered",
 ]
 METHODS = ("fast", "exact", "naive")
 UNFILTERED = "unfiltered"
@@ -71,6 +75,7 @@ class SweepOptions:
     method: str = "fast"
     cache_budget_mb: float = 1024.0
     margin_guard: float = 1e-3
+    probe: bool = True  # fast: keep the fused graph only where a probe finds it faster (False: always)
 
 
 class MaskedLayer:
@@ -137,33 +142,38 @@ def sweep(
     margin_guard: float = 1e-3,
     options: SweepOptions | None = None,
     attack: Attack | None = None,
+    stats: dict | None = None,
 ) -> pd.DataFrame:
     """One row per (filter, step): thresholds, counts and clean/adversarial accuracies.
 
     ``model`` must be in eval mode; it is left exactly as it was found. With
     ``regenerate_epsilon`` every filtered network is attacked afresh (``attack``, default
     FGSM with ``clamp``, at that ε, white-box) instead of being scored on the given
-    ``x_adv``. ``options``, when given, replaces the keyword arguments it holds.
+    ``x_adv``. ``options``, when given, replaces the keyword arguments it holds; ``stats``,
+    when given, is filled with how the sweep ran (:func:`predict_removals`).
     """
     options = options or SweepOptions(steps, tuple(filters), batch_size, method, cache_budget_mb, margin_guard)
     n = len(y)
     if regenerate_epsilon is None:
         # one pass over clean and adversarial images: each mask is applied once
-        variants, predicted = predict_variants(model, layer, torch.cat([x, x_adv]), options)
-        correct_clean = {k: int((p[:n] == y).sum()) for k, p in predicted.items()}
-        correct_adv = {k: int((p[n:] == y).sum()) for k, p in predicted.items()}
+        variants, predicted = predict_variants(model, layer, torch.cat([x, x_adv]), options, stats)
+        correct_clean = {k: (p[:n] == y).numpy() for k, p in predicted.items()}
+        correct_adv = {k: (p[n:] == y).numpy() for k, p in predicted.items()}
     else:
-        variants, predicted = predict_variants(model, layer, x, options)
-        correct_clean = {k: int((p == y).sum()) for k, p in predicted.items()}
+        variants, predicted = predict_variants(model, layer, x, options, stats)
+        correct_clean = {k: (p == y).numpy() for k, p in predicted.items()}
         attack = attack or Attack("fgsm", clamp)
-        correct_adv = _count_correct_reattacked(model, layer, variants, x, y, regenerate_epsilon, attack, options.steps, options.batch_size)
+        correct_adv = _correct_reattacked(model, layer, variants, x, y, regenerate_epsilon, attack, options.steps, options.batch_size)
     n_total = sum(w.numel() for w in layer_weights(model, layer))
+    bits = {k: (pack_correct(correct_clean[k]), pack_correct(correct_adv[k])) for k in correct_clean}
     rows = [
         {
             "layer": layer, "filter": v.filter, "step": v.step, "alpha": v.alpha, "alpha_norm": v.step / options.steps,
             "n_removed": v.n_removed, "n_total": n_total,
-            "acc_clean": correct_clean[v.key] / n, "acc_adv": correct_adv[v.key] / n,
-            "acc_clean_unfiltered": correct_clean[UNFILTERED] / n, "acc_adv_unfiltered": correct_adv[UNFILTERED] / n,
+            "acc_clean": correct_clean[v.key].sum() / n, "acc_adv": correct_adv[v.key].sum() / n,
+            "acc_clean_unfiltered": correct_clean[UNFILTERED].sum() / n, "acc_adv_unfiltered": correct_adv[UNFILTERED].sum() / n,
+            "n_images": n, "correct_clean": bits[v.key][0], "correct_adv": bits[v.key][1],
+            "correct_clean_unfiltered": bits[UNFILTERED][0], "correct_adv_unfiltered": bits[UNFILTERED][1],
         }
         for v in variants
     ]
@@ -171,7 +181,7 @@ def sweep(
 
 
 def predict_variants(
-    model: nn.Module, layer: str, x: torch.Tensor, options: SweepOptions = SweepOptions()
+    model: nn.Module, layer: str, x: torch.Tensor, options: SweepOptions = SweepOptions(), stats: dict | None = None
 ) -> tuple[list[Variant], dict[str, torch.Tensor]]:
     """Every (filter, step) variant of ``layer`` and the predicted class of each image of
     ``x`` under each distinct one (keyed by ``Variant.key``; ``UNFILTERED`` included)."""
@@ -179,29 +189,46 @@ def predict_variants(
     masked = MaskedLayer(model, layer, options.steps)
     variants, representatives = plan_variants(masked.values, options.steps, options.filters, dedup=options.method != "naive")
     log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives | {UNFILTERED: None}))
-    return variants, predict_removals(model, layer, x, representatives, options, masked)
+    return variants, predict_removals(model, layer, x, representatives, options, masked, stats)
 
 
 def predict_removals(
-    model: nn.Module, layer: str, x: torch.Tensor, removals: dict, options: SweepOptions = SweepOptions(), masked: MaskedLayer | None = None
+    model: nn.Module,
+    layer: str,
+    x: torch.Tensor,
+    removals: dict,
+    options: SweepOptions = SweepOptions(),
+    masked: MaskedLayer | None = None,
+    stats: dict | None = None,
 ) -> dict[str, torch.Tensor]:
     """The predicted class of each image of ``x`` under each removal (``key -> object with a
     mask(layer) method``) of ``layer``'s weights, plus ``UNFILTERED``, on the engine that
-    ``options.method`` picks. The model is left exactly as it was."""
+    ``options.method`` picks. The model is left exactly as it was. ``stats``, when given, is
+    filled with how the sweep ran (engine, margin-guard re-runs, reduced convolutions)."""
     _check_arguments(model, options)
     masked = masked or MaskedLayer(model, layer, options.steps)
     removals = dict(removals)
     removals.setdefault(UNFILTERED, None)
     targets = filtered_layers(model, layer)
     network = whole_network(model) if options.method == "naive" else split_at(model, targets)
-    fused = FusedSuffix(network.suffix, targets) if options.method == "fast" and network.upstream else None
+    stats = {} if stats is None else stats
     started = time.perf_counter()
     try:
-        predicted = _predict(network, fused, masked, removals, x, options)
+        predicted = _predict(network, targets, masked, removals, x, options, stats)
     finally:
         masked.restore()
-    log.info("layer %s: %d removals evaluated in %.1f s", layer, len(removals), time.perf_counter() - started)
+    stats["seconds"] = time.perf_counter() - started
+    log.info("layer %s: %d removals evaluated in %.1f s on the %s graph%s", layer, len(removals), stats["seconds"],
+             stats["engine"], _guard_note(stats))
     return predicted
+
+
+def _guard_note(stats: dict) -> str:
+    if stats["engine"] != "fused":
+        return ""
+    share = stats["guard_reruns"] / max(stats["evaluations"], 1)
+    return (f" ({stats['reduced_convs']} convolutions reduced to their live tap; margin guard re-ran "
+            f"{stats['guard_reruns']} of {stats['evaluations']} image evaluations, {100 * share:.2f} %)")
 
 
 def _check_arguments(model: nn.Module, options: SweepOptions) -> None:
@@ -218,26 +245,29 @@ def _check_arguments(model: nn.Module, options: SweepOptions) -> None:
 
 def _predict(
     network: SplitNetwork,
-    fused: FusedSuffix | None,
+    targets: list[str],
     masked: MaskedLayer,
     representatives: dict,
     x: torch.Tensor,
     options: SweepOptions,
+    stats: dict,
 ) -> dict[str, torch.Tensor]:
     """Per distinct variant, the predicted class of every image. The upstream cache is
     built once per chunk of images and shared by all variants."""
     device, batch_size = masked.weights[0].device, options.batch_size
     predicted = {key: torch.empty(len(x), dtype=torch.long) for key in representatives}
-    layout = to_channels_last if fused is not None else tuple
-    chunk = None
-    start = 0
+    stats.update(engine="whole" if not network.upstream else "exact", guard_reruns=0, evaluations=0, reduced_convs=0)
+    fused, layout, chunk, start = None, tuple, None, 0
     while start < len(x):
         with torch.inference_mode():  # the prefix holds no filtered layer: masks cannot reach it
-            first = layout(network.prefix(x[start : start + batch_size].to(device)))
+            first = network.prefix(_to_device(x[start : start + batch_size], device))
             if chunk is None:
                 chunk = _chunk_size(first, len(first[0]), batch_size, options.cache_budget_mb)
-            cached = [first] + [
-                layout(network.prefix(x[i : i + batch_size].to(device)))
+                if options.method == "fast" and network.upstream:
+                    fused = _fused_if_faster(network, targets, first, masked, stats, options.probe)
+                    layout = to_channels_last if fused is not None else tuple
+            cached = [layout(first)] + [
+                layout(network.prefix(_to_device(x[i : i + batch_size], device)))
                 for i in range(start + batch_size, min(start + chunk, len(x)), batch_size)
             ]
         for done, (key, variant) in enumerate(representatives.items(), 1):
@@ -249,13 +279,53 @@ def _predict(
                     classes = [network.suffix(*batch).argmax(1) for batch in cached]
                 else:
                     fused.refresh()
-                    classes = [_guarded_classes(fused, network.suffix, batch, options.margin_guard) for batch in cached]
+                    classes = [_guarded_classes(fused, network.suffix, batch, options.margin_guard, stats) for batch in cached]
             predicted[key][start : start + chunk] = torch.cat(classes).cpu()
         start += chunk
     return predicted
 
 
-def _guarded_classes(fused: FusedSuffix, exact, batch: tuple[torch.Tensor, ...], margin_guard: float) -> torch.Tensor:
+def _to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``batch`` on ``device``; to CUDA through pinned host memory, without blocking."""
+    if device.type != "cuda":
+        return batch.to(device)
+    return batch.pin_memory().to(device, non_blocking=True)
+
+
+def _fused_if_faster(network: SplitNetwork, targets: list[str], example: tuple[torch.Tensor, ...], masked: MaskedLayer,
+                     stats: dict, probe: bool = True, repeats: int = 3) -> FusedSuffix | None:
+    """The fused suffix when a short probe on one batch finds it faster than the exact
+    graph, else None: on small feature maps folding and channels_last may not pay."""
+    fused = FusedSuffix(network.suffix, targets, example)
+    masked.restore()
+    if not probe:
+        stats.update(engine="fused", reduced_convs=fused.reduced)
+        return fused
+    fused_example = to_channels_last(example)
+
+    def fused_call():
+        fused.refresh()
+        return fused(*fused_example)
+
+    timings = {}
+    for name, call in (("exact", lambda: network.suffix(*example)), ("fused", fused_call)):
+        call()  # warm-up: first calls pick kernels
+        timings[name] = min(_seconds(call) for _ in range(repeats))
+    faster = timings["fused"] < timings["exact"]
+    log.info("probe: fused graph %.2f ms, exact graph %.2f ms per batch of %d: using the %s graph", 1e3 * timings["fused"],
+             1e3 * timings["exact"], len(example[0]), "fused" if faster else "exact")
+    stats.update(engine="fused" if faster else "exact", reduced_convs=fused.reduced if faster else 0,
+                 probe_fused_ms=1e3 * timings["fused"], probe_exact_ms=1e3 * timings["exact"])
+    return fused if faster else None
+
+
+def _seconds(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def _guarded_classes(fused: FusedSuffix, exact, batch: tuple[torch.Tensor, ...], margin_guard: float, stats: dict) -> torch.Tensor:
     """Classes from the fused graph, except where its top-2 logits lie within
     ``margin_guard`` (relative to the top logit, at least 1): there the float order of the
     exact graph decides, as in the naive path."""
@@ -263,13 +333,15 @@ def _guarded_classes(fused: FusedSuffix, exact, batch: tuple[torch.Tensor, ...],
     top = logits.topk(2, dim=1).values if logits.shape[1] > 1 else logits.repeat(1, 2)
     close = (top[:, 0] - top[:, 1]) <= margin_guard * top[:, 0].abs().clamp(min=1)
     classes = logits.argmax(1)
+    stats["evaluations"] += len(classes)
     if close.any():
+        stats["guard_reruns"] += int(close.sum())
         classes[close] = exact(*(t[close].contiguous() for t in batch)).argmax(1)
     return classes
 
 
-def _count_correct_reattacked(model, layer, variants, x, y, epsilon, attack: Attack, steps, batch_size) -> dict[str, int]:
-    """Correct predictions per distinct variant under ``attack`` made against that variant."""
+def _correct_reattacked(model, layer, variants, x, y, epsilon, attack: Attack, steps, batch_size) -> dict:
+    """Per distinct variant, which images stay correct under ``attack`` made against that variant."""
     masked = MaskedLayer(model, layer, steps)
     correct = {}
     try:
@@ -278,7 +350,7 @@ def _count_correct_reattacked(model, layer, variants, x, y, epsilon, attack: Att
             if key not in correct:
                 masked.apply(variant)
                 x_adv = attack(model, x, y, epsilon, batch_size)
-                correct[key] = int((predict(model, x_adv, batch_size) == y).sum())
+                correct[key] = (predict(model, x_adv, batch_size) == y).numpy()
     finally:
         masked.restore()
     return correct

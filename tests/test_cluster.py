@@ -21,7 +21,7 @@ CI_OVERRIDES = [
     "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "5",
     "--latency-wait", "5", "--jobs", "4", "--cores", "2",
     "--default-resources", "slurm_partition=main", "runtime=30", "mem_mb=1000",
-    "--set-resources", "train:gpu=0", "--set-threads", "train=2", "retrain=2",
+    "--set-resources", "train:gpu=0", "--set-threads", "train=1", "retrain=1",
 ]
 
 
@@ -71,6 +71,8 @@ def test_slurm_ran_the_jobs(slurm_run):
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", result.stdout + result.stderr)
     # testset, train, epsilon, 2 adversarial, the sweep group and its retry; tables run locally
     assert len(submitted) >= 7
+    # the profile's sweep.layers_per_job 1: one Snakemake job per (checkpoint, layer), grouped by 8 into SLURM jobs
+    assert re.search(r"^sweep\s+6$", result.stdout + result.stderr, re.M), "the sweeps did not fan out per layer"
     states = dict(line.split() for line in subprocess.run(
         ["squeue", "-h", "-t", "all", "-o", "%i %T"], capture_output=True, text=True).stdout.splitlines())
     assert states.get(submitted[-1]) == "COMPLETED"  # squeue keeps finished jobs for MinJobAge

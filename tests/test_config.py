@@ -15,7 +15,9 @@ def test_defaults_fill_every_key():
     ({"models": ["resnet19"]}, "config key 'models': 'resnet19' is invalid; allowed: torchvision"),
     ({"models": []}, "config key 'models': [] should be non-empty"),
     ({"seeds": []}, "config key 'seeds': [] should be non-empty"),
-    ({"seeds": "0"}, "config key 'seeds': '0' is not of type 'array'"),
+    ({"seeds": "0"}, "config key 'seeds': 0 is not of type 'array'"),
+    ({"sweep": {"steps": "0"}}, "config key 'sweep.steps': 0 is less than the minimum of 1"),  # --config passes nested values as strings
+    ({"sweep": {"layers_per_job": "some"}}, "config key 'sweep.layers_per_job': 'some' is invalid"),
     ({"sweep": {"filters": ["h4"]}}, "config key 'sweep.filters.0': 'h4' is not one of ['h1', 'h2', 'h3']"),
     ({"sweep": {"steps": 0}}, "config key 'sweep.steps': 0 is less than the minimum of 1"),
     ({"sweep": {"steps": 2.5}}, "config key 'sweep.steps': 2.5 is not of type 'integer'"),

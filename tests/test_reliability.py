@@ -27,51 +27,54 @@ def recorded_complete(workdir, path) -> bool:
     return (workdir / ".snakemake" / "metadata" / record).exists()
 
 
-def wait_for(condition, timeout=600):
+def wait_for(condition, timeout=600, poll=0.2):
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError("the workflow did not reach the expected state")
-        time.sleep(0.2)
+        time.sleep(poll)
 
 
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory):
-    """Kill the whole tiny run with SIGKILL while a sweep job is running, then resume it."""
+    """Kill the whole tiny run with SIGKILL while a sweep job (one per checkpoint: it sweeps
+    every layer) has written some of its tables but not all, then resume it."""
     workdir = scratch_workdir(tmp_path_factory.mktemp("killed"))
     sweeps = workdir / "results" / "digits" / "resnet18" / "seed0" / "sweep"
     process = start_snakemake(workdir, "--cores", "2", TINY_SCORES)  # the same threads as the clean run below: CPU results depend on them
-    # wait until at least one sweep table is complete and another sweep job is mid-way
-    wait_for(lambda: any(recorded_complete(workdir, p) for p in sweeps.glob("*/*.parquet")) and any(
-        "variants" in p.read_text() for p in (workdir / "results" / "logs" / "sweep").rglob("*.log")
-        if not (sweeps / p.parent.name / p.name.replace(".log", ".parquet")).exists()))
+    # a layer table renamed into place by a job Snakemake has not recorded complete: the job is mid-way
+    wait_for(lambda: any(not recorded_complete(workdir, p) for p in sweeps.glob("*/*.parquet")), poll=0.02)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    finished = [p for p in sweeps.glob("*/*.parquet") if recorded_complete(workdir, p)]
+    interrupted = sorted({p.parent.name for p in sweeps.glob("*/*.parquet") if not recorded_complete(workdir, p)})
+    finished = sorted({p.parent.name for p in sweeps.glob("*/*.parquet")} - set(interrupted))
     assert snakemake(workdir, "--unlock").returncode == 0  # the lock a killed Snakemake leaves behind
     plan = planned_jobs(snakemake(workdir, "-n", "--rerun-incomplete", TINY_SCORES))
     resumed = snakemake(workdir, "--cores", "2", "--rerun-incomplete", TINY_SCORES)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    return workdir, finished, plan
+    return workdir, interrupted, finished, plan
 
 
 def test_no_partial_table_survives_a_kill(killed_and_resumed):
-    workdir, finished, _ = killed_and_resumed
-    assert finished, "the kill came before any sweep finished"
+    workdir, interrupted, _, _ = killed_and_resumed
+    assert interrupted, "the kill came before any sweep table was written"
     assert not list((workdir / "results").rglob(".*.tmp"))  # leftovers of the killed writes are cleared on rewrite
     for path in (workdir / "results").rglob("*.parquet"):
         pq.read_metadata(path)  # every Parquet file is whole
 
 
-def test_resume_redoes_no_completed_job(killed_and_resumed):
-    _, finished, plan = killed_and_resumed
-    assert plan["sweep"] == 2 * 3 - len(finished)  # 2 checkpoints x 3 layers in the tiny config
+def test_resume_redoes_no_completed_work(killed_and_resumed):
+    workdir, interrupted, finished, plan = killed_and_resumed
+    assert plan["sweep_resnet18_part0"] == 2 - len(finished)  # the checkpoints' jobs not recorded complete
     assert "train" not in plan
+    logs = workdir / "results" / "logs" / "sweep" / "digits" / "resnet18" / "seed0"
+    for epoch in interrupted:  # the layers an interrupted job had finished are read back, not swept again
+        assert "reused the table of an earlier run" in (logs / epoch / "part0.log").read_text()
 
 
 def test_resumed_run_equals_an_uninterrupted_one(killed_and_resumed, tiny_run):
     """Determinism on CPU: same seeds (and threads), bit-identical sweep and score tables."""
-    workdir, _, _ = killed_and_resumed
+    workdir = killed_and_resumed[0]
     clean = tiny_run
     for table in TABLES:
         a = pd.read_parquet(workdir / "results" / "digits" / "resnet18" / table)

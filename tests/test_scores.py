@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from fragility.scores import (
-    SCORE_COLUMNS, adversarial_score, area, baseline, clean_score, difference_score, label, normalise, scaled_performance, score_table,
+    INTERVAL_COLUMNS, SCORE_COLUMNS, adversarial_score, area, baseline, clean_score, difference_score, label, normalise, scaled_performance, score_table,
 )
 
 
@@ -64,7 +64,7 @@ def test_score_table_by_hand():
         "h3": [(0, 0.8, 0.4), (4, 0.0, 0.0), (0, 0.8, 0.4)],
     })
     scores = score_table(df, "rectangle", tau=0.02)
-    assert list(scores.columns) == SCORE_COLUMNS
+    assert list(scores.columns) == SCORE_COLUMNS + INTERVAL_COLUMNS and scores[INTERVAL_COLUMNS].isna().all().all()
     table = scores.set_index("filter")
     # h1: β̄ = [1, .5, 0], β̄ε = [1, 1, 0], φ̄ = [1, .5, 0]
     assert table.loc["h1", "score_clean"] == pytest.approx(0.0)

@@ -30,18 +30,24 @@ def naive_logits(model, layer, x, variant):
         masked.restore()
 
 
-@pytest.mark.parametrize("name, stem", [("resnet18", "plain"), ("squeezenet1_1", "cifar"), ("shufflenet_v2_x1_0", "plain")])
-def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem):
+@pytest.mark.parametrize("name, stem, shrinks_to_one_pixel", [
+    ("resnet18", "plain", True), ("squeezenet1_1", "cifar", False), ("shufflenet_v2_x1_0", "plain", True),
+])
+def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem, shrinks_to_one_pixel):
     torch.manual_seed(0)
     model = build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem).eval()
     x = torch.rand(16, 3, 16, 16)
     options = dict(steps=STEPS, batch_size=BATCH, cache_budget_mb=0.05)  # 0.05 MiB: the cache is chunked
-    exact_options, fast_options = SweepOptions(method="exact", **options), SweepOptions(method="fast", **options)
-    unguarded_options = SweepOptions(method="fast", margin_guard=0.0, **options)
+    # probe=False: the fused graph on every layer, whether or not it is faster here
+    exact_options, fast_options = SweepOptions(method="exact", **options), SweepOptions(method="fast", probe=False, **options)
+    unguarded_options = SweepOptions(method="fast", margin_guard=0.0, probe=False, **options)
     differing, near_ties, unguarded_flips = [], 0, 0
+    reduced = 0
     for layer in list_layers(model) + ["__global__"]:
         variants, exact = predict_variants(model, layer, x, exact_options)
-        _, fast = predict_variants(model, layer, x, fast_options)
+        stats = {}
+        _, fast = predict_variants(model, layer, x, fast_options, stats)
+        reduced += stats["reduced_convs"]
         _, unguarded = predict_variants(model, layer, x, unguarded_options)
         representatives = {v.key: v for v in reversed(variants)} | {UNFILTERED: None}
         for key, variant in representatives.items():
@@ -58,3 +64,4 @@ def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem):
     warnings.warn(f"{name}: {unguarded_flips} predictions of the unguarded fused graph differ from naive "
                   f"({near_ties} images at naive margin < {TIE_MARGIN}); 0 with the margin guard")
     assert differing == [], f"{len(differing)} variants differ: {differing[:3]}"
+    assert (reduced > 0) == shrinks_to_one_pixel  # where maps reach 1×1, the reduced convolutions are exercised

@@ -1,5 +1,6 @@
 """The real workflow: lint, planning, bad config, and one tiny end-to-end run."""
 
+import shutil
 import subprocess
 import sys
 
@@ -7,15 +8,18 @@ import pandas as pd
 import pytest
 
 from fragility.artifacts import AdversarialSet, TestSet
+from fragility.claims import CLAIMS_COLUMNS, REMOVABLE_COLUMNS
+from fragility.criticality import CRITICALITY_COLUMNS
 from fragility.nodes import KERNEL_COLUMNS, TARGETING_COLUMNS
 from fragility.retrain import RETRAIN_COLUMNS
-from fragility.scores import SCORE_COLUMNS
-from fragility.stats import SUMMARY_COLUMNS
+from fragility.scores import INTERVAL_COLUMNS, SCORE_COLUMNS
+from fragility.stats import AGREEMENT_COLUMNS, SUMMARY_COLUMNS
 from fragility.sweep import SWEEP_COLUMNS
 from workflow_helpers import ROOT, TINY_SCORES, planned_jobs, scratch_workdir, snakemake
 
 RUN_KEYS = ["dataset", "model", "seed", "epoch"]
-FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression", "kernels", "kernels_consistency"]
+FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression", "agreement", "removable",
+           "kernels", "kernels_consistency"]
 
 
 def test_lint_is_clean():
@@ -26,13 +30,22 @@ def test_lint_is_clean():
 def test_default_config_plans_the_whole_dag(tmp_path):
     workdir = scratch_workdir(tmp_path, "config.yaml")
     jobs = planned_jobs(snakemake(workdir, "-n"))
-    # 2 seeds x 2 checkpoints x (7 resnet18 layers + 7 squeezenet layers)
-    assert jobs["sweep"] == 2 * 2 * (7 + 7)
-    every_layer = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers: {resnet18: all, squeezenet1_1: all}}"))
-    assert every_layer["sweep"] == 2 * 2 * (21 + 1 + 26 + 1)
-    assert jobs["train"] == 4 and jobs["retrain"] == 8 and jobs["adversarial"] == 8 and jobs["epsilon"] == 4
-    assert jobs["figure_local_scores"] == 2 and jobs["figure_compare_models"] == 1
-    assert jobs["kernels"] == 2 * 2 * 2  # the first conv of each model at every checkpoint
+    assert jobs["sweep_resnet18_part0"] == 2 * 2  # one job per checkpoint (2 seeds x 2 checkpoints) sweeps every layer
+    assert jobs["train"] == 2 and jobs["retrain"] == 4 and jobs["adversarial"] == 4 and jobs["epsilon"] == 2
+    assert jobs["kernels"] == 4 and jobs["figure_local_scores"] == 1 and jobs["figure_compare_models"] == 1
+    per_layer = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers_per_job: 1}", "models=[resnet18,squeezenet1_1]"))
+    assert per_layer["sweep"] == 2 * 2 * (21 + 1 + 26 + 1)  # every Conv2d/Linear plus __global__ of both models
+
+
+def test_reproduce_config_plans_the_whole_dag(tmp_path):
+    workdir = scratch_workdir(tmp_path, "config/reproduce.yaml")
+    (workdir / "data").mkdir()  # where `make reproduce-data` puts MNIST's IDX files
+    result = snakemake(workdir, "-n")
+    jobs = planned_jobs(result)
+    assert jobs, result.stderr[-2000:]
+    for model in ("resnet18", "squeezenet1_1"):  # 2 datasets x 3 seeds x 3 checkpoints, every layer in one job each
+        assert jobs[f"sweep_{model}_part0"] == 2 * 3 * 3
+    assert jobs["train"] == 2 * 2 * 3 and jobs["claims"] == 1 and jobs["removable"] == 4
 
 
 def test_bad_config_fails_before_any_job_with_one_line(tmp_path):
@@ -51,7 +64,7 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert len(sweep) == 2 * 3 * 3 * 5  # epochs x layers x filters x (A + 1)
     one_layer = pd.read_parquet(results / "seed0" / "sweep" / "epoch001" / "fc.parquet")
     assert list(one_layer.columns) == RUN_KEYS + SWEEP_COLUMNS + ["attack"]
-    assert list(pd.read_parquet(results / "scores.parquet").columns) == SCORE_COLUMNS
+    assert list(pd.read_parquet(results / "scores.parquet").columns) == SCORE_COLUMNS + INTERVAL_COLUMNS
     retrain = pd.read_parquet(results / "retrain.parquet")
     assert list(retrain.columns) == ["dataset", "model", "seed"] + RETRAIN_COLUMNS and len(retrain) == 4
     epsilon = pd.read_parquet(results / "epsilon.parquet")
@@ -66,6 +79,19 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert len(kernels) == 2 * 64 and kernels.groupby("epoch")["fragile_clean"].any().all()
     targeting = pd.read_parquet(results / "targeting.parquet")
     assert list(targeting.columns) == RUN_KEYS + ["attack"] + TARGETING_COLUMNS and len(targeting) == 2 * 2
+    criticality = pd.read_parquet(results / "criticality.parquet")
+    assert list(criticality.columns) == RUN_KEYS + ["attack"] + CRITICALITY_COLUMNS
+    assert len(criticality) == 2 * 2 * 2  # epochs x layers (conv1, fc; not __global__) x perturbations
+    agreement = pd.read_parquet(results / "agreement.parquet")
+    assert list(agreement.columns) == AGREEMENT_COLUMNS and len(agreement) == 2 * 66 and agreement["n_layers"].eq(2).all()
+    claims = pd.read_parquet(tiny_run / "results" / "reproduction" / "claims.parquet")
+    assert list(claims.columns) == CLAIMS_COLUMNS and len(claims) == 6
+    assert set(claims["claim"]) == {"first_conv_fragile", "last_linear_fragile", "batchnorm_rescue", "selective_beats_regular_adv",
+                                    "selective_beats_regular_clean", "global_scores_converge"}
+    assert (tiny_run / "results" / "reproduction" / "claims.md").read_text().startswith("| claim |")
+    assert list(pd.read_parquet(results / "removable.parquet").columns) == REMOVABLE_COLUMNS
+    scores = pd.read_parquet(results / "scores.parquet")
+    assert scores[INTERVAL_COLUMNS].notna().all().all()  # bootstrap: 200 replicates by default
     summary = pd.read_parquet(results / "retrain_summary.parquet")
     assert list(summary.columns) == SUMMARY_COLUMNS and len(summary) == (2 + 1) * 2  # (2 epochs + all) x clean/adv
 
@@ -101,11 +127,58 @@ def _plan_with(workdir, tmp_path, extra: str) -> dict[str, int]:
     return planned_jobs(snakemake(workdir, "-n", "--configfile", str(workdir / "overrides.yaml"), str(tmp_path / "extra.yaml")))
 
 
+def _sweep_jobs(jobs: dict[str, int]) -> int:
+    return sum(count for rule, count in jobs.items() if rule == "sweep" or rule.startswith("sweep_"))
+
+
+def _copy_of(run, tmp_path):
+    """A copy of a finished run (results and Snakemake's records), to change without touching it."""
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy, symlinks=True)
+    return copy
+
+
+def _sweep_tables(workdir) -> dict[str, pd.DataFrame]:
+    folder = workdir / "results" / "digits" / "resnet18" / "seed0" / "sweep"
+    return {str(p.relative_to(folder)): pd.read_parquet(p) for p in sorted(folder.glob("epoch*/*.parquet"))}
+
+
 def test_adding_a_layer_plans_its_sweeps_and_what_reads_them(tiny_run, tmp_path):
-    jobs = _plan_with(tiny_run, tmp_path, "sweep: {layers: {resnet18: [conv1, fc, __global__, layer1.0.conv1]}}\n")
-    assert jobs["sweep"] == 2  # one per checkpoint: the new layer's only
-    readers = {"collect_sweeps", "scores", "retrain", "collect_retrain", "retrain_summary", "all"}
-    assert set(jobs) - {"sweep"} <= readers | {r for r in jobs if r.startswith("figure_")}, jobs
+    extra = "sweep: {layers: {resnet18: [conv1, fc, __global__, layer1.0.conv1]}}\n"
+    jobs = _plan_with(tiny_run, tmp_path, extra)
+    assert _sweep_jobs(jobs) == 2  # one per checkpoint
+    readers = {"collect_sweeps", "scores", "retrain", "collect_retrain", "retrain_summary", "removable", "claims", "all",
+               "criticality", "collect_criticality", "agreement"}  # criticality: one row per swept layer
+    assert set(jobs) - {"sweep_resnet18_part0"} <= readers | {r for r in jobs if r.startswith("figure_")}, jobs
+    # the checkpoint's job sweeps the new layer only: the others are read back, bit for bit
+    workdir = _copy_of(tiny_run, tmp_path)
+    before = _sweep_tables(workdir)
+    result = snakemake(workdir, "--cores", "2", "--configfile", str(workdir / "overrides.yaml"), str(tmp_path / "extra.yaml"),
+                       "--", "results/digits/resnet18/sweep.parquet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = _sweep_tables(workdir)
+    assert set(after) - set(before) == {"epoch001/layer1.0.conv1.parquet", "epoch002/layer1.0.conv1.parquet"}
+    for name, table in before.items():
+        pd.testing.assert_frame_equal(after[name], table, check_exact=True)
+    log = (workdir / "results" / "logs" / "sweep" / "digits" / "resnet18" / "seed0" / "epoch002" / "part0.log").read_text()
+    assert log.count("reused the table of an earlier run") == 3 and log.count("layer layer1.0.conv1: ") >= 1
+
+
+def test_single_layer_jobs_write_the_tables_of_grouped_jobs(tiny_run, tmp_path):
+    """sweep.layers_per_job 1 (the SLURM profile's) against auto (the tiny run's): bit-identical."""
+    workdir = _copy_of(tiny_run, tmp_path)
+    grouped = _sweep_tables(workdir)
+    for name in grouped:
+        (workdir / "results" / "digits" / "resnet18" / "seed0" / "sweep" / name).unlink()
+    (tmp_path / "single.yaml").write_text("sweep: {layers_per_job: 1}\n")
+    command = ["--configfile", str(workdir / "overrides.yaml"), str(tmp_path / "single.yaml")]
+    assert _sweep_jobs(planned_jobs(snakemake(workdir, "-n", *command, "--", "results/digits/resnet18/sweep.parquet"))) == 6
+    result = snakemake(workdir, "--cores", "2", *command, "--", "results/digits/resnet18/sweep.parquet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    single = _sweep_tables(workdir)
+    assert single.keys() == grouped.keys()
+    for name, table in grouped.items():
+        pd.testing.assert_frame_equal(single[name], table, check_exact=True)
 
 
 @pytest.mark.parametrize("extra", [
@@ -147,14 +220,22 @@ def test_report_shows_every_figure(tiny_run):
     html = report.read_text(errors="replace")
     for name in FIGURES + ["compare_models"]:
         assert f"{name}.png" in html
+    assert "claims.html" in html
 
 
 @pytest.mark.slow
 def test_default_config_runs_end_to_end(tmp_path):
-    """The README's default job (about 13 minutes on 2 cores): `make test-all` runs it."""
+    """The README's default job (a few minutes on 2 cores): `make test-all` runs it."""
     workdir = scratch_workdir(tmp_path, "config.yaml")
     result = snakemake(workdir, "--cores", "2", timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
-    for model in ("resnet18", "squeezenet1_1"):
-        scores = pd.read_parquet(workdir / "results" / "digits" / model / "scores.parquet")
-        assert set(scores["seed"]) == {0, 1} and set(scores["epoch"]) == {2, 4}
+    scores = pd.read_parquet(workdir / "results" / "digits" / "resnet18" / "scores.parquet")
+    assert set(scores["seed"]) == {0, 1} and set(scores["epoch"]) == {2, 4} and scores["layer"].nunique() == 22
+
+
+def test_table_and_figure_jobs_import_no_torch():
+    """Collect, score, summary and figure jobs start without importing torch (seconds per job)."""
+    code = ("import sys; import fragility.plots, fragility.stats, fragility.scores, fragility.io; "
+            "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -40,6 +40,7 @@ rule adversarial:
     threads: 1
     resources:
         mem_mb=2000,
+    priority: 10
     conda:
         ENV
     script:

@@ -1,11 +1,24 @@
 # Config validation and the helpers that turn the config into target lists.
+import re
 import sys
 
 sys.path.insert(0, workflow.basedir)  # the fragility package, also inside conda envs
 
 from fragility.artifacts import epsilon_search_epochs
-from fragility.config import ConfigError, attack_settings, checkpoint_epochs, kernel_layers, retrain_epochs, stem_for, sweep_layers, validate_config
-from fragility.data import NEEDS_FILES
+from fragility.config import (
+    ConfigError,
+    attack_settings,
+    checkpoint_epochs,
+    kernel_layers,
+    perturbed_layers,
+    retrain_epochs,
+    stem_for,
+    sweep_layer_groups,
+    sweep_layers,
+    validate_config,
+)
+from fragility.data import NEEDS_FILES, NUM_CLASSES
+from fragility.models import layer_roles
 
 try:
     _validated = validate_config(config)
@@ -24,7 +37,7 @@ LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 EPOCHS = [f"{e:03d}" for e in checkpoint_epochs(config)]
 ATTACK = attack_settings(config)
-MODEL_FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression"]
+MODEL_FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression", "agreement", "removable"]
 KERNEL_FIGURES = ["kernels", "kernels_consistency"]
 
 wildcard_constraints:
@@ -52,6 +65,33 @@ def data_params(*splits):
 
 def model_params(wildcards):
     return {"image_size": config["image_size"], "stem": stem_for(config, wildcards.model), "init": config["init"]}
+
+
+SWEEP_TABLE = f"{RUN_DIR}/sweep/epoch{{epoch}}/{{layer}}.parquet"
+SWEEP_INPUTS = {
+    "checkpoint": CHECKPOINT,
+    "testset": f"{RESULTS}/{{dataset}}/testset.pt",
+    "adversarial": f"{RUN_DIR}/adversarial/epoch{{epoch}}.pt",
+}
+# Params: exactly what changes a sweep table (the layers are in its path).
+SWEEP_PARAMS = {
+    "steps": config["sweep"]["steps"],
+    "filters": config["sweep"]["filters"],
+    "regenerate": ATTACK if config["attack"]["regenerate"] else None,
+}
+# Models swept one layer per job (a regex for the sweep rule's model wildcard; "(?!)" matches nothing).
+SINGLE_LAYER_SWEEPS = "|".join(
+    re.escape(m) for m in config["models"] if all(len(group) == 1 for group in sweep_layer_groups(config, m))
+) or "(?!)"
+
+
+def grouped_sweeps():
+    """(model, part, layers) of every multi-layer sweep job (``sweep.layers_per_job``)."""
+    for model in config["models"]:
+        groups = sweep_layer_groups(config, model)
+        if any(len(group) > 1 for group in groups):
+            for part, layers in enumerate(groups):
+                yield model, part, layers
 
 
 def run_checkpoints(wildcards):
@@ -107,9 +147,11 @@ def all_targets():
     targets = []
     for dataset in config["datasets"]:
         for model in config["models"]:
-            tables = ["scores", "retrain", "retrain_summary", "epsilon"] + (["kernels", "targeting"] if kernel_layers(config, model) else [])
+            tables = ["scores", "retrain", "retrain_summary", "epsilon", "criticality", "agreement", "removable"]
+            tables += ["kernels", "targeting"] if kernel_layers(config, model) else []
             targets += expand(f"{MODEL_DIR}/{{table}}.parquet", dataset=dataset, model=model, table=tables)
             targets += model_figures(dataset, model)
         targets.append(f"{RESULTS}/figures/{dataset}/compare_models.png")
     targets += expand(f"{RESULTS}/figures/compare_datasets/{{model}}.png", model=config["models"])
+    targets += [f"{RESULTS}/reproduction/claims.parquet", f"{RESULTS}/reproduction/claims.html"]
     return targets

@@ -10,6 +10,8 @@ MODEL_FIGURE_INPUTS = {
     "compression": ["sweep"],
     "kernels": ["kernels", "targeting"],
     "kernels_consistency": ["kernels"],
+    "agreement": ["agreement"],
+    "removable": ["removable"],
 }
 
 

@@ -18,7 +18,7 @@ rule retrain:
         f"{LOGS}/retrain/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.log",
     benchmark:
         f"{BENCHMARKS}/retrain/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         gpu=1 if config["device"] == "cuda" else 0,

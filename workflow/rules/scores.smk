@@ -7,6 +7,8 @@ rule scores:
     params:
         integration=config["scores"]["integration"],
         tau=config["scores"]["tau"],
+        bootstrap=config["scores"]["bootstrap"],
+        bootstrap_seed=config["scores"]["bootstrap_seed"],
     log:
         f"{LOGS}/scores/{{dataset}}/{{model}}.log",
     benchmark:

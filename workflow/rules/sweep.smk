@@ -1,15 +1,19 @@
+# Sweeps run one job per (checkpoint, layer) for the models in SINGLE_LAYER_SWEEPS (layers_per_job 1,
+# the SLURM profile's choice: the analysis fans out over a cluster), and otherwise one job per
+# (checkpoint, group of layers) — `auto`: all of a checkpoint's layers — so that a local run
+# pays the start-up (imports, loading) once per checkpoint. Either way every layer has its own table.
+
+
 rule sweep:
     """Filter sweep of one layer (or __global__) of one checkpoint, clean and adversarial."""
     input:
-        checkpoint=CHECKPOINT,
-        testset=f"{RESULTS}/{{dataset}}/testset.pt",
-        adversarial=f"{RUN_DIR}/adversarial/epoch{{epoch}}.pt",
+        **SWEEP_INPUTS,
     output:
-        f"{RUN_DIR}/sweep/epoch{{epoch}}/{{layer}}.parquet",
+        SWEEP_TABLE,
     params:
-        steps=config["sweep"]["steps"],
-        filters=config["sweep"]["filters"],
-        regenerate=ATTACK if config["attack"]["regenerate"] else None,
+        **SWEEP_PARAMS,
+    wildcard_constraints:
+        model=SINGLE_LAYER_SWEEPS,
     log:
         f"{LOGS}/sweep/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/{{layer}}.log",
     benchmark:
@@ -19,10 +23,40 @@ rule sweep:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
     group:
         "sweep"
+    priority: 5
     conda:
         ENV
     script:
         "../scripts/sweep.py"
+
+
+for _model, _part, _layers in grouped_sweeps():
+
+    rule:
+        name:
+            f"sweep_{_model}_part{_part}"
+        input:
+            **SWEEP_INPUTS,
+        output:
+            [SWEEP_TABLE.replace("{layer}", layer) for layer in _layers],
+        params:
+            **SWEEP_PARAMS,
+        wildcard_constraints:
+            model=_model,
+        log:
+            f"{LOGS}/sweep/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/part{_part}.log",
+        benchmark:
+            f"{BENCHMARKS}/sweep/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/part{_part}.tsv"
+        threads: 1
+        resources:
+            mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        group:
+            "sweep"
+        priority: 5
+        conda:
+            ENV
+        script:
+            "../scripts/sweep.py"
 
 
 rule collect_sweeps:

@@ -29,7 +29,7 @@ rule train:
         f"{LOGS}/train/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:
         f"{BENCHMARKS}/train/{{dataset}}/{{model}}/seed{{seed}}.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         gpu=1 if config["device"] == "cuda" else 0,

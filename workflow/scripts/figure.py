@@ -23,6 +23,8 @@ draw = {
     "compression": lambda: plots.compression_curve(tables["sweep"]),
     "kernels": lambda: plots.kernel_dropout(tables["kernels"], tables["targeting"]),
     "kernels_consistency": lambda: plots.kernel_consistency(tables["kernels"]),
+    "agreement": lambda: plots.rank_agreement(tables["agreement"]),
+    "removable": lambda: plots.removable(tables["removable"]),
     "compare_models": lambda: plots.compare_global(tables["scores"], hue="model"),
     "compare_datasets": lambda: plots.compare_global(tables["scores"], hue="dataset"),
 }[snakemake.params.figure]

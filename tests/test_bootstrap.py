@@ -1,0 +1,88 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fragility.bootstrap import pack_correct, replicate_counts, unpack_correct
+from fragility.scores import INTERVAL_COLUMNS, SCORE_COLUMNS, score_table
+
+STEPS = 4
+
+
+def sweep_rows(patterns: dict, unfiltered_clean, unfiltered_adv, n_total=8) -> pd.DataFrame:
+    """patterns: (filter, step) -> (n_removed, clean correctness, adversarial correctness) per image."""
+    rows = []
+    for (name, step), (removed, clean, adv) in patterns.items():
+        clean, adv = np.asarray(clean, bool), np.asarray(adv, bool)
+        rows.append(dict(
+            dataset="d", model="m", seed=0, epoch=1, attack="fgsm", layer="fc", filter=name, step=step,
+            alpha=float(step), alpha_norm=step / STEPS, n_removed=removed, n_total=n_total,
+            acc_clean=clean.mean(), acc_adv=adv.mean(), acc_clean_unfiltered=np.mean(unfiltered_clean),
+            acc_adv_unfiltered=np.mean(unfiltered_adv), n_images=len(clean),
+            correct_clean=pack_correct(clean), correct_adv=pack_correct(adv),
+            correct_clean_unfiltered=pack_correct(unfiltered_clean), correct_adv_unfiltered=pack_correct(unfiltered_adv),
+        ))
+    return pd.DataFrame(rows)
+
+
+def random_sweep(n: int, seed: int = 0, tile: int = 1) -> pd.DataFrame:
+    """A layer whose variants lose accuracy with the step; ``tile`` repeats the same images."""
+    rng = np.random.default_rng(seed)
+    unfiltered_clean = np.tile(rng.random(n) < 0.9, tile)
+    unfiltered_adv = np.tile(rng.random(n) < 0.5, tile)
+    patterns = {}
+    for name in ("h1", "h2", "h3"):
+        for step in range(STEPS + 1):
+            keep = 1 - step / (STEPS + 1)
+            patterns[(name, step)] = (2 * step, np.tile(rng.random(n) < 0.9 * keep, tile), np.tile(rng.random(n) < 0.5 * keep, tile))
+    return sweep_rows(patterns, unfiltered_clean, unfiltered_adv)
+
+
+def test_bits_round_trip():
+    correct = np.array([True, False, True, True, False, False, True, False, True, True])
+    assert unpack_correct(pack_correct(correct), len(correct)).tolist() == correct.tolist()
+    counts = replicate_counts(7, 5, np.random.default_rng(0))
+    assert counts.shape == (5, 7) and (counts.sum(axis=1) == 7).all()
+
+
+def test_identical_images_give_zero_width_intervals_and_full_confidence():
+    n = 40
+    same = lambda ok: np.full(n, ok)  # noqa: E731  every image behaves alike
+    patterns = {(f, s): (2 * s, same(s < 2), same(s < 1)) for f in ("h1", "h2", "h3") for s in range(STEPS + 1)}
+    table = score_table(sweep_rows(patterns, same(True), same(True)), bootstrap=100)
+    for kind in ("clean", "adv", "diff"):
+        assert (table[f"score_{kind}_lo"] == table[f"score_{kind}"]).all()
+        assert (table[f"score_{kind}_hi"] == table[f"score_{kind}"]).all()
+        assert (table[f"label_{kind}_conf"] == 1.0).all()
+
+
+def test_interval_width_shrinks_as_one_over_root_n():
+    small = score_table(random_sweep(100), bootstrap=800, bootstrap_seed=1).set_index("filter")
+    large = score_table(random_sweep(100, tile=4), bootstrap=800, bootstrap_seed=1).set_index("filter")
+    pd.testing.assert_series_equal(small["score_clean"], large["score_clean"])  # the same point estimate
+    for kind in ("clean", "adv", "diff"):
+        width = lambda t: t[f"score_{kind}_hi"] - t[f"score_{kind}_lo"]  # noqa: E731
+        ratio = (width(large) / width(small)).loc[["h1", "h2", "h3", "combined"]]
+        assert ratio.between(0.4, 0.6).all(), (kind, ratio.tolist())  # 1/sqrt(4) = 0.5
+
+
+def test_same_seed_same_intervals_and_bootstrap_zero_leaves_point_scores():
+    sweep = random_sweep(60)
+    a, b = score_table(sweep, bootstrap=50, bootstrap_seed=3), score_table(sweep, bootstrap=50, bootstrap_seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    other = score_table(sweep, bootstrap=50, bootstrap_seed=4)
+    assert not other["score_clean_lo"].equals(a["score_clean_lo"])
+    off = score_table(sweep, bootstrap=0)
+    assert off[INTERVAL_COLUMNS].isna().all().all()
+    pd.testing.assert_frame_equal(off[SCORE_COLUMNS], a[SCORE_COLUMNS])
+    assert (a["score_clean_lo"] <= a["score_clean"]).all() and (a["score_clean"] <= a["score_clean_hi"]).all()
+    assert a[["label_clean_conf", "label_adv_conf", "label_diff_conf"]].stack().between(0, 1).all()
+
+
+def test_confidence_is_the_share_of_replicates_with_the_point_label():
+    # clean correctness of 2 images: h-curves lose one image at step 1; a replicate that draws
+    # the lost image twice differs from one that draws it never: confidence strictly between 0 and 1
+    sweep = random_sweep(12, seed=5)
+    table = score_table(sweep, bootstrap=300, tau=0.0)
+    assert ((table["label_clean_conf"] > 0) & (table["label_clean_conf"] <= 1)).all()
+    with pytest.raises(ValueError, match="bootstrap must be >= 0"):
+        score_table(sweep, bootstrap=-1)

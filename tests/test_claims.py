@@ -1,0 +1,127 @@
+"""The claims on hand-made score, sweep and retrain tables whose answers are known."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fragility.claims import CLAIMS_COLUMNS, claims_markdown, claims_table, removable
+
+ROLES = {"net": {"first_conv": "conv1", "last_layer": "fc", "bn_convs": ["block.conv"]}}
+CHANCE = {"a": 0.1, "b": 0.1}
+
+
+def scores_rows(dataset, labels, global_scores):
+    """labels: (seed, epoch) -> {layer: (clean label, adv label)}; global_scores: (seed, epoch) -> r."""
+    rows = []
+    for (seed, epoch), by_layer in labels.items():
+        for layer, (clean, adv) in by_layer.items():
+            rows.append({"dataset": dataset, "model": "net", "seed": seed, "epoch": epoch, "layer": layer, "filter": "combined",
+                         "label_clean": clean, "label_adv": adv, "label_clean_conf": 0.9, "label_adv_conf": 0.8,
+                         "score_clean": -0.1, "score_adv": -0.1, "score_diff": 0.0})
+        r = global_scores[(seed, epoch)]
+        rows.append({"dataset": dataset, "model": "net", "seed": seed, "epoch": epoch, "layer": "__global__", "filter": "combined",
+                     "label_clean": "fragile", "label_adv": "fragile", "label_clean_conf": 1.0, "label_adv_conf": 1.0,
+                     "score_clean": r, "score_adv": r, "score_diff": r})
+    return rows
+
+
+def sweep_rows(dataset, full_removal):
+    """full_removal: (seed, epoch) -> clean accuracy of block.conv with every weight removed (h1, step A = 2)."""
+    rows = []
+    for (seed, epoch), accuracy in full_removal.items():
+        for step, acc in ((0, 0.9), (1, 0.8), (2, accuracy)):
+            rows.append({"dataset": dataset, "model": "net", "seed": seed, "epoch": epoch, "layer": "block.conv", "filter": "h1",
+                         "step": step, "acc_clean": acc})
+    return rows
+
+
+def retrain_rows(dataset, differences):
+    """differences: (seed, epoch) -> (selective − regular clean, selective − regular adversarial)."""
+    rows = []
+    for (seed, epoch), (clean, adv) in differences.items():
+        rows.append({"dataset": dataset, "model": "net", "seed": seed, "epoch": epoch, "branch": "regular", "acc_clean": 0.5, "acc_adv": 0.3})
+        rows.append({"dataset": dataset, "model": "net", "seed": seed, "epoch": epoch, "branch": "selective",
+                     "acc_clean": 0.5 + clean, "acc_adv": 0.3 + adv})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def claims():
+    runs = [(seed, epoch) for seed in (0, 1, 2) for epoch in (2, 4, 6)]
+    # dataset a: conv1 fragile everywhere; fc fragile but for seed 2 at epoch 6; global scores converge
+    labels_a = {run: {"conv1": ("fragile", "fragile"), "fc": ("fragile", "robust" if run == (2, 6) else "fragile")} for run in runs}
+    global_a = {(s, e): {2: [-0.1, -0.3, -0.5], 4: [-0.2, -0.3, -0.4], 6: [-0.29, -0.3, -0.31]}[e][s] for s, e in runs}
+    # dataset b: conv1 fragile clean but not adversarially at one run; global scores spread out
+    labels_b = {run: {"conv1": ("fragile", "antifragile" if run == (0, 2) else "fragile"), "fc": ("robust", "robust")} for run in runs}
+    global_b = {(s, e): {2: [-0.3, -0.3, -0.31], 4: [-0.2, -0.3, -0.4], 6: [-0.1, -0.3, -0.5]}[e][s] for s, e in runs}
+    scores = pd.DataFrame(scores_rows("a", labels_a, global_a) + scores_rows("b", labels_b, global_b))
+    # BatchNorm rescue: a keeps 0.5 > 2 x chance at 6 of 9 runs; b never
+    sweep = pd.DataFrame(sweep_rows("a", {run: 0.5 if run[1] != 6 else 0.1 for run in runs})
+                         + sweep_rows("b", {run: 0.15 for run in runs}))
+    # a: selective beats regular adversarially at all 9 pairs; clean: mean 0; b: mixed
+    retrain = pd.DataFrame(retrain_rows("a", {run: (0.0, 0.01 * (i + 1)) for i, run in enumerate(runs)})
+                           + retrain_rows("b", {run: (0.02 if i % 2 else -0.02, -0.01 if i % 2 else 0.01) for i, run in enumerate(runs)}))
+    table = claims_table(scores, sweep, retrain, ROLES, CHANCE, tau=0.02)
+    return table.set_index(["claim", "dataset"])
+
+
+def test_every_claim_row(claims):
+    assert list(claims.reset_index().columns) == CLAIMS_COLUMNS
+    assert len(claims) == 2 * 6 + 1
+
+
+def test_layer_claims(claims):
+    first = claims.loc[("first_conv_fragile", "a")]
+    assert first["value"] == 1.0 and first["holds"] and first["n"] == 9 and first["spread"] == 0.0
+    assert "mean label confidence clean 0.90, adv 0.80" in first["detail"]
+    first_b = claims.loc[("first_conv_fragile", "b")]
+    assert first_b["value"] == pytest.approx(8 / 9) and not first_b["holds"]
+    assert first_b["spread"] == pytest.approx(np.std([2 / 3, 1, 1], ddof=1))  # per seed: 2/3, 1, 1
+    last = claims.loc[("last_linear_fragile", "a")]
+    assert last["value"] == pytest.approx(8 / 9) and not last["holds"] and "layer fc" in last["detail"]
+    assert claims.loc[("last_linear_fragile", "b")]["value"] == 0.0
+
+
+def test_batchnorm_rescue(claims):
+    rescue = claims.loc[("batchnorm_rescue", "a")]
+    assert rescue["value"] == pytest.approx(6 / 9) and rescue["holds"] and rescue["n"] == 9
+    assert claims.loc[("batchnorm_rescue", "b")]["value"] == 0.0 and not claims.loc[("batchnorm_rescue", "b")]["holds"]
+
+
+def test_selective_beats_regular(claims):
+    adv = claims.loc[("selective_beats_regular_adv", "a")]
+    assert adv["value"] == pytest.approx(0.05) and adv["n"] == 9 and adv["holds"]
+    assert adv["spread"] == pytest.approx(np.std(np.arange(1, 10) * 0.01, ddof=1))
+    assert "Wilcoxon p = 0.0039" in adv["detail"]  # 9 positive differences: exact two-sided p = 2 / 2^9
+    clean = claims.loc[("selective_beats_regular_clean", "a")]
+    assert clean["value"] == 0.0 and not clean["holds"]
+    assert not claims.loc[("selective_beats_regular_adv", "b")]["holds"]
+
+
+def test_global_scores_converge_and_similarity(claims):
+    converge = claims.loc[("global_scores_converge", "a")]
+    assert converge["value"] == pytest.approx(np.std([-0.29, -0.3, -0.31], ddof=1) / np.std([-0.1, -0.3, -0.5], ddof=1))
+    assert converge["holds"] and not claims.loc[("global_scores_converge", "b")]["holds"]
+    similar = claims.loc[("global_scores_similar_across_datasets", "a,b")]
+    mean_a = np.mean([-0.1, -0.3, -0.5, -0.2, -0.3, -0.4, -0.29, -0.3, -0.31])
+    mean_b = np.mean([-0.3, -0.3, -0.31, -0.2, -0.3, -0.4, -0.1, -0.3, -0.5])
+    assert similar["value"] == pytest.approx(abs(mean_a - mean_b)) and similar["holds"]
+
+
+def test_markdown_has_one_line_per_claim(claims):
+    text = claims_markdown(claims.reset_index())
+    assert text.count("\n") == 2 + len(claims) and "| first_conv_fragile | a | net | 1.000 |" in text
+
+
+def test_removable_fraction_within_the_loss():
+    sweep = pd.DataFrame({
+        "layer": "l", "filter": "h1", "step": [0, 1, 2, 3],
+        "n_removed": [1, 4, 7, 10], "n_total": 10,
+        "acc_clean": [0.90, 0.895, 0.85, 0.10], "acc_adv": [0.50, 0.45, 0.50, 0.10],
+        "acc_clean_unfiltered": 0.90, "acc_adv_unfiltered": 0.50,
+    })
+    row = removable(sweep, max_loss=0.01).iloc[0]
+    assert row["removable_clean"] == 0.4 and row["removable_adv"] == 0.7 and row["removable"] == 0.1
+    assert math.isclose(removable(sweep, max_loss=0.06).iloc[0]["removable"], 0.7)

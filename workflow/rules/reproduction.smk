@@ -1,0 +1,44 @@
+rule removable:
+    """Pruning sensitivity: per layer and filter, the largest fraction of weights removable within `removable.max_loss`."""
+    input:
+        f"{MODEL_DIR}/sweep.parquet",
+    output:
+        f"{MODEL_DIR}/removable.parquet",
+    params:
+        max_loss=config["removable"]["max_loss"],
+    log:
+        f"{LOGS}/removable/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/removable/{{dataset}}/{{model}}.tsv"
+    resources:
+        mem_mb=2000,
+    conda:
+        ENV
+    script:
+        "../scripts/removable.py"
+
+
+rule claims:
+    """The paper's findings, claim by claim, over every dataset and model of the run."""
+    input:
+        scores=expand(f"{MODEL_DIR}/scores.parquet", dataset=config["datasets"], model=config["models"]),
+        sweep=expand(f"{MODEL_DIR}/sweep.parquet", dataset=config["datasets"], model=config["models"]),
+        retrain=expand(f"{MODEL_DIR}/retrain.parquet", dataset=config["datasets"], model=config["models"]),
+    output:
+        table=f"{RESULTS}/reproduction/claims.parquet",
+        markdown=f"{RESULTS}/reproduction/claims.md",
+        html=report(f"{RESULTS}/reproduction/claims.html", caption="../report/claims.rst", category="reproduction"),
+    params:
+        roles={model: layer_roles(model, stem_for(config, model)) for model in config["models"]},
+        chance={dataset: 1 / NUM_CLASSES[dataset] for dataset in config["datasets"]},
+        tau=config["scores"]["tau"],
+    log:
+        f"{LOGS}/claims.log",
+    benchmark:
+        f"{BENCHMARKS}/claims.tsv"
+    resources:
+        mem_mb=2000,
+    conda:
+        ENV
+    script:
+        "../scripts/claims.py"
