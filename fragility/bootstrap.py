@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from .scores import INTEGRATIONS, area, baseline, label
+from .scores import INTEGRATIONS, area, baseline, labels_of
 
 KINDS = ("clean", "adv", "diff")
 FILTER_ORDER = ("h1", "h2", "h3")
@@ -88,6 +88,6 @@ def bootstrap_layer(curve: pd.DataFrame, integration: str, tau: float, replicate
             row[f"score_{kind}_lo"], row[f"score_{kind}_hi"] = (
                 np.quantile(finite, [0.025, 0.975]) if len(finite) else (np.nan, np.nan))
             point = point_labels.get((name, kind))
-            row[f"label_{kind}_conf"] = np.nan if pd.isna(point) else float(np.mean([label(v, tau) == point for v in values]))
+            row[f"label_{kind}_conf"] = np.nan if pd.isna(point) else float(np.mean(labels_of(values, tau) == point))
         results.append(row)
     return results

@@ -81,6 +81,14 @@ def label(score, tau: float = 0.02):
     return "fragile" if score < -tau else "antifragile" if score > tau else "robust"
 
 
+def labels_of(scores, tau: float = 0.02) -> np.ndarray:
+    """:func:`label` of every score in an array (None for NaN), vectorised."""
+    scores = np.asarray(scores, dtype=float)
+    named = np.where(scores < -tau, "fragile", np.where(scores > tau, "antifragile", "robust")).astype(object)
+    named[np.isnan(scores)] = None
+    return named
+
+
 def normalise(scores) -> np.ndarray:
     """Sign-preserving scaling into [−0.5, 0.5]: s / (2·max|s|)."""
     scores = np.asarray(scores, dtype=float)
@@ -140,10 +148,10 @@ def add_intervals(table, sweep_df, keys, integration, tau, bootstrap, bootstrap_
         raise ValueError(f"bootstrap must be >= 0 replicates, got {bootstrap}")
     if bootstrap == 0 or "correct_clean" not in sweep_df:
         return table.assign(**{c: np.nan for c in INTERVAL_COLUMNS})
-    labels = table.set_index(keys + ["filter"])
+    labels = table.set_index(keys + ["filter"])[[f"label_{kind}" for kind in ("clean", "adv", "diff")]].to_dict("index")
     rows = []
     for group, curve in sweep_df.groupby(keys, sort=False):
-        point = {(f, kind): labels.loc[tuple(group) + (f,), f"label_{kind}"] for f in labels.loc[tuple(group)].index
+        point = {(index[-1], kind): row[f"label_{kind}"] for index, row in labels.items() if index[:-1] == tuple(group)
                  for kind in ("clean", "adv", "diff")}
         rng = run_generator(bootstrap_seed, group)
         rows += [{**dict(zip(keys, group)), **row} for row in bootstrap_layer(curve, integration, tau, bootstrap, rng, point)]
