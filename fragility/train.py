@@ -13,12 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .artifacts import Checkpoint, ModelSpec, TrainConfig, checkpoint_schedule
+from .artifacts import Checkpoint, CheckpointError, ModelSpec, TrainConfig, checkpoint_schedule, load_checkpoint
 from .data import Dataset
 from .evaluation import accuracy
 from .models import resolve_device
 
-__all__ = ["ModelSpec", "TrainConfig", "checkpoint_schedule", "train", "train_one_epoch"]
+# ModelSpec, TrainConfig, CheckpointError and load_checkpoint live in fragility.artifacts; they
+# are importable from here as before.
+__all__ = ["CheckpointError", "ModelSpec", "TrainConfig", "checkpoint_schedule", "load_checkpoint", "train", "train_one_epoch"]
 
 log = logging.getLogger(__name__)
 
