@@ -56,14 +56,12 @@ def bootstrap_layer(curve: pd.DataFrame, integration: str, tau: float, replicate
     n = int(curve["n_images"].iloc[0])
     counts = replicate_counts(n, replicates, rng)
 
-    def accuracies(column):  # variants × replicates
-        bits = np.stack([unpack_correct(b, n) for b in curve[column]]).astype(float)
-        return bits @ counts.T / n
+    def accuracies(packed):  # variants × replicates: each accuracy as the mean over the drawn images
+        return np.stack([unpack_correct(b, n) for b in packed]).astype(float) @ counts.T / n
 
-    clean, adv = accuracies("correct_clean"), accuracies("correct_adv")
-    first = curve.iloc[[0]]
-    unfiltered_clean = (np.stack([unpack_correct(first["correct_clean_unfiltered"].iloc[0], n)]).astype(float) @ counts.T / n)[0]
-    unfiltered_adv = (np.stack([unpack_correct(first["correct_adv_unfiltered"].iloc[0], n)]).astype(float) @ counts.T / n)[0]
+    clean, adv = accuracies(curve["correct_clean"]), accuracies(curve["correct_adv"])
+    unfiltered_clean = accuracies(curve["correct_clean_unfiltered"].iloc[:1])[0]
+    unfiltered_adv = accuracies(curve["correct_adv_unfiltered"].iloc[:1])[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         scaled_clean = np.where(unfiltered_clean > 0, clean / unfiltered_clean, np.nan)
         scaled_adv = np.where(unfiltered_adv > 0, adv / unfiltered_adv, np.nan)

@@ -32,6 +32,13 @@ def atomic_path(path: str | Path):
         raise
 
 
+def with_leading_columns(table: pd.DataFrame, columns: dict) -> pd.DataFrame:
+    """``table`` with ``columns`` (name -> value, e.g. a run's dataset, model, seed, epoch)
+    set on every row and placed first: the layout of every stage table."""
+    rest = [c for c in table.columns if c not in columns]
+    return table.assign(**columns)[list(columns) + rest]
+
+
 def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)

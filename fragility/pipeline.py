@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .artifacts import AdversarialSet, SweepMemo, TestSet, load_checkpoint
 from .attack import Attack
-from .io import write_parquet
+from .io import with_leading_columns, write_parquet
 from .sweep import SweepOptions, sweep
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,7 @@ def sweep_job(
                 attack=Attack(**regenerate) if regenerate else None,
             )
             swept += time.perf_counter() - started
-            table = table.assign(**identity, attack=adversarial_set.attack)
-            table = table[list(identity) + [c for c in table.columns if c not in identity]]
+            table = with_leading_columns(table, identity).assign(attack=adversarial_set.attack)
             if memo:
                 memo.save(layer, table)
             log.info("layer %s (%d/%d) done", layer, done, len(outputs))

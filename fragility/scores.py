@@ -148,11 +148,12 @@ def add_intervals(table, sweep_df, keys, integration, tau, bootstrap, bootstrap_
         raise ValueError(f"bootstrap must be >= 0 replicates, got {bootstrap}")
     if bootstrap == 0 or "correct_clean" not in sweep_df:
         return table.assign(**{c: np.nan for c in INTERVAL_COLUMNS})
-    labels = table.set_index(keys + ["filter"])[[f"label_{kind}" for kind in ("clean", "adv", "diff")]].to_dict("index")
+    kinds = ("clean", "adv", "diff")
+    labels = {group: {(row["filter"], kind): row[f"label_{kind}"] for row in rows.to_dict("records") for kind in kinds}
+              for group, rows in table.groupby(keys, sort=False)}
     rows = []
     for group, curve in sweep_df.groupby(keys, sort=False):
-        point = {(index[-1], kind): row[f"label_{kind}"] for index, row in labels.items() if index[:-1] == tuple(group)
-                 for kind in ("clean", "adv", "diff")}
+        point = labels[group]
         rng = run_generator(bootstrap_seed, group)
         rows += [{**dict(zip(keys, group)), **row} for row in bootstrap_layer(curve, integration, tau, bootstrap, rng, point)]
     intervals = pd.DataFrame(rows)

@@ -2,7 +2,7 @@ from stage import run_identity, start
 
 from fragility.artifacts import AdversarialSet, Checkpoint, TestSet
 from fragility.criticality import criticality_table, initial_state
-from fragility.io import write_parquet
+from fragility.io import with_leading_columns, write_parquet
 from fragility.models import resolve_device
 
 log = start(snakemake)
@@ -16,4 +16,4 @@ table = criticality_table(model, snakemake.params.layers, testset.x, testset.y, 
                           snakemake.config["batch_size"])
 log.info("largest drops:\n%s", table.sort_values("drop_clean", ascending=False).head(8).to_string(index=False))
 identity = {**run_identity(snakemake.wildcards), "attack": adversarial.attack}
-write_parquet(table.assign(**identity)[list(identity) + list(table.columns)], snakemake.output[0])
+write_parquet(with_leading_columns(table, identity), snakemake.output[0])

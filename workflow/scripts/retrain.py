@@ -4,7 +4,7 @@ from stage import run_identity, start
 from fragility.artifacts import epsilon_for
 from fragility.attack import Attack
 from fragility.data import load_dataset
-from fragility.io import write_parquet
+from fragility.io import with_leading_columns, write_parquet
 from fragility.retrain import layers_to_freeze, retrain
 from fragility.scores import score_table
 
@@ -17,5 +17,4 @@ log.info("freezing %d fragile layers: %s", len(frozen), ", ".join(frozen) or "no
 data = load_dataset(**params.data)
 table, _ = retrain(snakemake.input.checkpoint, data, frozen, params.epochs, epsilon, device=snakemake.config["device"],
                    batch_size=snakemake.config["batch_size"], attack=Attack(**params.attack))
-identity = run_identity(snakemake.wildcards, epoch=False)
-write_parquet(table.assign(**identity)[list(identity) + list(table.columns)], snakemake.output[0])
+write_parquet(with_leading_columns(table, run_identity(snakemake.wildcards, epoch=False)), snakemake.output[0])
