@@ -2,7 +2,8 @@
 
 - the **checkpoint** (:class:`Checkpoint`): weights, optimizer state, epoch, RNG states and
   the specs that made it; :meth:`Checkpoint.resume` gives every retraining branch its own
-  copy of that state;
+  copy of that state; :meth:`Checkpoint.given` makes one from a user's weights file
+  (:func:`read_weights`, :func:`check_weights`);
 - the **test set** (:class:`TestSet`), loaded once per dataset and shared by every job;
 - the **adversarial set** (:class:`AdversarialSet`) of one checkpoint, checked against the
   test set it was made from;
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from .io import save_torch
-from .models import build_model, freeze_layers, resolve_device
+from .models import backbone, build_model, freeze_layers, meta_model, resolve_device
 
 CHECKPOINT_FORMAT = "fragility-checkpoint-1"
 EPSILON_SCOPES = ("run", "per_checkpoint")
@@ -37,9 +38,15 @@ class ArtifactError(ValueError):
     """A stage file is missing, malformed or does not match the files it goes with."""
 
 
+class WeightsError(ValueError):
+    """A given weights file cannot be read or does not fit its architecture; names the file."""
+
+
 @dataclass
 class ModelSpec:
-    """Everything :func:`fragility.models.build_model` needs to rebuild a network."""
+    """Everything :func:`fragility.models.build_model` needs to rebuild a network. ``name`` is
+    the model's name in the workflow; ``architecture`` what builds it (None: ``name`` itself,
+    a torchvision model)."""
 
     name: str
     num_classes: int
@@ -49,13 +56,15 @@ class ModelSpec:
     std: list[float]
     stem: str = "plain"
     init: str = "kaiming_uniform"
+    architecture: str | None = None
 
     @classmethod
-    def for_dataset(cls, name: str, data, image_size=None, stem="plain", init="kaiming_uniform") -> "ModelSpec":
-        return cls(name, data.num_classes, data.in_channels, image_size, data.mean, data.std, stem, init)
+    def for_dataset(cls, name: str, data, image_size=None, stem="plain", init="kaiming_uniform", architecture=None) -> "ModelSpec":
+        return cls(name, data.num_classes, data.in_channels, image_size, data.mean, data.std, stem, init, architecture)
 
     def build(self) -> nn.Module:
-        return build_model(self.name, self.num_classes, self.in_channels, self.image_size, self.mean, self.std, self.stem, self.init)
+        return build_model(self.architecture or self.name, self.num_classes, self.in_channels, self.image_size, self.mean,
+                           self.std, self.stem, self.init)
 
 
 @dataclass
@@ -133,6 +142,17 @@ class Checkpoint:
         save_torch(state, path)
 
     @classmethod
+    def given(cls, spec: ModelSpec, weights: str | Path, config: TrainConfig) -> "Checkpoint":
+        """Epoch 0 of a model analysed as given: the user's weights, no optimizer state (a
+        retraining branch starts a fresh Adam with ``config``), RNG seeded with 0."""
+        state = read_weights(weights)
+        check_weights(spec, state, weights)
+        model = spec.build()
+        backbone(model).load_state_dict(state)
+        rng = torch.Generator().manual_seed(0).get_state()
+        return cls(spec, config, model.state_dict(), {}, 0, 0, {"torch": rng, "data_order": rng.clone()})
+
+    @classmethod
     def read(cls, path: str | Path, device: str | torch.device = "cpu") -> "Checkpoint":
         """The checkpoint at ``path``, loaded without ever unpickling code."""
         path = Path(path)
@@ -170,7 +190,8 @@ class Checkpoint:
         """
         model = self.model(device)
         full = self.train_config.optimizer(model.parameters())
-        full.load_state_dict(copy.deepcopy(self.optimizer_state))
+        if self.optimizer_state:  # a given model's checkpoint has none: Adam starts fresh
+            full.load_state_dict(copy.deepcopy(self.optimizer_state))
         freeze_layers(model, list(frozen_layers))
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = self.train_config.optimizer(trainable)
@@ -181,6 +202,58 @@ class Checkpoint:
         order = torch.Generator()
         order.set_state(self.rng_state["data_order"].cpu())
         return Resumed(model, optimizer, order, self.train_config)
+
+
+WEIGHT_CONTAINERS = ("state_dict", "model_state_dict", "model")  # where training scripts commonly nest a state_dict
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state_dict in ``path``: a ``.safetensors`` file, or a ``torch.save`` file loaded with
+    ``weights_only=True`` (memory-mapped: checking keys and shapes reads no tensor data), also
+    when nested under one of :data:`WEIGHT_CONTAINERS`."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(path)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # files in torch's legacy (pre-zip) format cannot be memory-mapped
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a loadable state_dict ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+    if isinstance(state, dict):
+        state = next((state[k] for k in WEIGHT_CONTAINERS if isinstance(state.get(k), dict)), state)
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path}: expected a state_dict (a dict of tensors, e.g. torch.save(model.state_dict(), path))")
+    return state
+
+
+def check_weights(spec: ModelSpec, state: dict[str, torch.Tensor], source: str | Path) -> None:
+    """:class:`WeightsError` naming the first missing or unexpected key, or the first shape
+    that differs, when ``state`` does not fit the network ``spec`` builds; a classifier whose
+    output count differs from ``spec.num_classes`` is named as such. Costs no weights: the
+    network is built on the meta device."""
+    expected = backbone(meta_model(spec.architecture or spec.name, spec.stem, spec.num_classes, spec.in_channels)).state_dict()
+    architecture = spec.architecture or spec.name
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        first = f"missing key {missing[0]!r}" if missing else f"unexpected key {unexpected[0]!r}"
+        raise WeightsError(f"{source}: the weights do not fit {architecture}: {first} "
+                           f"({len(missing)} missing, {len(unexpected)} unexpected of {len(expected)} keys)")
+    last = [k for k in expected if k.endswith(".weight")][-1]
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) == tuple(tensor.shape):
+            continue
+        if key in (last, last.removesuffix("weight") + "bias") and state[key].shape[0] != tensor.shape[0]:
+            raise WeightsError(f"{source}: the weights' classifier {key} has {state[key].shape[0]} outputs, "
+                               f"but the dataset has {spec.num_classes} classes")
+        raise WeightsError(f"{source}: {key} has shape {tuple(state[key].shape)} in the weights, "
+                           f"{architecture} expects {tuple(tensor.shape)}")
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> nn.Module:

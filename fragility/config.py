@@ -7,6 +7,7 @@ reported as one line naming the key, the value and what is allowed.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 import yaml
@@ -103,24 +104,28 @@ def _fail(key: str, value, allowed: str):
 
 
 def _check_semantics(config: dict) -> None:
-    from .models import available_models, layer_names
+    from .data import DatasetError
+    from .models import ArchitectureError, available_models
 
-    known = available_models()
-    for model in config["models"]:
-        if model not in known:
-            _fail("models", model, "allowed: torchvision classification models, e.g. resnet18, resnet50, squeezenet1_1, shufflenet_v2_x1_0")
+    datasets = _check_datasets(config)
+    models = _check_models(config, datasets)
+    _normalise_model_keys(config, models)
     train = config["train"]
     if train["checkpoint_every"] > train["epochs"]:
         _fail("train.checkpoint_every", train["checkpoint_every"], f"must be <= train.epochs ({train['epochs']})")
     if config["epsilon"]["min"] >= config["epsilon"]["max"]:
         _fail("epsilon.min", config["epsilon"]["min"], f"must be < epsilon.max ({config['epsilon']['max']})")
     _check_data_dir(config)
+    known = set(models) | set(available_models())  # a torchvision name may be kept for runs that add it
     for key, mapping in (("stem", config["stem"]), ("sweep.layers", config["sweep"]["layers"]), ("kernels.layers", config["kernels"]["layers"])):
         for model in mapping:
             if model != "default" and model not in known:
-                _fail(f"{key}.{model}", model, "per-model keys must be torchvision model names (or 'default')")
-    for model in config["models"]:
-        valid = set(layer_names(model, stem_for(config, model))) | {GLOBAL_LAYER}
+                _fail(f"{key}.{model}", model, f"per-model keys must be torchvision names or models of this config ({', '.join(models)}), or 'default'")
+    for model in models:
+        try:
+            valid = set(model_layers(config, model)) | {GLOBAL_LAYER}
+        except (ArchitectureError, DatasetError) as exc:
+            raise ConfigError(f"config key 'models': {exc}") from exc
         choice = layer_choice(config, model)
         key = "sweep.layers." + (model if model in config["sweep"]["layers"] else "default")
         for layer in [] if choice == "all" else choice:
@@ -139,9 +144,209 @@ def _check_semantics(config: dict) -> None:
         _fail("figures.response_epoch", epoch, f"must be a checkpoint epoch: {checkpoint_epochs(config)}")
 
 
+def _check_datasets(config: dict) -> dict[str, dict]:
+    """Every dataset entry readable (folders, npz headers) and named once."""
+    from .data import DATASETS, DatasetError
+
+    entries = {}
+    for i, item in enumerate(config["datasets"]):
+        entry = _dataset_entry(item)
+        name = entry["name"]
+        if name in entries:
+            _fail(f"datasets.{i}.name", name, "dataset names must be unique")
+        if not isinstance(item, str) and name in DATASETS:
+            _fail(f"datasets.{i}.name", name, f"is a built-in dataset's name; choose another ({', '.join(DATASETS)} are taken)")
+        if not isinstance(item, str):
+            try:
+                dataset_info(config, name, entry)
+            except DatasetError as exc:
+                raise ConfigError(f"config key 'datasets.{i}': {exc}") from exc
+        entries[name] = entry
+    return entries
+
+
+def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
+    """Every model buildable, named once, paired with datasets it can run on; a given model's
+    weights fit its architecture and its dataset's classes and image shape."""
+    from .artifacts import ModelSpec, WeightsError, check_weights, read_weights
+    from .models import ArchitectureError, check_architecture, check_outputs
+
+    entries = {}
+    for i, item in enumerate(config["models"]):
+        entry = _model_entry(item)
+        key = f"models.{i}"
+        if entry["name"] in entries:
+            _fail(f"{key}.name" if isinstance(item, dict) else key, entry["name"], "model names must be unique (timm/<name> is named timm_<name>)")
+        try:
+            check_architecture(entry["architecture"])
+        except ArchitectureError as exc:
+            raise ConfigError(f"config key '{key}{'.architecture' if isinstance(item, dict) else ''}': {exc}") from exc
+        entries[entry["name"]] = entry
+        if entry["weights"] is None:
+            continue
+        if entry["dataset"] not in datasets:
+            _fail(f"{key}.dataset", entry["dataset"], f"must be one of the config's datasets: {', '.join(datasets)}")
+        info = dataset_info(config, entry["dataset"])
+        for stat in ("mean", "std"):
+            if entry[stat] is not None and len(entry[stat]) != info.image_shape[0]:
+                _fail(f"{key}.{stat}", entry[stat], f"needs one value per channel ({info.image_shape[0]} for dataset {entry['dataset']})")
+        spec = ModelSpec(entry["name"], info.num_classes, info.image_shape[0], None, [0.0], [1.0], "plain", "given", entry["architecture"])
+        try:
+            check_weights(spec, read_weights(entry["weights"]), entry["weights"])
+            check_outputs(entry["architecture"], info.num_classes, info.image_shape)
+        except (WeightsError, ArchitectureError) as exc:
+            raise ConfigError(f"config key '{key}': {exc}") from exc
+    trainable = [d for d in datasets if dataset_info(config, d).has_train]
+    trained = [m for m, e in entries.items() if e["weights"] is None]
+    if trained and not trainable:
+        _fail("models", trained[0], "a model the workflow trains needs a dataset with a training split")
+    for name in datasets:
+        if not dataset_info(config, name).has_train and not any(e["dataset"] == name for e in entries.values()):
+            _fail("datasets", name, "has no training split (train/ or x_train) and no given model uses it")
+    return entries
+
+
+def _dataset_entry(item) -> dict:
+    """A dataset item as ``{name, imagefolder | npz, channels, image_size}`` (defaults filled in)."""
+    if isinstance(item, str):
+        return {"name": item}
+    if "imagefolder" in item:
+        return {"name": item["name"], "imagefolder": item["imagefolder"], "channels": item.get("channels", 3),
+                "image_size": item.get("image_size")}
+    return {"name": item["name"], "npz": item["npz"]}
+
+
+def _model_entry(item) -> dict:
+    """A model item as ``{name, architecture, weights, dataset, mean, std}``: a string is a
+    trained model named by its slug (``timm/resnet10t`` -> ``timm_resnet10t``)."""
+    from .models import model_slug
+
+    if isinstance(item, str):
+        return {"name": model_slug(item), "architecture": item, "weights": None, "dataset": None, "mean": None, "std": None}
+    return {"mean": None, "std": None, **item}
+
+
+def _normalise_model_keys(config: dict, models: dict) -> None:
+    """Per-model keys may name a model as written (``timm/resnet10t``); use its name."""
+    written = {e["architecture"]: name for name, e in models.items() if e["weights"] is None}
+    for mapping in (config["stem"], config["sweep"]["layers"], config["kernels"]["layers"]):
+        for key in [k for k in mapping if k in written and written[k] != k]:
+            mapping[written[key]] = mapping.pop(key)
+
+
+def dataset_entries(config: dict) -> dict[str, dict]:
+    """Dataset name -> its entry (:func:`_dataset_entry`), in config order."""
+    return {entry["name"]: entry for entry in map(_dataset_entry, config["datasets"])}
+
+
+def model_entries(config: dict) -> dict[str, dict]:
+    """Model name -> its entry (:func:`_model_entry`), in config order."""
+    return {entry["name"]: entry for entry in map(_model_entry, config["models"])}
+
+
+def dataset_names(config: dict) -> list[str]:
+    return list(dataset_entries(config))
+
+
+def model_names(config: dict) -> list[str]:
+    return list(model_entries(config))
+
+
+def is_given(config: dict, model: str) -> bool:
+    """Whether ``model`` is analysed as given (weights from the user, never trained here)."""
+    return model_entries(config)[model]["weights"] is not None
+
+
+def dataset_source(config: dict, dataset: str) -> dict:
+    """The keyword arguments of :func:`fragility.data.load_dataset` that say where ``dataset`` is."""
+    from .data import NEEDS_FILES
+
+    entry = dict(dataset_entries(config)[dataset])
+    if dataset in NEEDS_FILES and len(entry) == 1:
+        entry["data_dir"] = config["data_dir"]
+    return entry
+
+
+def dataset_info(config: dict, dataset: str, entry: dict | None = None):
+    """Classes, image shape and train split of ``dataset`` (:func:`fragility.data.describe_dataset`)."""
+    entry = entry or dataset_entries(config)[dataset]
+    return _cached_info(tuple(sorted((k, v) for k, v in entry.items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_info(entry: tuple):
+    from .data import describe_dataset
+
+    return describe_dataset(**dict(entry))
+
+
+def model_datasets(config: dict, model: str) -> list[str]:
+    """The datasets ``model`` runs on: a given model's own; a trained one, every dataset with a training split."""
+    entry = model_entries(config)[model]
+    if entry["weights"] is not None:
+        return [entry["dataset"]]
+    return [d for d in dataset_names(config) if dataset_info(config, d).has_train]
+
+
+def model_seeds(config: dict, model: str) -> list[int]:
+    """Training seeds; a given model has one run, seed 0."""
+    return [0] if is_given(config, model) else list(config["seeds"])
+
+
+def model_epochs(config: dict, model: str) -> list[int]:
+    """Checkpoint epochs; a given model has one checkpoint, epoch 0."""
+    return [0] if is_given(config, model) else checkpoint_epochs(config)
+
+
+def retrains(config: dict, dataset: str, model: str) -> bool:
+    """Selective retraining runs where there is a training split."""
+    return dataset_info(config, dataset).has_train
+
+
+def model_spec_options(config: dict, model: str) -> dict:
+    """The :class:`fragility.artifacts.ModelSpec` fields the config sets for a trained ``model``
+    (``architecture`` only where it is not the name, so torchvision runs keep their params)."""
+    options = {"image_size": config["image_size"], "stem": stem_for(config, model), "init": config["init"]}
+    architecture = model_entries(config)[model]["architecture"]
+    return options | ({"architecture": architecture} if architecture != model else {})
+
+
+def given_model_spec(config: dict, model: str) -> dict:
+    """The :class:`fragility.artifacts.ModelSpec` fields of a given ``model`` (mean 0, std 1 when none)."""
+    entry = model_entries(config)[model]
+    info = dataset_info(config, entry["dataset"])
+    channels = info.image_shape[0]
+    return {"name": model, "num_classes": info.num_classes, "in_channels": channels, "image_size": None,
+            "mean": list(entry["mean"] or [0.0] * channels), "std": list(entry["std"] or [1.0] * channels),
+            "stem": "plain", "init": "given", "architecture": entry["architecture"]}
+
+
+def model_layers(config: dict, model: str) -> list[str]:
+    """The filterable layers of ``model`` as the workflow builds it."""
+    from .models import layer_names
+
+    entry = model_entries(config)[model]
+    if entry["weights"] is None:
+        return layer_names(entry["architecture"], stem_for(config, model))
+    spec = given_model_spec(config, model)
+    return layer_names(entry["architecture"], "plain", spec["num_classes"], spec["in_channels"])
+
+
+def model_roles(config: dict, model: str) -> dict:
+    """First conv, last layer and BatchNorm-followed convs of ``model`` (:func:`fragility.models.layer_roles`)."""
+    from .models import layer_roles
+
+    entry = model_entries(config)[model]
+    if entry["weights"] is None:
+        return layer_roles(entry["architecture"], stem_for(config, model))
+    spec = given_model_spec(config, model)
+    return layer_roles(entry["architecture"], "plain", spec["num_classes"], spec["in_channels"])
+
+
 def _check_data_dir(config: dict) -> None:
     data_dir = config["data_dir"]
-    needing = [d for d in config["datasets"] if d in NEEDS_DATA_DIR or (d == "fashion_mnist" and not DEBIAN_FASHION_MNIST.is_dir())]
+    builtin = [d for d in config["datasets"] if isinstance(d, str)]
+    needing = [d for d in builtin if d in NEEDS_DATA_DIR or (d == "fashion_mnist" and not DEBIAN_FASHION_MNIST.is_dir())]
     if needing and data_dir is None:
         _fail("data_dir", None, f"datasets {needing} need a data_dir holding their files")
     if needing and not Path(data_dir).is_dir():
@@ -167,10 +372,8 @@ def layer_choice(config: dict, model: str):
 def perturbed_layers(config: dict, model: str) -> list[str]:
     """The swept layers re-initialised one at a time (not ``__global__``), in module order so
     that reordering ``sweep.layers`` changes nothing."""
-    from .models import layer_names
-
     chosen = set(sweep_layers(config, model))
-    return [layer for layer in layer_names(model, stem_for(config, model)) if layer in chosen]
+    return [layer for layer in model_layers(config, model) if layer in chosen]
 
 
 def sweep_layer_groups(config: dict, model: str) -> list[list[str]]:
@@ -184,13 +387,14 @@ def sweep_layer_groups(config: dict, model: str) -> list[list[str]]:
 
 def kernel_layers(config: dict, model: str) -> list[str]:
     """The layers whose kernels are removed one at a time for ``model`` (``kernels.layers``)."""
-    from .models import first_conv_layer
-
     mapping = config["kernels"]["layers"]
     choice = mapping.get(model, mapping["default"])
     if choice == "none":
         return []
-    return [first_conv_layer(model, stem_for(config, model))] if choice == "first_conv" else list(choice)
+    if choice != "first_conv":
+        return list(choice)
+    first = model_roles(config, model)["first_conv"]
+    return [first] if first else []
 
 
 def checkpoint_epochs(config: dict) -> list[int]:
@@ -205,7 +409,5 @@ def retrain_epochs(config: dict) -> int:
 
 def sweep_layers(config: dict, model: str) -> list[str]:
     """The layers swept for ``model``: its filterable layers and ``__global__``, or the configured list."""
-    from .models import layer_names
-
     choice = layer_choice(config, model)
-    return layer_names(model, stem_for(config, model)) + [GLOBAL_LAYER] if choice == "all" else list(choice)
+    return model_layers(config, model) + [GLOBAL_LAYER] if choice == "all" else list(choice)

@@ -89,13 +89,14 @@ def rerandomise(model: nn.Module, layer: str, init: str, seed: int):
 
 
 def criticality_table(model: nn.Module, layers: list[str], x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor,
-                      initial: dict[str, torch.Tensor], init: str, seed: int, batch_size: int = 256) -> pd.DataFrame:
+                      initial: dict[str, torch.Tensor] | None, init: str, seed: int, batch_size: int = 256) -> pd.DataFrame:
     """One row per layer (``__global__`` skipped) and perturbation: accuracies on the test and
-    adversarial sets, and their drops from the unperturbed model's on the same images."""
+    adversarial sets, and their drops from the unperturbed model's on the same images.
+    Without an ``initial`` state (a model analysed as given) only re-randomisation runs."""
     clean, adversarial = accuracy(model, x, y, batch_size), accuracy(model, x_adv, y, batch_size)
     rows = []
     for layer in [name for name in layers if name != GLOBAL_LAYER]:
-        for perturbation in PERTURBATIONS:
+        for perturbation in PERTURBATIONS if initial is not None else ("rerandom",):
             context = reinit(model, layer, initial) if perturbation == "reinit" else rerandomise(model, layer, init, seed)
             with context:
                 acc_clean, acc_adv = accuracy(model, x, y, batch_size), accuracy(model, x_adv, y, batch_size)

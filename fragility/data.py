@@ -4,6 +4,11 @@ Every loader reads the dataset's real on-disk format from ``data_dir`` (CIFAR10'
 python pickles, MNIST's IDX files, Tiny ImageNet's JPEG folders) and fails with one
 :class:`DatasetError` naming the file and what was expected. Only ``digits`` needs
 no files: it ships inside scikit-learn and is the embedded default.
+
+A user's own images come as torchvision's ImageFolder layout (``imagefolder=DIR``:
+``DIR/{train,test}/<class>/*.png``, ``val/`` for ``test/``, ``train/`` optional) or as one
+``.npz`` file (``npz=FILE``: ``x_train, y_train, x_test, y_test``, train optional).
+:func:`describe_dataset` tells classes, channels and image size without loading pixels.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "tiny_imagenet")
 NEEDS_DATA_DIR = ("mnist", "cifar10", "tiny_imagenet")
 NEEDS_FILES = NEEDS_DATA_DIR + ("fashion_mnist",)  # every dataset but the embedded digits
 NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "tiny_imagenet": 200}
+IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32), "tiny_imagenet": (3, 64, 64)}
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -52,17 +59,61 @@ class Dataset:
         return self.x_train.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist()
 
 
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know of a dataset, read without loading its pixels."""
+
+    num_classes: int
+    image_shape: tuple[int, int, int]  # (C, H, W) as the model sees them
+    has_train: bool
+
+
+def describe_dataset(name: str, imagefolder=None, npz=None, channels: int = 3, image_size: int | None = None) -> DatasetInfo:
+    """Classes, image shape and whether a train split exists; built-in datasets from their
+    known shapes, an ImageFolder from its folders and first test image, an npz from its headers."""
+    if imagefolder is not None:
+        layout = imagefolder_layout(imagefolder)
+        if image_size is None:
+            from PIL import Image
+
+            first = _image_files(layout["splits"]["test"] / layout["classes"][0])[0]
+            try:
+                with Image.open(first) as img:
+                    width, height = img.size
+            except OSError as exc:
+                raise DatasetError(f"{first}: cannot read image ({exc})") from exc
+        else:
+            height = width = image_size
+        return DatasetInfo(len(layout["classes"]), (channels, height, width), layout["splits"]["train"] is not None)
+    if npz is not None:
+        shapes, labels = _npz_headers(Path(npz))
+        c, h, w = _image_layout(shapes["x_test"], Path(npz), "x_test")[1:]
+        return DatasetInfo(_npz_classes(labels, Path(npz)), (c, h, w), "x_train" in shapes)
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} or give imagefolder/npz")
+    return DatasetInfo(NUM_CLASSES[name], IMAGE_SHAPES[name], True)
+
+
 def load_dataset(
     name: str,
     data_dir: str | Path | None = None,
     max_train: int | None = None,
     max_test: int | None = None,
     seed: int = 0,
+    imagefolder: str | Path | None = None,
+    npz: str | Path | None = None,
+    channels: int = 3,
+    image_size: int | None = None,
 ) -> Dataset:
-    """Load dataset ``name`` and optionally cut stratified, seeded subsets."""
-    if name not in DATASETS:
+    """Load dataset ``name`` — built in, or the user's ``imagefolder`` / ``npz`` (``channels``
+    and ``image_size`` apply to an ImageFolder) — and optionally cut stratified, seeded subsets."""
+    if imagefolder is not None:
+        x_train, y_train, x_test, y_test, k = _load_imagefolder(Path(imagefolder), channels, image_size)
+    elif npz is not None:
+        x_train, y_train, x_test, y_test, k = _load_npz(Path(npz))
+    elif name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    if name == "digits":
+    elif name == "digits":
         x_train, y_train, x_test, y_test, k = _load_digits()
     else:
         if data_dir is None and name in NEEDS_DATA_DIR:
@@ -77,6 +128,141 @@ def load_dataset(
     x_train, y_train = stratified_subset(x_train, y_train, max_train, seed)
     x_test, y_test = stratified_subset(x_test, y_test, max_test, seed)
     return Dataset(name, x_train, y_train, x_test, y_test, k)
+
+
+# --- The user's own images: ImageFolder and npz --------------------------------------------
+
+def imagefolder_layout(root: str | Path) -> dict:
+    """``{"classes": sorted class folders, "splits": {"test": DIR, "train": DIR or None}}`` of
+    an ImageFolder tree, checked: class folders hold image files (none empty), train/ has the
+    test classes."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: ImageFolder not found (expected {root}/test/<class>/*.png and optionally train/)")
+    test = next((root / split for split in ("test", "val") if (root / split).is_dir()), None)
+    if test is None:
+        raise DatasetError(f"{root}: no test/ (or val/) folder; expected {root}/test/<class>/<image files>")
+    classes = sorted(d.name for d in test.iterdir() if d.is_dir())
+    if not classes:
+        raise DatasetError(f"{test}: no class folders; expected {test}/<class>/<image files>")
+    train = root / "train" if (root / "train").is_dir() else None
+    for split in (test, train):
+        if split is None:
+            continue
+        found = sorted(d.name for d in split.iterdir() if d.is_dir())
+        if found != classes:
+            extra = sorted(set(found) ^ set(classes))
+            raise DatasetError(f"{split}: class folders differ from {test}'s (e.g. {extra[0]!r})")
+        for name in classes:
+            _image_files(split / name)
+    return {"classes": classes, "splits": {"test": test, "train": train}}
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The image files of one class folder, sorted; an empty folder or an empty file is an error."""
+    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DatasetError(f"{folder}: class folder holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    empty = next((f for f in files if f.stat().st_size == 0), None)
+    if empty is not None:
+        raise DatasetError(f"{empty}: empty image file")
+    return files
+
+
+def _load_imagefolder(root: Path, channels: int, image_size: int | None):
+    layout = imagefolder_layout(root)
+    k = len(layout["classes"])
+
+    def split(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        files = [(f, label) for label, name in enumerate(layout["classes"]) for f in _image_files(folder / name)]
+        images = _read_images([f for f, _ in files], "L" if channels == 1 else "RGB", image_size)
+        return _as_dataset_tensors(images, np.array([label for _, label in files]), k, folder)
+
+    x_test, y_test = split(layout["splits"]["test"])
+    train = layout["splits"]["train"]
+    x_train, y_train = split(train) if train is not None else _empty_split(x_test, y_test)
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DatasetError(f"{root}: train images are {tuple(x_train.shape[1:])}, test images {tuple(x_test.shape[1:])} (set image_size)")
+    return x_train, y_train, x_test, y_test, k
+
+
+def _empty_split(x_like: torch.Tensor, y_like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """No training images (a dataset that only tests given models)."""
+    return x_like[:0].clone(), y_like[:0].clone()
+
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _npz_headers(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, np.ndarray]]:
+    """The shape of every array in ``path`` (read from the .npy headers) and its label arrays."""
+    import zipfile
+
+    if not path.is_file():
+        raise DatasetError(f"{path}: npz file not found")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            shapes = {}
+            for member in archive.namelist():
+                with archive.open(member) as fh:
+                    major, _ = np.lib.format.read_magic(fh)
+                    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                    shapes[member.removesuffix(".npy")] = read_header(fh)[0]
+        with np.load(path, allow_pickle=False) as arrays:
+            labels = {key: arrays[key] for key in ("y_train", "y_test") if key in shapes}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"{path}: not a readable .npz file ({exc})") from exc
+    if "x_test" not in shapes or "y_test" not in shapes:
+        raise DatasetError(f"{path}: needs arrays x_test and y_test (and optionally x_train, y_train); found {sorted(shapes)}")
+    if ("x_train" in shapes) != ("y_train" in shapes):
+        raise DatasetError(f"{path}: x_train and y_train come together; found {sorted(shapes)}")
+    return shapes, labels
+
+
+def _npz_classes(labels: dict[str, np.ndarray], path: Path) -> int:
+    """Classes 0..K-1, K = the largest label + 1."""
+    for key, y in labels.items():
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
+            raise DatasetError(f"{path}: {key} must be a 1-D array of class indices >= 0, found {y.dtype} {y.shape}")
+    return int(max(y.max() for y in labels.values() if y.size)) + 1
+
+
+def _image_layout(shape: tuple[int, ...], path: Path, key: str) -> tuple[str, int, int, int]:
+    """('NCHW' | 'NHWC' | 'NHW', C, H, W) of an image array's shape."""
+    if len(shape) == 3:
+        return "NHW", 1, shape[1], shape[2]
+    if len(shape) == 4 and shape[1] in (1, 3):
+        return "NCHW", shape[1], shape[2], shape[3]
+    if len(shape) == 4 and shape[3] in (1, 3):
+        return "NHWC", shape[3], shape[1], shape[2]
+    raise DatasetError(f"{path}: {key} has shape {shape}; expected N×C×H×W or N×H×W×C with C 1 or 3, or N×H×W")
+
+
+def _load_npz(path: Path):
+    shapes, labels = _npz_headers(path)
+    k = _npz_classes(labels, path)
+    splits = {}
+    with np.load(path, allow_pickle=False) as arrays:
+        for split in ("train", "test"):
+            if f"x_{split}" not in shapes:
+                continue
+            x, y = arrays[f"x_{split}"], labels[f"y_{split}"]
+            layout = _image_layout(x.shape, path, f"x_{split}")[0]
+            if len(x) != len(y):
+                raise DatasetError(f"{path}: x_{split} holds {len(x)} images but y_{split} {len(y)} labels")
+            if x.dtype != np.uint8:
+                if not np.issubdtype(x.dtype, np.floating) or (x.size and (x.min() < 0 or x.max() > 1)):
+                    raise DatasetError(f"{path}: x_{split} must be uint8 or float in [0, 1], found {x.dtype} in "
+                                       f"[{x.min() if x.size else 0}, {x.max() if x.size else 0}]")
+            tensor = torch.from_numpy(np.ascontiguousarray(x))
+            tensor = tensor.unsqueeze(1) if layout == "NHW" else tensor.permute(0, 3, 1, 2) if layout == "NHWC" else tensor
+            tensor = tensor.float().div_(255.0) if x.dtype == np.uint8 else tensor.float()
+            splits[split] = (tensor.contiguous(), torch.from_numpy(y.astype(np.int64)))
+    x_test, y_test = splits["test"]
+    x_train, y_train = splits.get("train") or _empty_split(x_test, y_test)
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DatasetError(f"{path}: x_train images are {tuple(x_train.shape[1:])}, x_test images {tuple(x_test.shape[1:])}")
+    return x_train, y_train, x_test, y_test, k
 
 
 def stratified_subset(
@@ -290,19 +476,24 @@ def _load_cifar10(data_dir: Path):
 
 # --- Tiny ImageNet: JPEG folders -----------------------------------------------------------
 
-def _read_images(paths: list[Path]) -> np.ndarray:
+def _read_images(paths: list[Path], mode: str = "RGB", size: int | None = None) -> np.ndarray:
+    """The images at ``paths`` as one uint8 array (N×H×W×3 for RGB, N×H×W for L), each
+    resized (bilinear) to ``size``×``size`` when given, else all of one size."""
     from PIL import Image
 
-    arrays, size = [], None
+    arrays, shape = [], None
     for path in paths:
         try:
             with Image.open(path) as img:
-                array = np.asarray(img.convert("RGB"))
-        except OSError as exc:
+                img = img.convert(mode)
+                if size is not None and img.size != (size, size):
+                    img = img.resize((size, size), Image.Resampling.BILINEAR)
+                array = np.asarray(img)
+        except (OSError, ValueError) as exc:
             raise DatasetError(f"{path}: cannot read image ({exc})") from exc
-        size = size or array.shape
-        if array.shape != size:
-            raise DatasetError(f"{path}: image of size {array.shape[:2]}, expected {size[:2]} like the others")
+        shape = shape or array.shape
+        if array.shape != shape:
+            raise DatasetError(f"{path}: image of size {array.shape[:2]}, expected {shape[:2]} like the others (or set image_size)")
         arrays.append(array)
     return np.stack(arrays)
 

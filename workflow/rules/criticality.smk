@@ -8,6 +8,8 @@ rule criticality:
         f"{RUN_DIR}/criticality/epoch{{epoch}}.parquet",
     params:
         layers=lambda wildcards: perturbed_layers(config, wildcards.model),
+        # re-randomisation draws from the run's initialiser; a given model has none of its own
+        init=lambda wildcards: config["init"] if is_given(config, wildcards.model) else None,
     log:
         f"{LOGS}/criticality/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.log",
     benchmark:

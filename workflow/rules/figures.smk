@@ -47,7 +47,7 @@ for _figure, _tables in MODEL_FIGURE_INPUTS.items():
 rule figure_compare_models:
     """Global scores of every model on one dataset (paper Fig. 9 layout)."""
     input:
-        scores=expand(f"{MODEL_DIR}/scores.parquet", model=config["models"], allow_missing=True),
+        scores=lambda wildcards: expand(f"{MODEL_DIR}/scores.parquet", model=dataset_models(wildcards.dataset), **wildcards),
     output:
         report(f"{RESULTS}/figures/{{dataset}}/compare_models.png", caption="../report/compare.rst", category="comparisons"),
     params:
@@ -68,7 +68,7 @@ rule figure_compare_models:
 rule figure_compare_datasets:
     """Global scores of one model on every dataset (paper Fig. 9 layout)."""
     input:
-        scores=expand(f"{MODEL_DIR}/scores.parquet", dataset=config["datasets"], allow_missing=True),
+        scores=lambda wildcards: expand(f"{MODEL_DIR}/scores.parquet", dataset=model_dataset_list(wildcards.model), **wildcards),
     output:
         report(f"{RESULTS}/figures/compare_datasets/{{model}}.png", caption="../report/compare.rst", category="comparisons"),
     params:

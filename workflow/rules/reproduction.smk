@@ -21,16 +21,16 @@ rule removable:
 rule claims:
     """The paper's findings, claim by claim, over every dataset and model of the run."""
     input:
-        scores=expand(f"{MODEL_DIR}/scores.parquet", dataset=config["datasets"], model=config["models"]),
-        sweep=expand(f"{MODEL_DIR}/sweep.parquet", dataset=config["datasets"], model=config["models"]),
-        retrain=expand(f"{MODEL_DIR}/retrain.parquet", dataset=config["datasets"], model=config["models"]),
+        scores=[p for dataset, model in pairs() for p in model_tables(dataset, model, "scores")],
+        sweep=[p for dataset, model in pairs() for p in model_tables(dataset, model, "sweep")],
+        retrain=[p for dataset, model in pairs() for p in model_tables(dataset, model, "retrain")],
     output:
         table=f"{RESULTS}/reproduction/claims.parquet",
         markdown=f"{RESULTS}/reproduction/claims.md",
         html=report(f"{RESULTS}/reproduction/claims.html", caption="../report/claims.rst", category="reproduction"),
     params:
-        roles={model: layer_roles(model, stem_for(config, model)) for model in config["models"]},
-        chance={dataset: 1 / NUM_CLASSES[dataset] for dataset in config["datasets"]},
+        roles={model: model_roles(config, model) for model in MODELS},
+        chance={dataset: 1 / dataset_info(config, dataset).num_classes for dataset in DATASETS},
         tau=config["scores"]["tau"],
     log:
         f"{LOGS}/claims.log",

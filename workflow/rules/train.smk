@@ -19,12 +19,14 @@ rule testset:
 rule train:
     """Train one (dataset, model, seed) run and save its checkpoints."""
     output:
-        checkpoints=expand(CHECKPOINT, epoch=EPOCHS, allow_missing=True),
+        checkpoints=expand(CHECKPOINT, epoch=[f"{e:03d}" for e in checkpoint_epochs(config)], allow_missing=True),
         log_table=f"{RUN_DIR}/train_log.parquet",
     params:
         data=data_params("train", "test"),
         model=model_params,
         train=config["train"],
+    wildcard_constraints:
+        model=TRAINED_MODELS,
     log:
         f"{LOGS}/train/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:
@@ -37,3 +39,28 @@ rule train:
         ENV
     script:
         "../scripts/train.py"
+
+
+rule given_model:
+    """A model analysed as given (never trained here): its weights as the one checkpoint, epoch 0."""
+    input:
+        weights=lambda wildcards: model_entries(config)[wildcards.model]["weights"],
+    output:
+        f"{RUN_DIR}/checkpoints/epoch000.pt",
+    params:
+        spec=lambda wildcards: given_model_spec(config, wildcards.model),
+        # a retraining branch starts a fresh Adam with these
+        train={key: config["train"][key] for key in ("batch_size", "lr")},
+    wildcard_constraints:
+        model=GIVEN_MODELS,
+        seed="0",
+    log:
+        f"{LOGS}/given_model/{{dataset}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/given_model/{{dataset}}/{{model}}/seed{{seed}}.tsv"
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV
+    script:
+        "../scripts/given_model.py"
