@@ -67,6 +67,8 @@ def selective_beats_regular(retrain: pd.DataFrame, accuracy: str, dataset: str, 
     """Mean selective − regular over all (seed, checkpoint) pairs; holds when the mean is > 0
     and the Wilcoxon signed-rank p < 0.05."""
     claim = f"selective_beats_regular_{accuracy}"
+    if retrain.empty:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, "not retrained (the dataset has no training split)")
     summary = summarise_differences(paired_differences(retrain)[f"diff_{accuracy}"])
     holds = summary["mean_diff"] > 0 and summary["wilcoxon_p"] < 0.05
     return _row(claim, dataset, model, summary["mean_diff"], summary["std_diff"], summary["n_pairs"], holds,

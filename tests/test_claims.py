@@ -125,3 +125,11 @@ def test_removable_fraction_within_the_loss():
     row = removable(sweep, max_loss=0.01).iloc[0]
     assert row["removable_clean"] == 0.4 and row["removable_adv"] == 0.7 and row["removable"] == 0.1
     assert math.isclose(removable(sweep, max_loss=0.06).iloc[0]["removable"], 0.7)
+
+
+def test_a_model_never_retrained_has_no_retraining_claim():
+    from fragility.claims import selective_beats_regular
+
+    row = selective_beats_regular(pd.DataFrame(columns=["dataset", "model", "seed", "epoch", "branch", "acc_clean", "acc_adv"]),
+                                  "adv", "held_out", "net")
+    assert math.isnan(row["value"]) and row["n"] == 0 and not row["holds"] and "not retrained" in row["detail"]

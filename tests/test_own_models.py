@@ -1,0 +1,118 @@
+"""A researcher's own model and images, end to end: given weights of a factory-built CNN on a
+tiny ImageFolder (with a train split: retrained) and on a test-only npz (not retrained), with
+no training job anywhere."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from factories import small_cnn
+from fragility.artifacts import Checkpoint
+from workflow_helpers import ROOT, planned_jobs, snakemake
+
+CLASSES = ("bars", "columns", "diagonal")
+
+
+def pattern_images(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """8×8 grayscale images whose class is where the bright pixels are, with noise."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label in range(len(CLASSES)):
+        for _ in range(n_per_class):
+            image = rng.uniform(0, 0.4, (8, 8))
+            if label == 0:
+                image[rng.integers(0, 8)] += 0.6
+            elif label == 1:
+                image[:, rng.integers(0, 8)] += 0.6
+            else:
+                image[np.arange(8), (np.arange(8) + rng.integers(0, 8)) % 8] += 0.6
+            images.append(np.rint(image.clip(0, 1) * 255).astype(np.uint8))
+            labels.append(label)
+    return np.stack(images), np.array(labels)
+
+
+def trained_weights(x: np.ndarray, y: np.ndarray) -> dict:
+    """A small CNN trained outside the workflow, as a user brings it."""
+    torch.manual_seed(0)
+    model = small_cnn(len(CLASSES))
+    inputs = (torch.from_numpy(x).float().unsqueeze(1) / 255 - 0.5) / 0.25
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(60):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(inputs), torch.from_numpy(y)).backward()
+        optimizer.step()
+    return model.eval().state_dict()
+
+
+@pytest.fixture(scope="module")
+def own_model_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("own")
+    for split, seed in (("train", 1), ("test", 2)):
+        x, y = pattern_images(12 if split == "train" else 8, seed)
+        for i, (image, label) in enumerate(zip(x, y)):
+            folder = workdir / "images" / split / CLASSES[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image, "L").save(folder / f"{i:03d}.png")
+    x, y = pattern_images(12, 1)
+    torch.save(trained_weights(x, y), workdir / "cnn.pt")
+    x, y = pattern_images(6, 3)
+    np.savez(workdir / "held_out.npz", x_test=x[..., None], y_test=y)  # N×H×W×C uint8
+    (workdir / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    (workdir / "overrides.yaml").write_text("""
+datasets:
+  - {name: patterns, imagefolder: images, channels: 1}
+  - {name: held_out, npz: held_out.npz}
+models:
+  - {name: cnn, architecture: "factories:small_cnn", weights: cnn.pt, dataset: patterns, mean: [0.5], std: [0.25]}
+  - {name: cnn_held_out, architecture: "factories:small_cnn", weights: cnn.pt, dataset: held_out, mean: [0.5], std: [0.25]}
+sweep: {steps: 4}
+scores: {bootstrap: 20}
+retrain: {epochs: 1}
+""")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}  # where the user's factory lives
+    plan = snakemake(workdir, "-n", env=env)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    result = snakemake(workdir, "--cores", "2", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, planned_jobs(plan)
+
+
+def test_given_models_are_never_trained(own_model_run):
+    _, jobs = own_model_run
+    assert "train" not in jobs and jobs["given_model"] == 2
+    assert jobs["retrain"] == 1  # the ImageFolder has a train split; the npz does not
+
+
+def test_given_checkpoint_holds_the_users_weights(own_model_run):
+    workdir, _ = own_model_run
+    checkpoint = Checkpoint.read(workdir / "results/patterns/cnn/seed0/checkpoints/epoch000.pt")
+    weights = torch.load(workdir / "cnn.pt", weights_only=True)
+    assert checkpoint.epoch == 0 and checkpoint.model_spec.architecture == "factories:small_cnn"
+    assert all(torch.equal(checkpoint.model_state[f"net.{k}"], v) for k, v in weights.items())
+
+
+def test_every_layer_of_the_given_model_is_scored(own_model_run):
+    workdir, _ = own_model_run
+    for dataset, model in (("patterns", "cnn"), ("held_out", "cnn_held_out")):
+        scores = pd.read_parquet(workdir / f"results/{dataset}/{model}/scores.parquet")
+        assert set(scores["layer"]) == {"0", "3", "8", "__global__"}
+        assert set(scores["seed"]) == {0} and set(scores["epoch"]) == {0}
+        sweep = pd.read_parquet(workdir / f"results/{dataset}/{model}/sweep.parquet")
+        assert (sweep["acc_clean_unfiltered"] > 0.5).all()  # the given weights, not a fresh init
+    criticality = pd.read_parquet(workdir / "results/patterns/cnn/criticality.parquet")
+    assert set(criticality["perturbation"]) == {"rerandom"}  # a given model has no initial state to go back to
+
+
+def test_retraining_runs_only_where_there_is_a_train_split(own_model_run):
+    workdir, _ = own_model_run
+    retrain = pd.read_parquet(workdir / "results/patterns/cnn/retrain.parquet")
+    assert set(retrain["branch"]) == {"regular", "selective"} and set(retrain["epoch"]) == {0}
+    assert not (workdir / "results/held_out/cnn_held_out/retrain.parquet").exists()
+    claims = pd.read_parquet(workdir / "results/reproduction/claims.parquet")
+    assert set(claims["model"]) == {"cnn", "cnn_held_out"}
+    assert (workdir / "results/figures/patterns/cnn/local_scores.png").stat().st_size > 0
+    assert not (workdir / "results/figures/held_out/cnn_held_out/retrain.png").exists()
