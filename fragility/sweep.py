@@ -263,8 +263,8 @@ def _predict(
         with torch.inference_mode():  # the prefix holds no filtered layer: masks cannot reach it
             first = network.prefix(_to_device(x[start : start + batch_size], device))
             if chunk is None:
-                chunk = _chunk_size(first, len(first[0]), batch_size, options.cache_budget_mb)
-                if options.method == "fast" and network.upstream:
+                chunk = _chunk_size(first, min(batch_size, len(x)), batch_size, options.cache_budget_mb)
+                if options.method == "fast" and network.upstream and _per_image(first, min(batch_size, len(x))):
                     fused = _fused_if_faster(network, targets, first, masked, stats, options.probe)
                     layout = to_channels_last if fused is not None else tuple
             cached = [layout(first)] + [
@@ -365,8 +365,14 @@ def _correct_reattacked(model, layer, variants, x, y, epsilon, attack: Attack, s
     return correct
 
 
-def _chunk_size(cached_batch: tuple[torch.Tensor, ...], batch_len: int, batch_size: int, budget_mb: float) -> int:
+def _per_image(cached_batch: tuple, batch_len: int) -> bool:
+    """Whether every cached value is a tensor with one row per image: only then can the margin
+    guard re-run a subset of the batch (a ViT's prefix also hands on shapes and None)."""
+    return all(isinstance(t, torch.Tensor) and t.dim() > 0 and len(t) == batch_len for t in cached_batch)
+
+
+def _chunk_size(cached_batch: tuple, batch_len: int, batch_size: int, budget_mb: float) -> int:
     """Images per chunk so that the cached upstream tensors fit the memory budget."""
-    per_image = sum(t.numel() * t.element_size() for t in cached_batch) / max(batch_len, 1)
+    per_image = sum(t.numel() * t.element_size() for t in cached_batch if isinstance(t, torch.Tensor)) / max(batch_len, 1)
     fitting = int(budget_mb * 2**20 // max(per_image, 1))
     return max(batch_size, fitting // batch_size * batch_size)

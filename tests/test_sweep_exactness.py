@@ -1,5 +1,5 @@
 """The fast and exact sweeps give the naive sweep's predictions, hence its accuracies, on
-every filterable layer of the paper's architectures.
+every filterable layer of the paper's architectures, a timm CNN and a small timm ViT.
 
 The naive reference is computed here as the issue defines it: mask the weights, run the
 whole network. ``exact`` must match it bit for bit. ``fast`` reorders float operations
@@ -13,7 +13,7 @@ import warnings
 import pytest
 import torch
 
-from fragility.models import build_model, list_layers
+from fragility.models import Classifier, build_model, list_layers
 from fragility.sweep import UNFILTERED, MaskedLayer, SweepOptions, predict_variants
 
 STEPS, BATCH = 3, 8
@@ -30,13 +30,23 @@ def naive_logits(model, layer, x, variant):
         masked.restore()
 
 
-@pytest.mark.parametrize("name, stem, shrinks_to_one_pixel", [
-    ("resnet18", "plain", True), ("squeezenet1_1", "cifar", False), ("shufflenet_v2_x1_0", "plain", True),
+def small_vit():
+    """The issue's small vision transformer: timm's ViT-Tiny on 32×32 inputs in 4×4 patches."""
+    import timm
+
+    net = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10, img_size=32, patch_size=4)
+    return Classifier(net, [0.5] * 3, [0.25] * 3, None)
+
+
+@pytest.mark.parametrize("name, stem, side, shrinks_to_one_pixel", [
+    ("resnet18", "plain", 16, True), ("squeezenet1_1", "cifar", 16, False), ("shufflenet_v2_x1_0", "plain", 16, True),
+    ("timm/resnet10t", "plain", 16, True), ("vit", None, 32, False),
 ])
-def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem, shrinks_to_one_pixel):
+def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem, side, shrinks_to_one_pixel):
     torch.manual_seed(0)
-    model = build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem).eval()
-    x = torch.rand(16, 3, 16, 16)
+    model = small_vit() if name == "vit" else build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem)
+    model.eval()
+    x = torch.rand(16, 3, side, side)
     options = dict(steps=STEPS, batch_size=BATCH, cache_budget_mb=0.05)  # 0.05 MiB: the cache is chunked
     # probe=False: the fused graph on every layer, whether or not it is faster here
     exact_options, fast_options = SweepOptions(method="exact", **options), SweepOptions(method="fast", probe=False, **options)
@@ -48,6 +58,7 @@ def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem, shrin
         stats = {}
         _, fast = predict_variants(model, layer, x, fast_options, stats)
         reduced += stats["reduced_convs"]
+        assert stats["engine"] != "whole", f"{layer}: the upstream split fell back to the whole network"
         _, unguarded = predict_variants(model, layer, x, unguarded_options)
         representatives = {v.key: v for v in reversed(variants)} | {UNFILTERED: None}
         for key, variant in representatives.items():
