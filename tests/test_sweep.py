@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from fragility.sweep import SWEEP_COLUMNS, plan_variants, sweep
+from fragility.sweep import SWEEP_COLUMNS, SweepOptions, plan_variants, predict_variants, sweep
 
 
 def hand_model():
@@ -120,3 +120,24 @@ def test_regenerated_attack_can_be_pgd():
     model[0].weight.data = torch.tensor([[3.0, 0.0], [0.0, 0.0]])  # h1 step 1
     row = table[(table["filter"] == "h1") & (table["step"] == 1)].iloc[0]
     assert row["acc_adv"] == accuracy(model, attack(model, X, Y, 0.5), Y)
+
+
+def test_a_fused_graph_that_disagrees_with_the_exact_one_is_not_used(monkeypatch, caplog):
+    """A library layer the fusion would get wrong must cost speed, never a number: the fused
+    graph's logits are compared with the exact graph's on the first batch before use."""
+    import logging
+
+    from fragility.fusion import FusedSuffix
+    from fragility.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", 10, 1, None, [0.5], [0.25]).eval()
+    x = torch.rand(6, 1, 16, 16)
+    call = FusedSuffix.__call__
+    monkeypatch.setattr(FusedSuffix, "__call__", lambda self, *cached: call(self, *cached) + torch.arange(10.0))
+    stats = {}
+    with caplog.at_level(logging.WARNING):
+        _, fast = predict_variants(model, "layer1.0.conv1", x, SweepOptions(steps=3, method="fast", probe=False), stats)
+    _, exact = predict_variants(model, "layer1.0.conv1", x, SweepOptions(steps=3, method="exact"))
+    assert stats["engine"] == "exact" and "using the exact graph" in caplog.text
+    assert all(torch.equal(fast[k], exact[k]) for k in exact)

@@ -37,6 +37,13 @@ def test_default_config_plans_the_whole_dag(tmp_path):
     assert per_layer["sweep"] == 2 * 2 * (21 + 1 + 26 + 1)  # every Conv2d/Linear plus __global__ of both models
 
 
+def test_timm_models_are_trained_and_swept_under_their_names(tmp_path):
+    workdir = scratch_workdir(tmp_path, "config.yaml")
+    jobs = planned_jobs(snakemake(workdir, "-n", "--config", "models=[resnet18,timm/resnet10t]", "sweep={layers_per_job: 8}"))
+    assert jobs["train"] == 2 * 2 and jobs["sweep_timm_resnet10t_part0"] == 4 and jobs["sweep_timm_resnet10t_part1"] == 4
+    assert "sweep_timm_resnet10t_part2" not in jobs  # 15 layers + __global__ in jobs of 8
+
+
 def test_reproduce_config_plans_the_whole_dag(tmp_path):
     workdir = scratch_workdir(tmp_path, "config/reproduce.yaml")
     (workdir / "data").mkdir()  # where `make reproduce-data` puts MNIST's IDX files
