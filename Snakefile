@@ -21,6 +21,7 @@ include: "workflow/rules/figures.smk"
 # Cheap table and figure jobs run on the submitting machine, never queued on a cluster.
 localrules:
     all,
+    given_model,
     collect_epsilon,
     collect_sweeps,
     collect_retrain,

@@ -225,8 +225,14 @@ def first_conv_layer(name: str, stem: str = "plain", num_classes: int = 10, in_c
 def meta_model(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> Classifier:
     """Architecture ``name`` on the meta device: its structure without its weights (cached:
     the workflow asks for the layers of each model many times while it plans)."""
-    with torch.device("meta"):
-        return build_model(name, num_classes, in_channels, None, [0.5] * in_channels, [0.25] * in_channels, stem=stem, init="given")
+    try:
+        with torch.device("meta"):
+            return build_model(name, num_classes, in_channels, None, [0.5] * in_channels, [0.25] * in_channels, stem=stem, init="given")
+    except ArchitectureError:
+        raise
+    except Exception as exc:  # a user's factory that cannot be called this way
+        raise ArchitectureError(f"model {name!r} cannot be built with num_classes={num_classes} "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
 
 
 def filtered_layers(model: nn.Module, layer: str) -> list[str]:
