@@ -36,7 +36,7 @@ test: venv
 test-all: venv
 	$(BIN)/python -m pytest -ra
 
-# The paper's claims on real data, offline (config/reproduce.yaml; about an hour on 2 cores).
+# The paper's claims on real data, offline (config/reproduce.yaml; ~75 min on 2 cores).
 reproduce: venv reproduce-data
 	$(BIN)/snakemake --cores $(CORES) --configfile config/reproduce.yaml
 
