@@ -321,26 +321,29 @@ def given_model_spec(config: dict, model: str) -> dict:
             "stem": "plain", "init": "given", "architecture": entry["architecture"]}
 
 
+def _built_as(config: dict, model: str) -> tuple:
+    """(architecture, stem, num_classes, in_channels) ``model`` is built with, for the
+    structure-only helpers of :mod:`fragility.models` (a trained model's names do not
+    depend on classes or channels; a given model's are read at its dataset's)."""
+    entry = model_entries(config)[model]
+    if entry["weights"] is None:
+        return entry["architecture"], stem_for(config, model), 10, 3
+    spec = given_model_spec(config, model)
+    return entry["architecture"], "plain", spec["num_classes"], spec["in_channels"]
+
+
 def model_layers(config: dict, model: str) -> list[str]:
     """The filterable layers of ``model`` as the workflow builds it."""
     from .models import layer_names
 
-    entry = model_entries(config)[model]
-    if entry["weights"] is None:
-        return layer_names(entry["architecture"], stem_for(config, model))
-    spec = given_model_spec(config, model)
-    return layer_names(entry["architecture"], "plain", spec["num_classes"], spec["in_channels"])
+    return layer_names(*_built_as(config, model))
 
 
 def model_roles(config: dict, model: str) -> dict:
     """First conv, last layer and BatchNorm-followed convs of ``model`` (:func:`fragility.models.layer_roles`)."""
     from .models import layer_roles
 
-    entry = model_entries(config)[model]
-    if entry["weights"] is None:
-        return layer_roles(entry["architecture"], stem_for(config, model))
-    spec = given_model_spec(config, model)
-    return layer_roles(entry["architecture"], "plain", spec["num_classes"], spec["in_channels"])
+    return layer_roles(*_built_as(config, model))
 
 
 def _check_data_dir(config: dict) -> None:
@@ -393,8 +396,12 @@ def kernel_layers(config: dict, model: str) -> list[str]:
         return []
     if choice != "first_conv":
         return list(choice)
-    first = model_roles(config, model)["first_conv"]
-    return [first] if first else []
+    from .models import first_conv_layer
+
+    try:
+        return [first_conv_layer(*_built_as(config, model))]  # no trace: asked for on every plan
+    except ValueError:  # a network without Conv2d (an MLP factory): no kernels to remove
+        return []
 
 
 def checkpoint_epochs(config: dict) -> list[int]:
