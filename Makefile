@@ -13,7 +13,7 @@ venv: $(VENV)/.installed
 # which would downgrade what Snakemake uses; it imports nothing beyond torch, so no deps.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[workflow,test]'
+	$(BIN)/pip install --quiet -e '.[workflow,test,lint]'
 	$(BIN)/pip install --quiet --no-deps torchattacks==3.5.1
 	touch $@
 
@@ -23,11 +23,15 @@ run: venv
 report: venv
 	$(BIN)/snakemake --report report.html
 
+# ruff (lint and format), snakefmt and Snakemake's own linter: all must be clean.
 lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
-# In CI (CI set, running as root) a local single-node SLURM is started for the cluster tests.
-test: venv
+# The tests run after the linters. In CI (CI set, running as root) a local single-node SLURM is started for the cluster tests.
+test: lint
 	@if [ -n "$$CI" ] && [ "$$(id -u)" = 0 ]; then tests/cluster/start-slurm.sh start || \
 		echo "warning: the local SLURM did not start; the cluster tests will be skipped"; fi
 	$(BIN)/python -m pytest -m "not slow" -ra --durations=10; status=$$?; \

@@ -3,6 +3,7 @@
 #         -> figures, selective retraining from every checkpoint, kernel dropout, and
 #         re-initialisation / rank agreement.
 
+
 configfile: "config.yaml"
 
 

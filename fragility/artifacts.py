@@ -59,12 +59,20 @@ class ModelSpec:
     architecture: str | None = None
 
     @classmethod
-    def for_dataset(cls, name: str, data, image_size=None, stem="plain", init="kaiming_uniform", architecture=None) -> "ModelSpec":
+    def for_dataset(cls, name: str, data, image_size=None, stem="plain", init="kaiming_uniform", architecture=None) -> ModelSpec:
         return cls(name, data.num_classes, data.in_channels, image_size, data.mean, data.std, stem, init, architecture)
 
     def build(self) -> nn.Module:
-        return build_model(self.architecture or self.name, self.num_classes, self.in_channels, self.image_size, self.mean,
-                           self.std, self.stem, self.init)
+        return build_model(
+            self.architecture or self.name,
+            self.num_classes,
+            self.in_channels,
+            self.image_size,
+            self.mean,
+            self.std,
+            self.stem,
+            self.init,
+        )
 
 
 @dataclass
@@ -121,10 +129,17 @@ class Checkpoint:
     path: Path | None = None  # where it was read from, for error messages
 
     @classmethod
-    def capture(cls, model, optimizer, epoch: int, seed: int, order: torch.Generator, spec: ModelSpec, config: TrainConfig) -> "Checkpoint":
+    def capture(
+        cls, model, optimizer, epoch: int, seed: int, order: torch.Generator, spec: ModelSpec, config: TrainConfig
+    ) -> Checkpoint:
         """The current state of a training run (tensors are copied)."""
         return cls(
-            spec, config, copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()), epoch, seed,
+            spec,
+            config,
+            copy.deepcopy(model.state_dict()),
+            copy.deepcopy(optimizer.state_dict()),
+            epoch,
+            seed,
             {"torch": torch.get_rng_state(), "data_order": order.get_state()},
         )
 
@@ -142,7 +157,7 @@ class Checkpoint:
         save_torch(state, path)
 
     @classmethod
-    def given(cls, spec: ModelSpec, weights: str | Path, config: TrainConfig) -> "Checkpoint":
+    def given(cls, spec: ModelSpec, weights: str | Path, config: TrainConfig) -> Checkpoint:
         """Epoch 0 of a model analysed as given: the user's weights, no optimizer state (a
         retraining branch starts a fresh Adam with ``config``), RNG seeded with 0."""
         state = read_weights(weights)
@@ -153,7 +168,7 @@ class Checkpoint:
         return cls(spec, config, model.state_dict(), {}, 0, 0, {"torch": rng, "data_order": rng.clone()})
 
     @classmethod
-    def read(cls, path: str | Path, device: str | torch.device = "cpu") -> "Checkpoint":
+    def read(cls, path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
         """The checkpoint at ``path``, loaded without ever unpickling code."""
         path = Path(path)
         if not path.is_file():
@@ -161,13 +176,20 @@ class Checkpoint:
         try:
             state = torch.load(path, map_location=device, weights_only=True)
         except Exception as exc:
-            raise CheckpointError(f"{path}: not a loadable fragility checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+            raise CheckpointError(
+                f"{path}: not a loadable fragility checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            ) from exc
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path}: not a fragility checkpoint (no 'format: {CHECKPOINT_FORMAT}' entry)")
         return cls(
             ModelSpec(**_known_fields(ModelSpec, state["model_spec"])),
             TrainConfig(**_known_fields(TrainConfig, state["train_config"])),
-            state["model_state"], state["optimizer_state"], state["epoch"], state["seed"], state["rng_state"], path,
+            state["model_state"],
+            state["optimizer_state"],
+            state["epoch"],
+            state["seed"],
+            state["rng_state"],
+            path,
         )
 
     def model(self, device: str | torch.device = "cpu") -> nn.Module:
@@ -243,17 +265,22 @@ def check_weights(spec: ModelSpec, state: dict[str, torch.Tensor], source: str |
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
         first = f"missing key {missing[0]!r}" if missing else f"unexpected key {unexpected[0]!r}"
-        raise WeightsError(f"{source}: the weights do not fit {architecture}: {first} "
-                           f"({len(missing)} missing, {len(unexpected)} unexpected of {len(expected)} keys)")
+        raise WeightsError(
+            f"{source}: the weights do not fit {architecture}: {first} "
+            f"({len(missing)} missing, {len(unexpected)} unexpected of {len(expected)} keys)"
+        )
     last = [k for k in expected if k.endswith(".weight")][-1]
     for key, tensor in expected.items():
         if tuple(state[key].shape) == tuple(tensor.shape):
             continue
         if key in (last, last.removesuffix("weight") + "bias") and state[key].shape[0] != tensor.shape[0]:
-            raise WeightsError(f"{source}: the weights' classifier {key} has {state[key].shape[0]} outputs, "
-                               f"but the dataset has {spec.num_classes} classes")
-        raise WeightsError(f"{source}: {key} has shape {tuple(state[key].shape)} in the weights, "
-                           f"{architecture} expects {tuple(tensor.shape)}")
+            raise WeightsError(
+                f"{source}: the weights' classifier {key} has {state[key].shape[0]} outputs, "
+                f"but the dataset has {spec.num_classes} classes"
+            )
+        raise WeightsError(
+            f"{source}: {key} has shape {tuple(state[key].shape)} in the weights, {architecture} expects {tuple(tensor.shape)}"
+        )
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> nn.Module:
@@ -276,7 +303,7 @@ class TestSet:
         save_torch({"x": self.x, "y": self.y, "num_classes": self.num_classes}, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "TestSet":
+    def load(cls, path: str | Path) -> TestSet:
         saved = _load_dict(path, {"x", "y", "num_classes"})
         return cls(saved["x"], saved["y"], int(saved["num_classes"]))
 
@@ -294,7 +321,7 @@ class AdversarialSet:
         save_torch({"x_adv": self.x_adv, "y": self.y, "epsilon": self.epsilon, "attack": self.attack}, path)
 
     @classmethod
-    def load(cls, path: str | Path, testset: TestSet | None = None) -> "AdversarialSet":
+    def load(cls, path: str | Path, testset: TestSet | None = None) -> AdversarialSet:
         """The set at ``path``; with ``testset``, checked to be made from those images' labels."""
         saved = _load_dict(path, {"x_adv", "y", "epsilon"})
         adversarial = cls(saved["x_adv"], saved["y"], float(saved["epsilon"]), saved.get("attack", "fgsm"))
@@ -326,7 +353,9 @@ def epsilon_for(table: pd.DataFrame, epoch: int) -> float:
         raise ArtifactError("the epsilon table is empty; rerun the epsilon rule")
     rows = table[table["epoch"] == epoch] if (table["scope"] == "per_checkpoint").all() else table
     if len(rows) != 1:
-        raise ArtifactError(f"the epsilon table has {len(rows)} rows for epoch {epoch} (scope {table['scope'].iloc[0]}); rerun the epsilon rule")
+        raise ArtifactError(
+            f"the epsilon table has {len(rows)} rows for epoch {epoch} (scope {table['scope'].iloc[0]}); rerun the epsilon rule"
+        )
     return float(rows["epsilon"].iloc[0])
 
 

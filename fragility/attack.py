@@ -42,10 +42,12 @@ def gradient_sign(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size
     """sign(∇x CE(f(x), y)) per input, model in eval mode, true labels."""
     _check_eval(model)
     device = model_device(model)
-    return torch.cat([
-        _batch_gradient_sign(model, x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)).cpu()
-        for i in range(0, len(x), batch_size)
-    ])
+    return torch.cat(
+        [
+            _batch_gradient_sign(model, x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)).cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
 def perturb(x: torch.Tensor, sign: torch.Tensor, epsilon: float, clamp: bool = True) -> torch.Tensor:
@@ -56,7 +58,9 @@ def perturb(x: torch.Tensor, sign: torch.Tensor, epsilon: float, clamp: bool = T
     return x_adv.clamp_(0.0, 1.0) if clamp else x_adv
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, clamp: bool = True, batch_size: int = 256) -> torch.Tensor:
+def fgsm(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, clamp: bool = True, batch_size: int = 256
+) -> torch.Tensor:
     """Untargeted one-step FGSM adversarial examples of ``x`` against ``model``."""
     return perturb(x, gradient_sign(model, x, y, batch_size), epsilon, clamp)
 
@@ -218,8 +222,13 @@ def search_epsilon(
     acc_adv, adv_pred = tried[best]
     k = num_classes or int(y.max()) + 1
     return EpsilonSearch(
-        epsilon=best, acc_clean=acc_clean, acc_adv=acc_adv, ratio=acc_adv / acc_clean, target=target,
-        reached=abs(acc_adv / acc_clean - target) <= tol, iterations=iterations,
+        epsilon=best,
+        acc_clean=acc_clean,
+        acc_adv=acc_adv,
+        ratio=acc_adv / acc_clean,
+        target=target,
+        reached=abs(acc_adv / acc_clean - target) <= tol,
+        iterations=iterations,
         def7_holds=bool(((clean_pred == y) & (adv_pred != y)).any()),
         def8_holds=acc_adv > 1.0 / k,
     )

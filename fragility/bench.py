@@ -80,34 +80,63 @@ def bench_sweep(args) -> pd.DataFrame:
     model, x, y, x_adv = bench_inputs(args)
     layers = chosen_layers(args)
     slow, quick = args.methods.split(",")
-    print(f"{args.model} {args.input} stem={args.stem} test={args.test_size} A={args.steps} "
-          f"threads={torch.get_num_threads()}: {slow} vs {quick}", flush=True)
+    print(
+        f"{args.model} {args.input} stem={args.stem} test={args.test_size} A={args.steps} "
+        f"threads={torch.get_num_threads()}: {slow} vs {quick}",
+        flush=True,
+    )
     rows = []
     for layer in layers:
         timings, tables, stats = {}, {}, {}
         for method in (slow, quick):
             started = time.perf_counter()
-            tables[method] = sweep(model, layer, x, y, x_adv, steps=args.steps, batch_size=args.batch_size,
-                                   method=method, cache_budget_mb=args.cache_budget_mb, stats=stats.setdefault(method, {}))
+            tables[method] = sweep(
+                model,
+                layer,
+                x,
+                y,
+                x_adv,
+                steps=args.steps,
+                batch_size=args.batch_size,
+                method=method,
+                cache_budget_mb=args.cache_budget_mb,
+                stats=stats.setdefault(method, {}),
+            )
             timings[method] = time.perf_counter() - started
         pd.testing.assert_frame_equal(tables[slow], tables[quick], check_exact=True)
-        row = {"layer": layer, f"{slow}_s": timings[slow], f"{quick}_s": timings[quick], "speedup": timings[slow] / timings[quick],
-               "engine": stats[quick]["engine"], "guard_reruns": stats[quick]["guard_reruns"], "evaluations": stats[quick]["evaluations"]}
+        row = {
+            "layer": layer,
+            f"{slow}_s": timings[slow],
+            f"{quick}_s": timings[quick],
+            "speedup": timings[slow] / timings[quick],
+            "engine": stats[quick]["engine"],
+            "guard_reruns": stats[quick]["guard_reruns"],
+            "evaluations": stats[quick]["evaluations"],
+        }
         if slow == "naive":
             naive_flops, ideal_flops = sweep_flops(model, layer, x, args.steps)
             forward_flops_per_second = naive_flops / timings["naive"]  # the naive path is forward passes only
             ideal = ideal_flops / forward_flops_per_second
-            row |= {"ideal_s": ideal, f"{quick}_vs_ideal": timings[quick] / ideal, "forward_gflops": forward_flops_per_second / 1e9}
+            row |= {
+                "ideal_s": ideal,
+                f"{quick}_vs_ideal": timings[quick] / ideal,
+                "forward_gflops": forward_flops_per_second / 1e9,
+            }
         rows.append(row)
         _print_row(rows[-1])
     table = pd.DataFrame(rows)
     local = table[table["layer"] != GLOBAL_LAYER]
     for name, part in (("all local layers", local), ("with __global__", table)):
         a, b = part[f"{slow}_s"].sum(), part[f"{quick}_s"].sum()
-        ideal = f", ideal {part['ideal_s'].sum():.1f} s, {quick}/ideal {b / part['ideal_s'].sum():.2f}" if "ideal_s" in part else ""
-        print(f"TOTAL {name}: {slow} {a:.1f} s, {quick} {b:.1f} s, speedup {a / b:.2f}x{ideal}; "
-              f"slowest layer ratio {part['speedup'].min():.2f}; guard re-ran {part['guard_reruns'].sum()} of "
-              f"{part['evaluations'].sum()} image evaluations; tables identical", flush=True)
+        ideal = (
+            f", ideal {part['ideal_s'].sum():.1f} s, {quick}/ideal {b / part['ideal_s'].sum():.2f}" if "ideal_s" in part else ""
+        )
+        print(
+            f"TOTAL {name}: {slow} {a:.1f} s, {quick} {b:.1f} s, speedup {a / b:.2f}x{ideal}; "
+            f"slowest layer ratio {part['speedup'].min():.2f}; guard re-ran {part['guard_reruns'].sum()} of "
+            f"{part['evaluations'].sum()} image evaluations; tables identical",
+            flush=True,
+        )
     return table
 
 
@@ -121,39 +150,76 @@ def bench_pipeline(args) -> pd.DataFrame:
     folder = Path(tempfile.mkdtemp(prefix="fragility-bench-"))
     spec = ModelSpec(args.model, 10, channels, None, [0.5] * channels, [0.25] * channels, args.stem, "kaiming_uniform")
     config = TrainConfig(epochs=1, checkpoint_every=1)
-    Checkpoint.capture(model, config.optimizer(model.parameters()), 1, 0, torch.Generator(), spec, config).save(folder / "checkpoint.pt")
+    Checkpoint.capture(model, config.optimizer(model.parameters()), 1, 0, torch.Generator(), spec, config).save(
+        folder / "checkpoint.pt"
+    )
     TestSet(x, y, 10).save(folder / "testset.pt")
     AdversarialSet(x_adv, y, 0.1).save(folder / "adversarial.pt")
-    print(f"{args.model} {args.input} stem={args.stem} test={args.test_size} A={args.steps} layers={len(layers)} "
-          f"threads={torch.get_num_threads()}", flush=True)
+    print(
+        f"{args.model} {args.input} stem={args.stem} test={args.test_size} A={args.steps} layers={len(layers)} "
+        f"threads={torch.get_num_threads()}",
+        flush=True,
+    )
     in_process = {}
     for layer in layers:
         started, stats = time.perf_counter(), {}
-        sweep(model, layer, x, y, x_adv, steps=args.steps, batch_size=args.batch_size, cache_budget_mb=args.cache_budget_mb, stats=stats)
+        sweep(
+            model,
+            layer,
+            x,
+            y,
+            x_adv,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            cache_budget_mb=args.cache_budget_mb,
+            stats=stats,
+        )
         in_process[layer] = time.perf_counter() - started
-        print(f"layer={layer} in_process_s={in_process[layer]:.2f} engine={stats['engine']} "
-              f"guard_reruns={stats['guard_reruns']}/{stats['evaluations']}", flush=True)
+        print(
+            f"layer={layer} in_process_s={in_process[layer]:.2f} engine={stats['engine']} "
+            f"guard_reruns={stats['guard_reruns']}/{stats['evaluations']}",
+            flush=True,
+        )
     per_layer = {layer: _job_seconds(args, folder, [layer]) for layer in layers}
     grouped = _job_seconds(args, folder, layers)
     work = sum(in_process.values())
-    rows = [{"way": "in one process (the sweep work)", "seconds": work},
-            {"way": "one job per layer", "seconds": sum(per_layer.values())},
-            {"way": "one job per checkpoint", "seconds": grouped}]
+    rows = [
+        {"way": "in one process (the sweep work)", "seconds": work},
+        {"way": "one job per layer", "seconds": sum(per_layer.values())},
+        {"way": "one job per checkpoint", "seconds": grouped},
+    ]
     for row in rows:
         row["vs_sweep_work"] = row["seconds"] / work
         row["outside_sweep_share"] = (row["seconds"] - work) / work
         _print_row(row)
-    print(f"TOTAL one job per checkpoint costs {grouped / work:.2f}x the sweep work ({100 * (grouped - work) / work:.0f} % outside it); "
-          f"one job per layer {sum(per_layer.values()) / work:.2f}x", flush=True)
+    print(
+        f"TOTAL one job per checkpoint costs {grouped / work:.2f}x the sweep work ({100 * (grouped - work) / work:.0f} % outside it); "
+        f"one job per layer {sum(per_layer.values()) / work:.2f}x",
+        flush=True,
+    )
     return pd.DataFrame(rows)
 
 
 def _job_seconds(args, folder: Path, layers: list[str]) -> float:
     """Wall time of a fresh interpreter running one sweep job over ``layers``."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "fragility.bench", "job", f"--dir={folder}", f"--layers={','.join(layers)}",
-                    f"--steps={args.steps}", f"--batch-size={args.batch_size}", f"--cache-budget-mb={args.cache_budget_mb}",
-                    f"--threads={torch.get_num_threads()}", f"--device={args.device}"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fragility.bench",
+            "job",
+            f"--dir={folder}",
+            f"--layers={','.join(layers)}",
+            f"--steps={args.steps}",
+            f"--batch-size={args.batch_size}",
+            f"--cache-budget-mb={args.cache_budget_mb}",
+            f"--threads={torch.get_num_threads()}",
+            f"--device={args.device}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - started
 
 
@@ -165,22 +231,34 @@ def job_once(args) -> None:
     folder = Path(args.dir)
     options = SweepOptions(steps=args.steps, batch_size=args.batch_size, cache_budget_mb=args.cache_budget_mb)
     outputs = {layer: folder / "tables" / f"{layer}.parquet" for layer in args.layers.split(",")}
-    sweep_job(folder / "checkpoint.pt", folder / "testset.pt", folder / "adversarial.pt", outputs, options,
-              {"dataset": "bench", "model": "bench", "seed": 0, "epoch": 1}, device=args.device)
+    sweep_job(
+        folder / "checkpoint.pt",
+        folder / "testset.pt",
+        folder / "adversarial.pt",
+        outputs,
+        options,
+        {"dataset": "bench", "model": "bench", "seed": 0, "epoch": 1},
+        device=args.device,
+    )
 
 
 def bench_memory(args) -> pd.DataFrame:
     """Peak RSS of a fast sweep per layer against one naive evaluation of the same test
     sets, each in a fresh interpreter; the bound is 2 × the evaluation + the cache budget."""
     layers = chosen_layers(args)
-    common = [f"--{k.replace('_', '-')}={getattr(args, k)}" for k in ("model", "input", "test_size", "steps", "batch_size", "stem", "cache_budget_mb")]
+    common = [
+        f"--{k.replace('_', '-')}={getattr(args, k)}"
+        for k in ("model", "input", "test_size", "steps", "batch_size", "stem", "cache_budget_mb")
+    ]
     evaluation = _peak_rss_mb(common + ["--layers=none"])
     print(f"{args.model} {args.input} test={args.test_size}: one naive evaluation peaks at {evaluation:.0f} MiB", flush=True)
     rows = []
     for layer in layers:
         peak = _peak_rss_mb(common + [f"--layers={layer}"])
         bound = 2 * evaluation + args.cache_budget_mb
-        rows.append({"layer": layer, "sweep_peak_mb": peak, "evaluation_peak_mb": evaluation, "bound_mb": bound, "within": peak <= bound})
+        rows.append(
+            {"layer": layer, "sweep_peak_mb": peak, "evaluation_peak_mb": evaluation, "bound_mb": bound, "within": peak <= bound}
+        )
         _print_row(rows[-1])
     return pd.DataFrame(rows)
 
@@ -208,11 +286,13 @@ def _print_row(row: dict) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m fragility.bench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("sweep", "naive vs fast (or --methods) sweep time on one architecture"),
-                            ("memory", "peak memory of the fast sweep vs one naive evaluation"),
-                            ("pipeline", "one checkpoint's sweep jobs vs the same sweeps in one process"),
-                            ("peak", "(internal) one run whose peak memory `memory` reads"),
-                            ("job", "(internal) one sweep job of `pipeline`")):
+    for name, help_text in (
+        ("sweep", "naive vs fast (or --methods) sweep time on one architecture"),
+        ("memory", "peak memory of the fast sweep vs one naive evaluation"),
+        ("pipeline", "one checkpoint's sweep jobs vs the same sweeps in one process"),
+        ("peak", "(internal) one run whose peak memory `memory` reads"),
+        ("job", "(internal) one sweep job of `pipeline`"),
+    ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--model", default="resnet18")
         command.add_argument("--input", default="3x32x32", help="CxHxW of the test images")

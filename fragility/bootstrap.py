@@ -45,8 +45,9 @@ def run_generator(bootstrap_seed: int, keys) -> np.random.Generator:
     return np.random.default_rng([int(e) for e in entropy])
 
 
-def bootstrap_layer(curve: pd.DataFrame, integration: str, tau: float, replicates: int, rng: np.random.Generator,
-                    point_labels: dict) -> list[dict]:
+def bootstrap_layer(
+    curve: pd.DataFrame, integration: str, tau: float, replicates: int, rng: np.random.Generator, point_labels: dict
+) -> list[dict]:
     """Interval rows (one per filter h1, h2, h3, combined present) for one layer's sweep rows
     with their ``correct_*`` bit columns. ``point_labels[(filter, kind)]`` is the label of the
     point estimate, whose replicate frequency is the confidence."""
@@ -84,7 +85,8 @@ def bootstrap_layer(curve: pd.DataFrame, integration: str, tau: float, replicate
         for kind, values in scores.items():
             finite = values[np.isfinite(values)]
             row[f"score_{kind}_lo"], row[f"score_{kind}_hi"] = (
-                np.quantile(finite, [0.025, 0.975]) if len(finite) else (np.nan, np.nan))
+                np.quantile(finite, [0.025, 0.975]) if len(finite) else (np.nan, np.nan)
+            )
             point = point_labels.get((name, kind))
             row[f"label_{kind}_conf"] = np.nan if pd.isna(point) else float(np.mean(labels_of(values, tau) == point))
         results.append(row)

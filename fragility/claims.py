@@ -17,14 +17,25 @@ REMOVABLE_COLUMNS = ["dataset", "model", "seed", "epoch", "layer", "filter", "re
 
 
 def _row(claim, dataset, model, value, spread, n, holds, detail) -> dict:
-    return {"claim": claim, "dataset": dataset, "model": model, "value": value, "spread": spread, "n": int(n),
-            "holds": bool(holds), "detail": detail}
+    return {
+        "claim": claim,
+        "dataset": dataset,
+        "model": model,
+        "value": value,
+        "spread": spread,
+        "n": int(n),
+        "holds": bool(holds),
+        "detail": detail,
+    }
 
 
 def _confidence(rows: pd.DataFrame) -> str:
     """'label confidence clean 0.98, adv 0.95' (bootstrap) or '' without intervals."""
-    parts = [f"{kind} {rows[f'label_{kind}_conf'].mean():.2f}" for kind in ("clean", "adv")
-             if f"label_{kind}_conf" in rows and rows[f"label_{kind}_conf"].notna().any()]
+    parts = [
+        f"{kind} {rows[f'label_{kind}_conf'].mean():.2f}"
+        for kind in ("clean", "adv")
+        if f"label_{kind}_conf" in rows and rows[f"label_{kind}_conf"].notna().any()
+    ]
     return f"; mean label confidence {', '.join(parts)}" if parts else ""
 
 
@@ -39,8 +50,16 @@ def layer_fragile(scores: pd.DataFrame, claim: str, layer: str, dataset: str, mo
     per_seed = fragile.groupby(rows["seed"]).mean()
     value = float(fragile.mean())
     detail = f"layer {layer}; fragile (clean and adversarial) at {int(fragile.sum())} of {len(rows)} (seed, checkpoint)"
-    return _row(claim, dataset, model, value, float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan, len(rows),
-                value == 1.0, detail + _confidence(rows))
+    return _row(
+        claim,
+        dataset,
+        model,
+        value,
+        float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan,
+        len(rows),
+        value == 1.0,
+        detail + _confidence(rows),
+    )
 
 
 def batchnorm_rescue(sweep: pd.DataFrame, layers: list[str], chance: float, dataset: str, model: str) -> dict:
@@ -57,10 +76,20 @@ def batchnorm_rescue(sweep: pd.DataFrame, layers: list[str], chance: float, data
     rescued = rows["acc_clean"] > 2 * chance
     per_seed = rescued.groupby(rows["seed"]).mean()
     value = float(rescued.mean())
-    detail = (f"{rows['layer'].nunique()} layers; accuracy with every weight removed: median {rows['acc_clean'].median():.3f}, "
-              f"2× chance = {2 * chance:.3f}")
-    return _row(claim, dataset, model, value, float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan, len(rows),
-                value >= 0.5, detail)
+    detail = (
+        f"{rows['layer'].nunique()} layers; accuracy with every weight removed: median {rows['acc_clean'].median():.3f}, "
+        f"2× chance = {2 * chance:.3f}"
+    )
+    return _row(
+        claim,
+        dataset,
+        model,
+        value,
+        float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan,
+        len(rows),
+        value >= 0.5,
+        detail,
+    )
 
 
 def selective_beats_regular(retrain: pd.DataFrame, accuracy: str, dataset: str, model: str) -> dict:
@@ -71,8 +100,16 @@ def selective_beats_regular(retrain: pd.DataFrame, accuracy: str, dataset: str, 
         return _row(claim, dataset, model, np.nan, np.nan, 0, False, "not retrained (the dataset has no training split)")
     summary = summarise_differences(paired_differences(retrain)[f"diff_{accuracy}"])
     holds = summary["mean_diff"] > 0 and summary["wilcoxon_p"] < 0.05
-    return _row(claim, dataset, model, summary["mean_diff"], summary["std_diff"], summary["n_pairs"], holds,
-                f"Wilcoxon p = {summary['wilcoxon_p']:.3g}")
+    return _row(
+        claim,
+        dataset,
+        model,
+        summary["mean_diff"],
+        summary["std_diff"],
+        summary["n_pairs"],
+        holds,
+        f"Wilcoxon p = {summary['wilcoxon_p']:.3g}",
+    )
 
 
 def global_scores_converge(scores: pd.DataFrame, dataset: str, model: str) -> dict:
@@ -83,7 +120,10 @@ def global_scores_converge(scores: pd.DataFrame, dataset: str, model: str) -> di
     epochs = sorted(rows["epoch"].unique())
     if rows["seed"].nunique() < 2 or len(epochs) < 2:
         return _row(claim, dataset, model, np.nan, np.nan, rows["seed"].nunique(), False, "needs 2 seeds and 2 checkpoints")
-    spread = {e: rows[rows["epoch"] == e][["score_clean", "score_adv", "score_diff"]].std(ddof=1).mean() for e in (epochs[0], epochs[-1])}
+    spread = {
+        e: rows[rows["epoch"] == e][["score_clean", "score_adv", "score_diff"]].std(ddof=1).mean()
+        for e in (epochs[0], epochs[-1])
+    }
     ratio = spread[epochs[-1]] / spread[epochs[0]] if spread[epochs[0]] > 0 else np.nan
     detail = f"std over seeds of the global combined scores: epoch {epochs[0]} {spread[epochs[0]]:.4f} -> epoch {epochs[-1]} {spread[epochs[-1]]:.4f}"
     return _row(claim, dataset, model, ratio, np.nan, rows["seed"].nunique(), bool(ratio < 1), detail)
@@ -96,10 +136,14 @@ def global_scores_similar_across_datasets(scores: pd.DataFrame, model: str, tau:
     means = rows.groupby("dataset")[["score_clean", "score_adv", "score_diff"]].mean()
     largest = float((means.max() - means.min()).max())
     detail = "; ".join(f"{d}: r {m.score_clean:.3f}, r_ε {m.score_adv:.3f}, Δr {m.score_diff:.3f}" for d, m in means.iterrows())
-    return _row("global_scores_similar_across_datasets", ",".join(means.index), model, largest, np.nan, len(means), largest < tau, detail)
+    return _row(
+        "global_scores_similar_across_datasets", ",".join(means.index), model, largest, np.nan, len(means), largest < tau, detail
+    )
 
 
-def claims_table(scores: pd.DataFrame, sweep: pd.DataFrame, retrain: pd.DataFrame, roles: dict, chance: dict, tau: float) -> pd.DataFrame:
+def claims_table(
+    scores: pd.DataFrame, sweep: pd.DataFrame, retrain: pd.DataFrame, roles: dict, chance: dict, tau: float
+) -> pd.DataFrame:
     """Every claim for every (dataset, model) of the tables. ``roles[model]`` names its
     ``first_conv``, ``last_layer`` and ``bn_convs`` (middle convs followed by BatchNorm);
     ``chance[dataset]`` is 1/K."""
@@ -127,8 +171,10 @@ def claims_markdown(claims: pd.DataFrame) -> str:
     for row in claims.itertuples():
         spread = "" if pd.isna(row.spread) else f"{row.spread:.3f}"
         value = "n/a" if pd.isna(row.value) else f"{row.value:.3f}"
-        lines.append(f"| {row.claim} | {row.dataset} | {row.model} | {value} | {spread} | {row.n} | "
-                     f"{'**yes**' if row.holds else 'no'} | {row.detail} |")
+        lines.append(
+            f"| {row.claim} | {row.dataset} | {row.model} | {value} | {spread} | {row.n} | "
+            f"{'**yes**' if row.holds else 'no'} | {row.detail} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -143,9 +189,18 @@ def removable(sweep: pd.DataFrame, max_loss: float = 0.01) -> pd.DataFrame:
         ok_adv=sweep["acc_adv_unfiltered"] - sweep["acc_adv"] <= max_loss + 1e-12,
     )
     table["ok"] = table["ok_clean"] & table["ok_adv"]
-    out = table.groupby(keys, sort=False).apply(lambda g: pd.Series({
-        "removable_clean": g.loc[g["ok_clean"], "fraction"].max() if g["ok_clean"].any() else 0.0,
-        "removable_adv": g.loc[g["ok_adv"], "fraction"].max() if g["ok_adv"].any() else 0.0,
-        "removable": g.loc[g["ok"], "fraction"].max() if g["ok"].any() else 0.0,
-    }), include_groups=False).reset_index()
+    out = (
+        table.groupby(keys, sort=False)
+        .apply(
+            lambda g: pd.Series(
+                {
+                    "removable_clean": g.loc[g["ok_clean"], "fraction"].max() if g["ok_clean"].any() else 0.0,
+                    "removable_adv": g.loc[g["ok_adv"], "fraction"].max() if g["ok_adv"].any() else 0.0,
+                    "removable": g.loc[g["ok"], "fraction"].max() if g["ok"].any() else 0.0,
+                }
+            ),
+            include_groups=False,
+        )
+        .reset_index()
+    )
     return out[[c for c in REMOVABLE_COLUMNS if c in out]]

@@ -58,7 +58,9 @@ def _coerce_strings(value, schema: dict, root: dict):
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties")
-        return {k: _coerce_strings(v, properties.get(k, extra if isinstance(extra, dict) else {}), root) for k, v in value.items()}
+        return {
+            k: _coerce_strings(v, properties.get(k, extra if isinstance(extra, dict) else {}), root) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_coerce_strings(v, schema.get("items", {}), root) for v in value]
     if isinstance(value, str) and schema and not _accepts_string(schema, value, root):
@@ -117,10 +119,18 @@ def _check_semantics(config: dict) -> None:
         _fail("epsilon.min", config["epsilon"]["min"], f"must be < epsilon.max ({config['epsilon']['max']})")
     _check_data_dir(config)
     known = set(models) | set(available_models())  # a torchvision name may be kept for runs that add it
-    for key, mapping in (("stem", config["stem"]), ("sweep.layers", config["sweep"]["layers"]), ("kernels.layers", config["kernels"]["layers"])):
+    for key, mapping in (
+        ("stem", config["stem"]),
+        ("sweep.layers", config["sweep"]["layers"]),
+        ("kernels.layers", config["kernels"]["layers"]),
+    ):
         for model in mapping:
             if model != "default" and model not in known:
-                _fail(f"{key}.{model}", model, f"per-model keys must be torchvision names or models of this config ({', '.join(models)}), or 'default'")
+                _fail(
+                    f"{key}.{model}",
+                    model,
+                    f"per-model keys must be torchvision names or models of this config ({', '.join(models)}), or 'default'",
+                )
     for model in models:
         try:
             valid = set(model_layers(config, model)) | {GLOBAL_LAYER}
@@ -176,7 +186,11 @@ def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
         entry = _model_entry(item)
         key = f"models.{i}"
         if entry["name"] in entries:
-            _fail(f"{key}.name" if isinstance(item, dict) else key, entry["name"], "model names must be unique (timm/<name> is named timm_<name>)")
+            _fail(
+                f"{key}.name" if isinstance(item, dict) else key,
+                entry["name"],
+                "model names must be unique (timm/<name> is named timm_<name>)",
+            )
         try:
             check_architecture(entry["architecture"])
         except ArchitectureError as exc:
@@ -189,8 +203,14 @@ def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
         info = dataset_info(config, entry["dataset"])
         for stat in ("mean", "std"):
             if entry[stat] is not None and len(entry[stat]) != info.image_shape[0]:
-                _fail(f"{key}.{stat}", entry[stat], f"needs one value per channel ({info.image_shape[0]} for dataset {entry['dataset']})")
-        spec = ModelSpec(entry["name"], info.num_classes, info.image_shape[0], None, [0.0], [1.0], "plain", "given", entry["architecture"])
+                _fail(
+                    f"{key}.{stat}",
+                    entry[stat],
+                    f"needs one value per channel ({info.image_shape[0]} for dataset {entry['dataset']})",
+                )
+        spec = ModelSpec(
+            entry["name"], info.num_classes, info.image_shape[0], None, [0.0], [1.0], "plain", "given", entry["architecture"]
+        )
         try:
             check_weights(spec, read_weights(entry["weights"]), entry["weights"])
             check_outputs(entry["architecture"], info.num_classes, info.image_shape)
@@ -211,8 +231,12 @@ def _dataset_entry(item) -> dict:
     if isinstance(item, str):
         return {"name": item}
     if "imagefolder" in item:
-        return {"name": item["name"], "imagefolder": item["imagefolder"], "channels": item.get("channels", 3),
-                "image_size": item.get("image_size")}
+        return {
+            "name": item["name"],
+            "imagefolder": item["imagefolder"],
+            "channels": item.get("channels", 3),
+            "image_size": item.get("image_size"),
+        }
     return {"name": item["name"], "npz": item["npz"]}
 
 
@@ -273,7 +297,7 @@ def dataset_info(config: dict, dataset: str, entry: dict | None = None):
     return _cached_info(tuple(sorted((k, v) for k, v in entry.items())))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_info(entry: tuple):
     from .data import describe_dataset
 
@@ -316,9 +340,17 @@ def given_model_spec(config: dict, model: str) -> dict:
     entry = model_entries(config)[model]
     info = dataset_info(config, entry["dataset"])
     channels = info.image_shape[0]
-    return {"name": model, "num_classes": info.num_classes, "in_channels": channels, "image_size": None,
-            "mean": list(entry["mean"] or [0.0] * channels), "std": list(entry["std"] or [1.0] * channels),
-            "stem": "plain", "init": "given", "architecture": entry["architecture"]}
+    return {
+        "name": model,
+        "num_classes": info.num_classes,
+        "in_channels": channels,
+        "image_size": None,
+        "mean": list(entry["mean"] or [0.0] * channels),
+        "std": list(entry["std"] or [1.0] * channels),
+        "stem": "plain",
+        "init": "given",
+        "architecture": entry["architecture"],
+    }
 
 
 def _built_as(config: dict, model: str) -> tuple:

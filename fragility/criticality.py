@@ -88,8 +88,17 @@ def rerandomise(model: nn.Module, layer: str, init: str, seed: int):
     return _perturbed(model, layer, values)
 
 
-def criticality_table(model: nn.Module, layers: list[str], x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor,
-                      initial: dict[str, torch.Tensor] | None, init: str, seed: int, batch_size: int = 256) -> pd.DataFrame:
+def criticality_table(
+    model: nn.Module,
+    layers: list[str],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_adv: torch.Tensor,
+    initial: dict[str, torch.Tensor] | None,
+    init: str,
+    seed: int,
+    batch_size: int = 256,
+) -> pd.DataFrame:
     """One row per layer (``__global__`` skipped) and perturbation: accuracies on the test and
     adversarial sets, and their drops from the unperturbed model's on the same images.
     Without an ``initial`` state (a model analysed as given) only re-randomisation runs."""
@@ -100,6 +109,14 @@ def criticality_table(model: nn.Module, layers: list[str], x: torch.Tensor, y: t
             context = reinit(model, layer, initial) if perturbation == "reinit" else rerandomise(model, layer, init, seed)
             with context:
                 acc_clean, acc_adv = accuracy(model, x, y, batch_size), accuracy(model, x_adv, y, batch_size)
-            rows.append({"layer": layer, "perturbation": perturbation, "acc_clean": acc_clean, "acc_adv": acc_adv,
-                         "drop_clean": clean - acc_clean, "drop_adv": adversarial - acc_adv})
+            rows.append(
+                {
+                    "layer": layer,
+                    "perturbation": perturbation,
+                    "acc_clean": acc_clean,
+                    "acc_adv": acc_adv,
+                    "drop_clean": clean - acc_clean,
+                    "drop_adv": adversarial - acc_adv,
+                }
+            )
     return pd.DataFrame(rows, columns=CRITICALITY_COLUMNS)

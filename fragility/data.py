@@ -26,7 +26,13 @@ DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "tiny_imagenet")
 NEEDS_DATA_DIR = ("mnist", "cifar10", "tiny_imagenet")
 NEEDS_FILES = NEEDS_DATA_DIR + ("fashion_mnist",)  # every dataset but the embedded digits
 NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "tiny_imagenet": 200}
-IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32), "tiny_imagenet": (3, 64, 64)}
+IMAGE_SHAPES = {
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "tiny_imagenet": (3, 64, 64),
+}
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -132,6 +138,7 @@ def load_dataset(
 
 # --- The user's own images: ImageFolder and npz --------------------------------------------
 
+
 def imagefolder_layout(root: str | Path) -> dict:
     """``{"classes": sorted class folders, "splits": {"test": DIR, "train": DIR or None}}`` of
     an ImageFolder tree, checked: class folders hold image files (none empty), train/ has the
@@ -182,7 +189,9 @@ def _load_imagefolder(root: Path, channels: int, image_size: int | None):
     train = layout["splits"]["train"]
     x_train, y_train = split(train) if train is not None else _empty_split(x_test, y_test)
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise DatasetError(f"{root}: train images are {tuple(x_train.shape[1:])}, test images {tuple(x_test.shape[1:])} (set image_size)")
+        raise DatasetError(
+            f"{root}: train images are {tuple(x_train.shape[1:])}, test images {tuple(x_test.shape[1:])} (set image_size)"
+        )
     return x_train, y_train, x_test, y_test, k
 
 
@@ -252,8 +261,10 @@ def _load_npz(path: Path):
                 raise DatasetError(f"{path}: x_{split} holds {len(x)} images but y_{split} {len(y)} labels")
             if x.dtype != np.uint8:
                 if not np.issubdtype(x.dtype, np.floating) or (x.size and (x.min() < 0 or x.max() > 1)):
-                    raise DatasetError(f"{path}: x_{split} must be uint8 or float in [0, 1], found {x.dtype} in "
-                                       f"[{x.min() if x.size else 0}, {x.max() if x.size else 0}]")
+                    raise DatasetError(
+                        f"{path}: x_{split} must be uint8 or float in [0, 1], found {x.dtype} in "
+                        f"[{x.min() if x.size else 0}, {x.max() if x.size else 0}]"
+                    )
             tensor = torch.from_numpy(np.ascontiguousarray(x))
             tensor = tensor.unsqueeze(1) if layout == "NHW" else tensor.permute(0, 3, 1, 2) if layout == "NHWC" else tensor
             tensor = tensor.float().div_(255.0) if x.dtype == np.uint8 else tensor.float()
@@ -265,9 +276,7 @@ def _load_npz(path: Path):
     return x_train, y_train, x_test, y_test, k
 
 
-def stratified_subset(
-    x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def stratified_subset(x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep ``size`` samples with the class proportions of ``y`` (all when size is None)."""
     if size is None or size >= len(y):
         return x, y
@@ -285,9 +294,7 @@ def _as_dataset_tensors(images: np.ndarray, labels: np.ndarray, num_classes: int
     if len(labels) != len(images):
         raise DatasetError(f"{source}: {len(images)} images but {len(labels)} labels")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise DatasetError(
-            f"{source}: labels must lie in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}"
-        )
+        raise DatasetError(f"{source}: labels must lie in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
     x = torch.from_numpy(np.array(images, dtype=np.uint8)).float().div_(255.0)
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
     return x, torch.from_numpy(labels)
@@ -336,8 +343,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
         raise DatasetError(
-            f"{path}: truncated IDX file, header declares shape {shape} "
-            f"({expected} bytes) but {len(raw) - header} bytes follow"
+            f"{path}: truncated IDX file, header declares shape {shape} ({expected} bytes) but {len(raw) - header} bytes follow"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
@@ -410,9 +416,7 @@ def _load_fashion_mnist(data_dir: Path | None):
         if DEBIAN_FASHION_MNIST.is_dir():
             folder = DEBIAN_FASHION_MNIST
         elif folder is None:
-            raise DatasetError(
-                f"fashion_mnist needs data_dir or Debian's package dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})"
-            )
+            raise DatasetError(f"fashion_mnist needs data_dir or Debian's package dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})")
     return _load_idx_folder(
         folder,
         "put Fashion-MNIST's IDX files there (torchvision.datasets.FashionMNIST(data_dir, download=True)) "
@@ -421,6 +425,7 @@ def _load_fashion_mnist(data_dir: Path | None):
 
 
 # --- CIFAR10: python pickles -------------------------------------------------------------
+
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Unpickle CIFAR batches without ever running code from the file: only numpy
@@ -462,9 +467,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _load_cifar10(data_dir: Path):
     folder = data_dir / "cifar-10-batches-py"
     if not (folder / "batches.meta").is_file():
-        raise DatasetError(
-            f"{folder / 'batches.meta'}: missing; extract cifar-10-python.tar.gz into {data_dir}"
-        )
+        raise DatasetError(f"{folder / 'batches.meta'}: missing; extract cifar-10-python.tar.gz into {data_dir}")
     train = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
     test_images, test_labels = _read_cifar_batch(folder / "test_batch")
     x_train, y_train = _as_dataset_tensors(
@@ -475,6 +478,7 @@ def _load_cifar10(data_dir: Path):
 
 
 # --- Tiny ImageNet: JPEG folders -----------------------------------------------------------
+
 
 def _read_images(paths: list[Path], mode: str = "RGB", size: int | None = None) -> np.ndarray:
     """The images at ``paths`` as one uint8 array (N×H×W×3 for RGB, N×H×W for L), each
@@ -493,7 +497,9 @@ def _read_images(paths: list[Path], mode: str = "RGB", size: int | None = None) 
             raise DatasetError(f"{path}: cannot read image ({exc})") from exc
         shape = shape or array.shape
         if array.shape != shape:
-            raise DatasetError(f"{path}: image of size {array.shape[:2]}, expected {shape[:2]} like the others (or set image_size)")
+            raise DatasetError(
+                f"{path}: image of size {array.shape[:2]}, expected {shape[:2]} like the others (or set image_size)"
+            )
         arrays.append(array)
     return np.stack(arrays)
 

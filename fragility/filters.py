@@ -27,7 +27,7 @@ class ThresholdRange:
         return (self.high - self.low) / self.steps
 
     @classmethod
-    def of(cls, values: torch.Tensor, steps: int) -> "ThresholdRange":
+    def of(cls, values: torch.Tensor, steps: int) -> ThresholdRange:
         if steps < 1:
             raise ValueError(f"steps (A) must be >= 1, got {steps}")
         if values.numel() == 0:

@@ -39,8 +39,12 @@ class FusedSuffix:
         folded = _fold_batchnorm(self.module)
         taps = _reduce_one_by_one_convs(self.module, example) if example is not None else {}
         self.sources = [  # (module in the fused copy, original layer, its BatchNorm if folded, live tap if reduced)
-            (self.module.get_submodule(name), suffix.get_submodule(name),
-             suffix.get_submodule(folded[name]) if name in folded else None, taps.get(name))
+            (
+                self.module.get_submodule(name),
+                suffix.get_submodule(name),
+                suffix.get_submodule(folded[name]) if name in folded else None,
+                taps.get(name),
+            )
             for name in layers
         ]
         self.reduced = len(taps)
@@ -134,7 +138,9 @@ def _reduce_one_by_one_convs(module: fx.GraphModule, example: tuple[torch.Tensor
         if conv.groups == 1:
             reduced = OnePixelConv(weight, bias)
         else:
-            reduced = nn.Conv2d(conv.in_channels, conv.out_channels, 1, groups=conv.groups, bias=bias is not None).to(weight.device)
+            reduced = nn.Conv2d(conv.in_channels, conv.out_channels, 1, groups=conv.groups, bias=bias is not None).to(
+                weight.device
+            )
             with torch.no_grad():
                 reduced.weight.copy_(weight)
                 if bias is not None:

@@ -69,13 +69,17 @@ def check_architecture(architecture: str) -> None:
     """:class:`ArchitectureError` unless ``architecture`` names a model that can be built."""
     kind = architecture_kind(architecture)
     if kind == "torchvision" and architecture not in available_models():
-        raise ArchitectureError(f"unknown model {architecture!r}: not a torchvision classification model (e.g. resnet18, "
-                                "squeezenet1_1), not 'timm/<name>' and not 'package.module:factory'")
+        raise ArchitectureError(
+            f"unknown model {architecture!r}: not a torchvision classification model (e.g. resnet18, "
+            "squeezenet1_1), not 'timm/<name>' and not 'package.module:factory'"
+        )
     if kind == "timm":
         import timm
 
         if not timm.is_model(architecture.removeprefix(TIMM_PREFIX)):
-            raise ArchitectureError(f"unknown timm model {architecture.removeprefix(TIMM_PREFIX)!r} (timm.list_models() lists them)")
+            raise ArchitectureError(
+                f"unknown timm model {architecture.removeprefix(TIMM_PREFIX)!r} (timm.list_models() lists them)"
+            )
     if kind == "factory":
         _factory(architecture)
 
@@ -85,8 +89,9 @@ def _factory(architecture: str):
     try:
         factory = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise ArchitectureError(f"model factory {architecture!r} does not import ({type(exc).__name__}: {exc}); "
-                                "is its package on PYTHONPATH?") from exc
+        raise ArchitectureError(
+            f"model factory {architecture!r} does not import ({type(exc).__name__}: {exc}); is its package on PYTHONPATH?"
+        ) from exc
     if not callable(factory):
         raise ArchitectureError(f"model factory {architecture!r} is not callable")
     return factory
@@ -108,7 +113,9 @@ def build_network(architecture: str, num_classes: int, in_channels: int, stem: s
     if kind == "timm":
         import timm
 
-        net = timm.create_model(architecture.removeprefix(TIMM_PREFIX), pretrained=False, num_classes=num_classes, in_chans=in_channels)
+        net = timm.create_model(
+            architecture.removeprefix(TIMM_PREFIX), pretrained=False, num_classes=num_classes, in_chans=in_channels
+        )
     else:
         net = torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
     _adapt_first_conv(net, in_channels, small_stem=stem == "cifar")
@@ -125,12 +132,16 @@ def check_outputs(architecture: str, num_classes: int, input_shape: tuple[int, i
         with torch.no_grad():
             out = net(torch.empty(2, *input_shape, device="meta"))
     except Exception as exc:
-        raise ArchitectureError(f"model {architecture!r} does not take the dataset's images of shape {tuple(input_shape)} "
-                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+        raise ArchitectureError(
+            f"model {architecture!r} does not take the dataset's images of shape {tuple(input_shape)} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from exc
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_classes):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ArchitectureError(f"model {architecture!r} gives outputs of shape {shape} for a batch of 2; "
-                                f"the dataset has {num_classes} classes (a factory must honour num_classes)")
+        raise ArchitectureError(
+            f"model {architecture!r} gives outputs of shape {shape} for a batch of 2; "
+            f"the dataset has {num_classes} classes (a factory must honour num_classes)"
+        )
 
 
 def model_slug(architecture: str) -> str:
@@ -170,7 +181,7 @@ def build_model(
 
 def _first(net: nn.Module, kind) -> tuple[nn.Module, str, nn.Module] | None:
     """(parent, attribute, module) of the first module of type ``kind`` in module order."""
-    for parent_name, parent in net.named_modules():
+    for parent in net.modules():
         for attr, child in parent.named_children():
             if isinstance(child, kind):
                 return parent, attr, child
@@ -185,8 +196,14 @@ def _adapt_first_conv(net: nn.Module, in_channels: int, small_stem: bool) -> Non
     if in_channels == conv.in_channels and (kernel, stride, padding) == (conv.kernel_size, conv.stride, conv.padding):
         return
     replacement = nn.Conv2d(
-        in_channels, conv.out_channels, kernel, stride=stride, padding=padding,
-        dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
+        in_channels,
+        conv.out_channels,
+        kernel,
+        stride=stride,
+        padding=padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=conv.bias is not None,
     )
     setattr(parent, attr, replacement)
 
@@ -227,12 +244,16 @@ def meta_model(name: str, stem: str = "plain", num_classes: int = 10, in_channel
     the workflow asks for the layers of each model many times while it plans)."""
     try:
         with torch.device("meta"):
-            return build_model(name, num_classes, in_channels, None, [0.5] * in_channels, [0.25] * in_channels, stem=stem, init="given")
+            return build_model(
+                name, num_classes, in_channels, None, [0.5] * in_channels, [0.25] * in_channels, stem=stem, init="given"
+            )
     except ArchitectureError:
         raise
     except Exception as exc:  # a user's factory that cannot be called this way
-        raise ArchitectureError(f"model {name!r} cannot be built with num_classes={num_classes} "
-                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+        raise ArchitectureError(
+            f"model {name!r} cannot be built with num_classes={num_classes} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from exc
 
 
 def filtered_layers(model: nn.Module, layer: str) -> list[str]:

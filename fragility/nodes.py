@@ -23,8 +23,17 @@ from .evaluation import model_device
 from .models import backbone
 from .sweep import UNFILTERED, MaskedLayer, SweepOptions, predict_removals
 
-KERNEL_COLUMNS = ["layer", "kernel", "acc_clean", "acc_adv", "acc_clean_unfiltered", "acc_adv_unfiltered",
-                  "fragile_clean", "fragile_adv", "distance"]
+KERNEL_COLUMNS = [
+    "layer",
+    "kernel",
+    "acc_clean",
+    "acc_adv",
+    "acc_clean_unfiltered",
+    "acc_adv_unfiltered",
+    "fragile_clean",
+    "fragile_adv",
+    "distance",
+]
 TARGETING_COLUMNS = ["layer", "fragility", "n_kernels", "n_fragile", "d_fragile", "d_nonfragile", "targets_fragile"]
 
 
@@ -65,14 +74,16 @@ def kernel_dropout(
     n = len(y)
     predicted = predict_removals(model, layer, torch.cat([x, x_adv]), removals, options)
     correct = {key: ((p[:n] == y).double().mean().item(), (p[n:] == y).double().mean().item()) for key, p in predicted.items()}
-    table = pd.DataFrame({
-        "layer": layer,
-        "kernel": list(range(len(removals))),
-        "acc_clean": [correct[key][0] for key in removals],
-        "acc_adv": [correct[key][1] for key in removals],
-        "acc_clean_unfiltered": correct[UNFILTERED][0],
-        "acc_adv_unfiltered": correct[UNFILTERED][1],
-    })
+    table = pd.DataFrame(
+        {
+            "layer": layer,
+            "kernel": list(range(len(removals))),
+            "acc_clean": [correct[key][0] for key in removals],
+            "acc_adv": [correct[key][1] for key in removals],
+            "acc_clean_unfiltered": correct[UNFILTERED][0],
+            "acc_adv_unfiltered": correct[UNFILTERED][1],
+        }
+    )
     for kind in ("clean", "adv"):
         table[f"fragile_{kind}"] = table[f"acc_{kind}"] < table[f"acc_{kind}"].mean()
     return table
@@ -117,8 +128,13 @@ def targeting_from_distances(distances, fragile) -> dict:
         raise ValueError(f"{len(fragile)} fragility flags for {len(distances)} kernels")
     d_fragile = float(distances[fragile].mean()) if fragile.any() else float("nan")
     d_nonfragile = float(distances[~fragile].mean()) if (~fragile).any() else float("nan")
-    return {"d_fragile": d_fragile, "d_nonfragile": d_nonfragile, "targets_fragile": bool(d_fragile > d_nonfragile),
-            "n_kernels": len(fragile), "n_fragile": int(fragile.sum())}
+    return {
+        "d_fragile": d_fragile,
+        "d_nonfragile": d_nonfragile,
+        "targets_fragile": bool(d_fragile > d_nonfragile),
+        "n_kernels": len(fragile),
+        "n_fragile": int(fragile.sum()),
+    }
 
 
 def analyse_kernels(model, layer, x, y, x_adv, options: SweepOptions = SweepOptions()) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -126,6 +142,8 @@ def analyse_kernels(model, layer, x, y, x_adv, options: SweepOptions = SweepOpti
     judged on clean and on adversarial accuracy."""
     table = kernel_dropout(model, layer, x, y, x_adv, options)
     table["distance"] = kernel_distances(model, layer, x, x_adv, options.batch_size)
-    rows = [{"layer": layer, "fragility": kind, **targeting_from_distances(table["distance"], table[f"fragile_{kind}"])}
-            for kind in ("clean", "adv")]
+    rows = [
+        {"layer": layer, "fragility": kind, **targeting_from_distances(table["distance"], table[f"fragile_{kind}"])}
+        for kind in ("clean", "adv")
+    ]
     return table[KERNEL_COLUMNS], pd.DataFrame(rows)[TARGETING_COLUMNS]

@@ -45,7 +45,13 @@ def sweep_job(
         else:
             started, stats = time.perf_counter(), {}
             table = sweep(
-                model, layer, tests.x, tests.y, adversarial_set.x_adv, options=options, stats=stats,
+                model,
+                layer,
+                tests.x,
+                tests.y,
+                adversarial_set.x_adv,
+                options=options,
+                stats=stats,
                 regenerate_epsilon=adversarial_set.epsilon if regenerate else None,
                 attack=Attack(**regenerate) if regenerate else None,
             )

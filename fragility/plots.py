@@ -45,8 +45,17 @@ def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") ->
         values = local.pivot_table(index="layer", columns="epoch", values=column, aggfunc="mean").reindex(order)
         marks = _marks(local, column.replace("score", "label")).reindex(index=order, columns=values.columns)
         limit = max(float(np.nanmax(np.abs(values.to_numpy()))), 1e-9)
-        sns.heatmap(values, ax=ax, cmap="RdBu", vmin=-limit, vmax=limit, annot=marks.fillna(""), fmt="", cbar_kws={"shrink": 0.6},
-                    annot_kws={"fontsize": 6})
+        sns.heatmap(
+            values,
+            ax=ax,
+            cmap="RdBu",
+            vmin=-limit,
+            vmax=limit,
+            annot=marks.fillna(""),
+            fmt="",
+            cbar_kws={"shrink": 0.6},
+            annot_kws={"fontsize": 6},
+        )
         ax.set_title(name)
         ax.set_ylabel("layer" if ax is axes[0][0] else "")
     confidence = " (mark: majority label and its bootstrap confidence)" if _has_intervals(local) else ""
@@ -82,9 +91,13 @@ def global_scores(scores: pd.DataFrame) -> plt.Figure:
         for colour, (filter_name, part) in enumerate(table.groupby("filter", sort=False)):
             by_epoch = part.groupby("epoch")
             mean, spread = by_epoch[column].mean(), by_epoch[column].std()
-            ax.errorbar(mean.index, mean, yerr=spread.fillna(0), marker="o", ms=4, capsize=3, color=f"C{colour}", label=filter_name)
+            ax.errorbar(
+                mean.index, mean, yerr=spread.fillna(0), marker="o", ms=4, capsize=3, color=f"C{colour}", label=filter_name
+            )
             if _has_intervals(part):
-                ax.fill_between(mean.index, by_epoch[f"{column}_lo"].mean(), by_epoch[f"{column}_hi"].mean(), color=f"C{colour}", alpha=0.12)
+                ax.fill_between(
+                    mean.index, by_epoch[f"{column}_lo"].mean(), by_epoch[f"{column}_hi"].mean(), color=f"C{colour}", alpha=0.12
+                )
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(name)
         ax.set_xlabel("epoch")
@@ -109,8 +122,15 @@ def learning_landscape(sweep: pd.DataFrame) -> plt.Figure:
         for ax, (column, name) in zip(row, columns.items()):
             grid = part.pivot_table(index="epoch", columns="alpha_norm", values=column, aggfunc="mean")
             cmap, vmin, vmax = ("RdBu", -1, 1) if column == "scaled_diff" else ("viridis", 0, max(1.0, float(grid.max().max())))
-            ax.imshow(grid.to_numpy(), aspect="auto", origin="lower", cmap=cmap, vmin=vmin, vmax=vmax,
-                      extent=(0, 1, -0.5, len(grid) - 0.5))
+            ax.imshow(
+                grid.to_numpy(),
+                aspect="auto",
+                origin="lower",
+                cmap=cmap,
+                vmin=vmin,
+                vmax=vmax,
+                extent=(0, 1, -0.5, len(grid) - 0.5),
+            )
             ax.set_yticks(range(len(grid)), grid.index)
             ax.set_title(f"{layer}: {name}", fontsize=8)
             ax.set_ylabel("epoch", fontsize=7)
@@ -126,7 +146,11 @@ def filter_response(sweep: pd.DataFrame, layer: str | None = None, epoch: int | 
     layer = layer or sweep["layer"].iloc[0]
     epoch = epoch or int(sweep["epoch"].max())
     curves = responses(sweep[(sweep["layer"] == layer) & (sweep["epoch"] == epoch)])
-    mean = curves.groupby(["filter", "step"], sort=False)[["alpha_norm", "baseline", "scaled_clean", "scaled_adv"]].mean().reset_index()
+    mean = (
+        curves.groupby(["filter", "step"], sort=False)[["alpha_norm", "baseline", "scaled_clean", "scaled_adv"]]
+        .mean()
+        .reset_index()
+    )
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), sharey=True, squeeze=False)
     for ax, name in zip(axes[0], FILTER_NAMES):
         part = mean[mean["filter"] == name]
@@ -155,11 +179,20 @@ def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = Non
     with ``summary`` (:func:`fragility.stats.retrain_summary`) each panel's title gives the
     pairs, mean ± std of selective − regular and the Wilcoxon p over all checkpoints, and
     each checkpoint's bars the same per epoch."""
-    long = retrain.melt(id_vars=["seed", "epoch", "branch"], value_vars=["acc_clean", "acc_adv"], var_name="test set", value_name="accuracy")
+    long = retrain.melt(
+        id_vars=["seed", "epoch", "branch"], value_vars=["acc_clean", "acc_adv"], var_name="test set", value_name="accuracy"
+    )
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), squeeze=False)
     for ax, (column, name) in zip(axes[0], {"acc_clean": "clean", "acc_adv": "adversarial"}.items()):
-        sns.barplot(long[long["test set"] == column], x="epoch", y="accuracy", hue="branch", ax=ax, errorbar="sd",
-                    hue_order=["regular", "selective"])
+        sns.barplot(
+            long[long["test set"] == column],
+            x="epoch",
+            y="accuracy",
+            hue="branch",
+            ax=ax,
+            errorbar="sd",
+            hue_order=["regular", "selective"],
+        )
         title = f"{name} test accuracy after retraining"
         if summary is not None:
             rows = summary[summary["accuracy"] == column.removeprefix("acc_")]
@@ -169,8 +202,13 @@ def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = Non
             for tick, epoch in enumerate(sorted(retrain["epoch"].unique())):
                 per_epoch = rows[(rows["scope"] == "epoch") & (rows["epoch"] == epoch)]
                 if len(per_epoch):
-                    ax.annotate(_difference_text(per_epoch.iloc[0]), (tick, 0.02), xycoords=("data", "axes fraction"),
-                                ha="center", fontsize=6)
+                    ax.annotate(
+                        _difference_text(per_epoch.iloc[0]),
+                        (tick, 0.02),
+                        xycoords=("data", "axes fraction"),
+                        ha="center",
+                        fontsize=6,
+                    )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("checkpoint epoch")
     fig.suptitle(f"Selective vs regular retraining, {_title(retrain)}")
@@ -210,10 +248,21 @@ def removable(table: pd.DataFrame) -> plt.Figure:
     """Per layer and filter, the largest fraction of weights removable with clean and
     adversarial accuracy within the tolerance (mean over seeds, last checkpoint)."""
     last = table[table["epoch"] == table["epoch"].max()]
-    grid = last.pivot_table(index="layer", columns="filter", values="removable", aggfunc="mean").reindex(list(dict.fromkeys(last["layer"])))
+    grid = last.pivot_table(index="layer", columns="filter", values="removable", aggfunc="mean").reindex(
+        list(dict.fromkeys(last["layer"]))
+    )
     fig, ax = plt.subplots(figsize=(5.5, 1.5 + 0.3 * len(grid)))
-    sns.heatmap(grid, ax=ax, cmap="Greens", vmin=0, vmax=1, annot=True, fmt=".2f", annot_kws={"fontsize": 7},
-                cbar_kws={"label": "fraction removable"})
+    sns.heatmap(
+        grid,
+        ax=ax,
+        cmap="Greens",
+        vmin=0,
+        vmax=1,
+        annot=True,
+        fmt=".2f",
+        annot_kws={"fontsize": 7},
+        cbar_kws={"label": "fraction removable"},
+    )
     ax.set_title(f"Removable weights, epoch {last['epoch'].max()}, {_title(table)}", fontsize=9)
     fig.tight_layout()
     return fig
@@ -249,18 +298,27 @@ def kernel_dropout(kernels: pd.DataFrame, targeting: pd.DataFrame) -> plt.Figure
             ax.bar(rows["kernel"], accuracy, color=colours, width=0.8)
             ax.axhline(accuracy.mean(), color="k", ls="--", lw=0.9, label="mean over kernels")
             ax.axhline(rows[f"acc_{kind}_unfiltered"].iloc[0], color="grey", ls=":", lw=0.9, label="unfiltered")
-            hit = targeting[(targeting["seed"] == seed) & (targeting["epoch"] == epoch) & (targeting["layer"] == layer)
-                            & (targeting["fragility"] == kind)]
+            hit = targeting[
+                (targeting["seed"] == seed)
+                & (targeting["epoch"] == epoch)
+                & (targeting["layer"] == layer)
+                & (targeting["fragility"] == kind)
+            ]
             verdict = ""
             if len(hit):
                 t = hit.iloc[0]
-                verdict = (f"\nd_fragile {t['d_fragile']:.3g} vs d_nonfragile {t['d_nonfragile']:.3g}: "
-                           f"{'targets' if t['targets_fragile'] else 'does not target'} fragile kernels")
+                verdict = (
+                    f"\nd_fragile {t['d_fragile']:.3g} vs d_nonfragile {t['d_nonfragile']:.3g}: "
+                    f"{'targets' if t['targets_fragile'] else 'does not target'} fragile kernels"
+                )
             name = "clean" if kind == "clean" else "adversarial"
             ax.set_title(f"{layer}: {name}, {int(rows[f'fragile_{kind}'].sum())}/{len(rows)} fragile{verdict}", fontsize=8)
             ax.set_xlabel("kernel removed")
             ax.set_ylabel("accuracy")
-            ax.set_ylim(max(0.0, float(accuracy.min()) - 0.05), min(1.0, float(max(accuracy.max(), rows[f"acc_{kind}_unfiltered"].iloc[0])) + 0.02))
+            ax.set_ylim(
+                max(0.0, float(accuracy.min()) - 0.05),
+                min(1.0, float(max(accuracy.max(), rows[f"acc_{kind}_unfiltered"].iloc[0])) + 0.02),
+            )
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"Kernel dropout, seed {seed}, epoch {epoch}, {_title(kernels)}")
     fig.tight_layout()
@@ -279,7 +337,9 @@ def kernel_consistency(kernels: pd.DataFrame) -> plt.Figure:
         ax.imshow(shown.to_numpy(), aspect="auto", cmap="Reds", vmin=0, vmax=1.4, interpolation="nearest")
         ax.set_yticks(range(len(shown)), [f"epoch {e}" for e in grid.index] + ["every checkpoint"], fontsize=7)
         ax.axhline(len(grid) - 0.5, color="k", lw=1)
-        ax.set_title(f"{layer}, seed {seed}: {int(always.sum(axis=1).iloc[0])} of {grid.shape[1]} kernels consistently fragile", fontsize=8)
+        ax.set_title(
+            f"{layer}, seed {seed}: {int(always.sum(axis=1).iloc[0])} of {grid.shape[1]} kernels consistently fragile", fontsize=8
+        )
         ax.set_xlabel("kernel")
     fig.suptitle(f"Fragile kernels (clean) over checkpoints, {_title(kernels)}")
     fig.tight_layout()
@@ -297,8 +357,18 @@ def rank_agreement(agreement: pd.DataFrame) -> plt.Figure:
         grid = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
         for row in part.itertuples():
             grid.loc[row.measure_a, row.measure_b] = grid.loc[row.measure_b, row.measure_a] = row.kendall_tau
-        sns.heatmap(grid, ax=ax, cmap="RdBu", vmin=-1, vmax=1, annot=True, fmt=".1f", annot_kws={"fontsize": 6},
-                    cbar=ax is axes[0][-1], square=True)
+        sns.heatmap(
+            grid,
+            ax=ax,
+            cmap="RdBu",
+            vmin=-1,
+            vmax=1,
+            annot=True,
+            fmt=".1f",
+            annot_kws={"fontsize": 6},
+            cbar=ax is axes[0][-1],
+            square=True,
+        )
         ax.set_title(f"epoch {epoch} ({int(part['n_layers'].max())} layers)", fontsize=9)
         ax.tick_params(labelsize=7)
     fig.suptitle(f"Rank agreement of layer measures (Kendall's τ_b, mean over seeds), {_title(agreement)}")

@@ -59,12 +59,18 @@ def retrain(
             loss = train_one_epoch(state.model, state.optimizer, data, state.config.batch_size, state.order)
             log.info("%s branch, epoch %d/%d: loss %.4f", branch, epoch, epochs, loss)
         x_adv = attack(state.model, data.x_test, data.y_test, epsilon, batch_size)
-        rows.append({
-            "branch": branch, "epoch": checkpoint.epoch, "retrain_epochs": epochs, "n_frozen": len(frozen),
-            "frozen_layers": ",".join(frozen),
-            "acc_clean": accuracy(state.model, data.x_test, data.y_test, batch_size),
-            "acc_adv": accuracy(state.model, x_adv, data.y_test, batch_size),
-            "epsilon": epsilon, "attack": attack.name,
-        })
+        rows.append(
+            {
+                "branch": branch,
+                "epoch": checkpoint.epoch,
+                "retrain_epochs": epochs,
+                "n_frozen": len(frozen),
+                "frozen_layers": ",".join(frozen),
+                "acc_clean": accuracy(state.model, data.x_test, data.y_test, batch_size),
+                "acc_adv": accuracy(state.model, x_adv, data.y_test, batch_size),
+                "epsilon": epsilon,
+                "attack": attack.name,
+            }
+        )
         models[branch] = state.model
     return pd.DataFrame(rows, columns=RETRAIN_COLUMNS), models

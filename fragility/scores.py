@@ -14,13 +14,27 @@ from scipy.integrate import simpson
 INTEGRATIONS = ("rectangle", "trapezoid", "simpson")
 RUN_KEYS = ("dataset", "model", "seed", "epoch", "attack")  # attack: which attack made the adversarial set
 SCORE_COLUMNS = [
-    "dataset", "model", "seed", "epoch", "attack", "layer", "filter",
-    "score_clean", "score_adv", "score_diff", "norm_clean", "norm_adv", "norm_diff",
-    "label_clean", "label_adv", "label_diff",
+    "dataset",
+    "model",
+    "seed",
+    "epoch",
+    "attack",
+    "layer",
+    "filter",
+    "score_clean",
+    "score_adv",
+    "score_diff",
+    "norm_clean",
+    "norm_adv",
+    "norm_diff",
+    "label_clean",
+    "label_adv",
+    "label_diff",
 ]
 # Bootstrap intervals (2.5 % and 97.5 % quantiles) and label confidences: NaN when off.
 INTERVAL_COLUMNS = [f"score_{k}_{q}" for k in ("clean", "adv", "diff") for q in ("lo", "hi")] + [
-    f"label_{k}_conf" for k in ("clean", "adv", "diff")]
+    f"label_{k}_conf" for k in ("clean", "adv", "diff")
+]
 
 
 def baseline(n_removed, n_total):
@@ -33,7 +47,9 @@ def scaled_performance(accuracy, unfiltered_accuracy):
     accuracy = np.asarray(accuracy, dtype=float)
     unfiltered = np.asarray(unfiltered_accuracy, dtype=float)
     if np.any(unfiltered == 0):
-        warnings.warn("unfiltered accuracy is 0: the scaled performance and its scores are undefined (NaN)", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            "unfiltered accuracy is 0: the scaled performance and its scores are undefined (NaN)", RuntimeWarning, stacklevel=2
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(unfiltered == 0, np.nan, accuracy / np.where(unfiltered == 0, 1, unfiltered))
 
@@ -114,8 +130,9 @@ def responses(sweep_df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df, combined], ignore_index=True)
 
 
-def score_table(sweep_df: pd.DataFrame, integration: str = "rectangle", tau: float = 0.02, bootstrap: int = 0,
-                bootstrap_seed: int = 0) -> pd.DataFrame:
+def score_table(
+    sweep_df: pd.DataFrame, integration: str = "rectangle", tau: float = 0.02, bootstrap: int = 0, bootstrap_seed: int = 0
+) -> pd.DataFrame:
     """Scores, labels and normalised scores per layer and filter (h1, h2, h3, combined); with
     ``bootstrap`` replicates (and the sweep's per-image ``correct_*`` columns) their 95 %
     intervals and label confidences (:mod:`fragility.bootstrap`), else NaN there."""
@@ -126,12 +143,14 @@ def score_table(sweep_df: pd.DataFrame, integration: str = "rectangle", tau: flo
     for group, curve in responses(sweep_df).groupby(keys, sort=False):
         curve = curve.sort_values("step")
         base, clean, adv = curve["baseline"], curve["scaled_clean"], curve["scaled_adv"]
-        rows.append({
-            **dict(zip(keys, group)),
-            "score_clean": clean_score(clean, base, integration),
-            "score_adv": adversarial_score(adv, base, integration),
-            "score_diff": difference_score(adv, clean, integration),
-        })
+        rows.append(
+            {
+                **dict(zip(keys, group)),
+                "score_clean": clean_score(clean, base, integration),
+                "score_adv": adversarial_score(adv, base, integration),
+                "score_diff": difference_score(adv, clean, integration),
+            }
+        )
     table = pd.DataFrame(rows)
     for kind in ("clean", "adv", "diff"):
         table[f"label_{kind}"] = [label(s, tau) for s in table[f"score_{kind}"]]
@@ -149,8 +168,10 @@ def add_intervals(table, sweep_df, keys, integration, tau, bootstrap, bootstrap_
     if bootstrap == 0 or "correct_clean" not in sweep_df:
         return table.assign(**{c: np.nan for c in INTERVAL_COLUMNS})
     kinds = ("clean", "adv", "diff")
-    labels = {group: {(row["filter"], kind): row[f"label_{kind}"] for row in rows.to_dict("records") for kind in kinds}
-              for group, rows in table.groupby(keys, sort=False)}
+    labels = {
+        group: {(row["filter"], kind): row[f"label_{kind}"] for row in rows.to_dict("records") for kind in kinds}
+        for group, rows in table.groupby(keys, sort=False)
+    }
     rows = []
     for group, curve in sweep_df.groupby(keys, sort=False):
         point = labels[group]
@@ -168,6 +189,6 @@ def normalise_scores(table: pd.DataFrame) -> pd.DataFrame:
     for index in parts:
         both = normalise(np.concatenate([table.loc[index, "score_clean"], table.loc[index, "score_adv"]]))
         table.loc[index, "norm_clean"] = both[: len(index)]
-        table.loc[index, "norm_adv"] = both[len(index):]
+        table.loc[index, "norm_adv"] = both[len(index) :]
         table.loc[index, "norm_diff"] = normalise(table.loc[index, "score_diff"])
     return table

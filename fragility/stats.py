@@ -12,10 +12,12 @@ def paired_differences(table: pd.DataFrame) -> pd.DataFrame:
     """Selective − regular accuracy per (dataset, model, seed, epoch) pair: ``diff_clean``, ``diff_adv``."""
     keys = [k for k in ("dataset", "model", "seed", "epoch") if k in table]
     wide = table.pivot_table(index=keys, columns="branch", values=["acc_clean", "acc_adv"], aggfunc="first")
-    return pd.DataFrame({
-        "diff_clean": wide[("acc_clean", "selective")] - wide[("acc_clean", "regular")],
-        "diff_adv": wide[("acc_adv", "selective")] - wide[("acc_adv", "regular")],
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "diff_clean": wide[("acc_clean", "selective")] - wide[("acc_clean", "regular")],
+            "diff_adv": wide[("acc_adv", "selective")] - wide[("acc_adv", "regular")],
+        }
+    ).reset_index()
 
 
 def summarise_differences(differences) -> dict:
@@ -48,8 +50,16 @@ def retrain_summary(table: pd.DataFrame) -> pd.DataFrame:
         parts = [("epoch", epoch, part) for epoch, part in group.groupby("epoch")] + [("all", None, group)]
         for scope, epoch, part in parts:
             for accuracy_name in ("clean", "adv"):
-                rows.append({"dataset": dataset, "model": model, "scope": scope, "epoch": epoch, "accuracy": accuracy_name,
-                             **summarise_differences(part[f"diff_{accuracy_name}"])})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "scope": scope,
+                        "epoch": epoch,
+                        "accuracy": accuracy_name,
+                        **summarise_differences(part[f"diff_{accuracy_name}"]),
+                    }
+                )
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     summary["epoch"] = summary["epoch"].astype("Int64")
     return summary
@@ -68,8 +78,10 @@ def layer_measures(scores: pd.DataFrame, criticality: pd.DataFrame) -> pd.DataFr
     local = scores[scores["layer"] != "__global__"]
     columns = {name: local[local["filter"] == f].set_index(keys)[column] for name, (f, column) in SCORE_MEASURES.items()}
     perturbed = criticality[criticality["layer"] != "__global__"]
-    columns |= {name: -perturbed[perturbed["perturbation"] == p].set_index(keys)[column]
-                for name, (p, column) in CRITICALITY_MEASURES.items()}
+    columns |= {
+        name: -perturbed[perturbed["perturbation"] == p].set_index(keys)[column]
+        for name, (p, column) in CRITICALITY_MEASURES.items()
+    }
     return pd.DataFrame(columns).reset_index()
 
 
@@ -95,8 +107,16 @@ def rank_agreement(scores: pd.DataFrame, criticality: pd.DataFrame) -> pd.DataFr
             for b in names[i + 1 :]:
                 taus = [kendall_tau_b(run[a], run[b]) for _, run in part.groupby("seed")]
                 finite = [t for t in taus if np.isfinite(t)]
-                rows.append({"dataset": dataset, "model": model, "epoch": epoch, "measure_a": a, "measure_b": b,
-                             "kendall_tau": float(np.mean(finite)) if finite else np.nan,
-                             "spread": float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan,
-                             "n_layers": int(part.groupby("seed")[[a, b]].count().min().min())})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "epoch": epoch,
+                        "measure_a": a,
+                        "measure_b": b,
+                        "kendall_tau": float(np.mean(finite)) if finite else np.nan,
+                        "spread": float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan,
+                        "n_layers": int(part.groupby("seed")[[a, b]].count().min().min()),
+                    }
+                )
     return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)

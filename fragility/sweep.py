@@ -41,10 +41,23 @@ from .upstream import SplitNetwork, split_at, whole_network
 log = logging.getLogger(__name__)
 
 SWEEP_COLUMNS = [
-    "layer", "filter", "step", "alpha", "alpha_norm", "n_removed", "n_total",
-    "acc_clean", "acc_adv", "acc_clean_unfiltered", "acc_adv_unfiltered",
+    "layer",
+    "filter",
+    "step",
+    "alpha",
+    "alpha_norm",
+    "n_removed",
+    "n_total",
+    "acc_clean",
+    "acc_adv",
+    "acc_clean_unfiltered",
+    "acc_adv_unfiltered",
     # which test images each variant classifies correctly, packed bits (fragility.bootstrap)
-    "n_images", "correct_clean", "correct_adv", "correct_clean_unfiltered", "correct_adv_unfiltered",
+    "n_images",
+    "correct_clean",
+    "correct_adv",
+    "correct_clean_unfiltered",
+    "correct_adv_unfiltered",
 ]
 METHODS = ("fast", "exact", "naive")
 UNFILTERED = "unfiltered"
@@ -60,7 +73,7 @@ class Variant:
     n_removed: int
     key: str  # variants with the same key remove the same weights
 
-    def mask(self, layer: "MaskedLayer") -> torch.Tensor:
+    def mask(self, layer: MaskedLayer) -> torch.Tensor:
         """The flat boolean mask of the weights this variant removes."""
         return removal_mask(self.filter, layer.values, self.step, layer.range)
 
@@ -103,7 +116,9 @@ class MaskedLayer:
         self.apply(None)
 
 
-def plan_variants(values: torch.Tensor, steps: int, filters=FILTERS, dedup: bool = True) -> tuple[list[Variant], dict[str, Variant]]:
+def plan_variants(
+    values: torch.Tensor, steps: int, filters=FILTERS, dedup: bool = True
+) -> tuple[list[Variant], dict[str, Variant]]:
     """Every (filter, step) with its threshold and count, and the variants to evaluate:
     one per distinct mask, or (``dedup=False``) every one of them."""
     rng = ThresholdRange.of(values, steps)
@@ -163,17 +178,29 @@ def sweep(
         variants, predicted = predict_variants(model, layer, x, options, stats)
         correct_clean = {k: (p == y).numpy() for k, p in predicted.items()}
         attack = attack or Attack("fgsm", clamp)
-        correct_adv = _correct_reattacked(model, layer, variants, x, y, regenerate_epsilon, attack, options.steps, options.batch_size)
+        correct_adv = _correct_reattacked(
+            model, layer, variants, x, y, regenerate_epsilon, attack, options.steps, options.batch_size
+        )
     n_total = sum(w.numel() for w in layer_weights(model, layer))
     bits = {k: (pack_correct(correct_clean[k]), pack_correct(correct_adv[k])) for k in correct_clean}
     rows = [
         {
-            "layer": layer, "filter": v.filter, "step": v.step, "alpha": v.alpha, "alpha_norm": v.step / options.steps,
-            "n_removed": v.n_removed, "n_total": n_total,
-            "acc_clean": correct_clean[v.key].sum() / n, "acc_adv": correct_adv[v.key].sum() / n,
-            "acc_clean_unfiltered": correct_clean[UNFILTERED].sum() / n, "acc_adv_unfiltered": correct_adv[UNFILTERED].sum() / n,
-            "n_images": n, "correct_clean": bits[v.key][0], "correct_adv": bits[v.key][1],
-            "correct_clean_unfiltered": bits[UNFILTERED][0], "correct_adv_unfiltered": bits[UNFILTERED][1],
+            "layer": layer,
+            "filter": v.filter,
+            "step": v.step,
+            "alpha": v.alpha,
+            "alpha_norm": v.step / options.steps,
+            "n_removed": v.n_removed,
+            "n_total": n_total,
+            "acc_clean": correct_clean[v.key].sum() / n,
+            "acc_adv": correct_adv[v.key].sum() / n,
+            "acc_clean_unfiltered": correct_clean[UNFILTERED].sum() / n,
+            "acc_adv_unfiltered": correct_adv[UNFILTERED].sum() / n,
+            "n_images": n,
+            "correct_clean": bits[v.key][0],
+            "correct_adv": bits[v.key][1],
+            "correct_clean_unfiltered": bits[UNFILTERED][0],
+            "correct_adv_unfiltered": bits[UNFILTERED][1],
         }
         for v in variants
     ]
@@ -188,7 +215,13 @@ def predict_variants(
     _check_arguments(model, options)
     masked = MaskedLayer(model, layer, options.steps)
     variants, representatives = plan_variants(masked.values, options.steps, options.filters, dedup=options.method != "naive")
-    log.info("layer %s: %d weights, %d variants, %d distinct", layer, masked.values.numel(), len(variants), len(representatives | {UNFILTERED: None}))
+    log.info(
+        "layer %s: %d weights, %d variants, %d distinct",
+        layer,
+        masked.values.numel(),
+        len(variants),
+        len(representatives | {UNFILTERED: None}),
+    )
     return variants, predict_removals(model, layer, x, representatives, options, masked, stats)
 
 
@@ -219,8 +252,14 @@ def predict_removals(
     finally:
         masked.restore()
     stats["seconds"] = time.perf_counter() - started
-    log.info("layer %s: %d removals evaluated in %.1f s on the %s graph%s", layer, len(removals), stats["seconds"],
-             stats["engine"], _guard_note(stats))
+    log.info(
+        "layer %s: %d removals evaluated in %.1f s on the %s graph%s",
+        layer,
+        len(removals),
+        stats["seconds"],
+        stats["engine"],
+        _guard_note(stats),
+    )
     return predicted
 
 
@@ -228,8 +267,10 @@ def _guard_note(stats: dict) -> str:
     if stats["engine"] != "fused":
         return ""
     share = stats["guard_reruns"] / max(stats["evaluations"], 1)
-    return (f" ({stats['reduced_convs']} convolutions reduced to their live tap; margin guard re-ran "
-            f"{stats['guard_reruns']} of {stats['evaluations']} image evaluations, {100 * share:.2f} %)")
+    return (
+        f" ({stats['reduced_convs']} convolutions reduced to their live tap; margin guard re-ran "
+        f"{stats['guard_reruns']} of {stats['evaluations']} image evaluations, {100 * share:.2f} %)"
+    )
 
 
 def _check_arguments(model: nn.Module, options: SweepOptions) -> None:
@@ -293,8 +334,15 @@ def _to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     return batch.pin_memory().to(device, non_blocking=True)
 
 
-def _fused_if_faster(network: SplitNetwork, targets: list[str], example: tuple[torch.Tensor, ...], masked: MaskedLayer,
-                     stats: dict, probe: bool = True, repeats: int = 3) -> FusedSuffix | None:
+def _fused_if_faster(
+    network: SplitNetwork,
+    targets: list[str],
+    example: tuple[torch.Tensor, ...],
+    masked: MaskedLayer,
+    stats: dict,
+    probe: bool = True,
+    repeats: int = 3,
+) -> FusedSuffix | None:
     """The fused suffix when a short probe on one batch finds it faster than the exact
     graph, else None: on small feature maps folding and channels_last may not pay."""
     fused = FusedSuffix(network.suffix, targets, example)
@@ -308,8 +356,10 @@ def _fused_if_faster(network: SplitNetwork, targets: list[str], example: tuple[t
     exact_logits, fused_logits = network.suffix(*example), fused_call()
     scale = exact_logits.abs().max().clamp(min=1)
     if not torch.allclose(fused_logits, exact_logits, rtol=1e-3, atol=1e-3 * float(scale)):
-        log.warning("the fused graph's logits differ from the exact graph's by %.3g on the first batch: using the exact graph",
-                    float((fused_logits - exact_logits).abs().max()))
+        log.warning(
+            "the fused graph's logits differ from the exact graph's by %.3g on the first batch: using the exact graph",
+            float((fused_logits - exact_logits).abs().max()),
+        )
         stats.update(engine="exact")
         return None
     if not probe:
@@ -321,10 +371,19 @@ def _fused_if_faster(network: SplitNetwork, targets: list[str], example: tuple[t
         call()  # warm-up: first calls pick kernels
         timings[name] = min(_seconds(call) for _ in range(repeats))
     faster = timings["fused"] < timings["exact"]
-    log.info("probe: fused graph %.2f ms, exact graph %.2f ms per batch of %d: using the %s graph", 1e3 * timings["fused"],
-             1e3 * timings["exact"], len(example[0]), "fused" if faster else "exact")
-    stats.update(engine="fused" if faster else "exact", reduced_convs=fused.reduced if faster else 0,
-                 probe_fused_ms=1e3 * timings["fused"], probe_exact_ms=1e3 * timings["exact"])
+    log.info(
+        "probe: fused graph %.2f ms, exact graph %.2f ms per batch of %d: using the %s graph",
+        1e3 * timings["fused"],
+        1e3 * timings["exact"],
+        len(example[0]),
+        "fused" if faster else "exact",
+    )
+    stats.update(
+        engine="fused" if faster else "exact",
+        reduced_convs=fused.reduced if faster else 0,
+        probe_fused_ms=1e3 * timings["fused"],
+        probe_exact_ms=1e3 * timings["exact"],
+    )
     return fused if faster else None
 
 
@@ -334,7 +393,9 @@ def _seconds(call) -> float:
     return time.perf_counter() - started
 
 
-def _guarded_classes(fused: FusedSuffix, exact, batch: tuple[torch.Tensor, ...], margin_guard: float, stats: dict) -> torch.Tensor:
+def _guarded_classes(
+    fused: FusedSuffix, exact, batch: tuple[torch.Tensor, ...], margin_guard: float, stats: dict
+) -> torch.Tensor:
     """Classes from the fused graph, except where its top-2 logits lie within
     ``margin_guard`` (relative to the top logit, at least 1): there the float order of the
     exact graph decides, as in the naive path."""

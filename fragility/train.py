@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import torch
@@ -61,13 +61,22 @@ def train(
         started = time.perf_counter()
         loss = train_one_epoch(model, optimizer, data, config.batch_size, order)
         row = {
-            "epoch": epoch, "loss": loss,
+            "epoch": epoch,
+            "loss": loss,
             "train_accuracy": accuracy(model, data.x_train, data.y_train, config.batch_size * 2),
             "test_accuracy": accuracy(model, data.x_test, data.y_test, config.batch_size * 2),
             "seconds": time.perf_counter() - started,
         }
         rows.append(row)
-        log.info("epoch %d/%d: loss %.4f, train %.4f, test %.4f (%.1f s)", epoch, config.epochs, loss, row["train_accuracy"], row["test_accuracy"], row["seconds"])
+        log.info(
+            "epoch %d/%d: loss %.4f, train %.4f, test %.4f (%.1f s)",
+            epoch,
+            config.epochs,
+            loss,
+            row["train_accuracy"],
+            row["test_accuracy"],
+            row["seconds"],
+        )
         if epoch in config.checkpoint_epochs():
             Checkpoint.capture(model, optimizer, epoch, seed, order, spec, config).save(checkpoint_path(epoch))
     return pd.DataFrame(rows)

@@ -16,8 +16,8 @@ network instead, and the reason is logged: slower, never a wrong number.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.fx as fx
@@ -52,7 +52,9 @@ def split_at(model: nn.Module, layers: list[str], example: torch.Tensor | None =
     try:
         traced = trace(net)
     except Exception as exc:  # user models with data-dependent control flow
-        return _fallback(model, layers, f"torch.fx cannot trace {type(net).__name__} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
+        return _fallback(
+            model, layers, f"torch.fx cannot trace {type(net).__name__} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+        )
     nodes = list(traced.graph.nodes)
     targets = set(layers)
     cut = next((i for i, n in enumerate(nodes) if n.op == "call_module" and n.target in targets), None)
@@ -81,7 +83,11 @@ def split_at(model: nn.Module, layers: list[str], example: torch.Tensor | None =
 
 
 def _fallback(model: nn.Module, layers: list[str], reason: str) -> SplitNetwork:
-    log.warning("layer %s: no upstream cache, the whole network runs per variant: %s", ",".join(layers[:3]) + ("…" if len(layers) > 3 else ""), reason)
+    log.warning(
+        "layer %s: no upstream cache, the whole network runs per variant: %s",
+        ",".join(layers[:3]) + ("…" if len(layers) > 3 else ""),
+        reason,
+    )
     return whole_network(model)
 
 

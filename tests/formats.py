@@ -36,8 +36,12 @@ def write_cifar10(data_dir: Path, per_batch=10, seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for name in names:
-        batch = {b"batch_label": name.encode(), b"labels": [i % 10 for i in range(per_batch)],
-                 b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8), b"filenames": [b"x.png"] * per_batch}
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": [i % 10 for i in range(per_batch)],
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"filenames": [b"x.png"] * per_batch,
+        }
         with open(folder / name, "wb") as fh:
             pickle.dump(batch, fh)
     with open(folder / "batches.meta", "wb") as fh:
@@ -63,8 +67,9 @@ def write_tiny_imagenet(data_dir: Path, wnids=("n01443537", "n01629819"), per_cl
     return root
 
 
-def write_imagefolder(root: Path, classes=("cat", "dog"), per_class=(3, 2), size=(10, 12), mode="RGB", splits=("train", "test"),
-                      seed=0) -> dict[str, np.ndarray]:
+def write_imagefolder(
+    root: Path, classes=("cat", "dog"), per_class=(3, 2), size=(10, 12), mode="RGB", splits=("train", "test"), seed=0
+) -> dict[str, np.ndarray]:
     """torchvision's ImageFolder layout, ``root/<split>/<class>/<i>.png``; returns each split's
     pixels (N×H×W×3 or N×H×W) in file order, for comparing with what a loader reads."""
     rng = np.random.default_rng(seed)

@@ -3,8 +3,8 @@ architecture with errors naming the first bad key, and the epoch-0 checkpoint ma
 
 import pytest
 import torch
-
 from factories import small_cnn
+
 from fragility.artifacts import Checkpoint, ModelSpec, TrainConfig, WeightsError, check_weights, read_weights
 
 SPEC = ModelSpec("mine", 3, 1, None, [0.5], [0.25], "plain", "given", "factories:small_cnn")
@@ -37,12 +37,21 @@ def test_weights_never_unpickle_code(tmp_path):
         read_weights(path)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda w: w.pop("3.weight"), "missing key '3.weight' \\(1 missing, 0 unexpected"),
-    (lambda w: w.update({"9.weight": torch.zeros(1)}), "unexpected key '9.weight'"),
-    (lambda w: w.update({"0.weight": torch.zeros(8, 1, 5, 5)}), "0.weight has shape \\(8, 1, 5, 5\\) in the weights, factories:small_cnn expects \\(8, 1, 3, 3\\)"),
-    (lambda w: w.update({"8.weight": torch.zeros(10, 8), "8.bias": torch.zeros(10)}), "classifier 8.weight has 10 outputs, but the dataset has 3 classes"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda w: w.pop("3.weight"), "missing key '3.weight' \\(1 missing, 0 unexpected"),
+        (lambda w: w.update({"9.weight": torch.zeros(1)}), "unexpected key '9.weight'"),
+        (
+            lambda w: w.update({"0.weight": torch.zeros(8, 1, 5, 5)}),
+            "0.weight has shape \\(8, 1, 5, 5\\) in the weights, factories:small_cnn expects \\(8, 1, 3, 3\\)",
+        ),
+        (
+            lambda w: w.update({"8.weight": torch.zeros(10, 8), "8.bias": torch.zeros(10)}),
+            "classifier 8.weight has 10 outputs, but the dataset has 3 classes",
+        ),
+    ],
+)
 def test_weights_that_do_not_fit_name_the_first_bad_key(weights, change, message):
     change(weights)
     with pytest.raises(WeightsError, match=f"w.pt: .*{message}"):

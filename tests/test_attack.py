@@ -58,7 +58,9 @@ def test_pgd_two_steps_match_a_hand_computation():
     x, label, epsilon, alpha = torch.tensor([0.5, 0.97, 0.02]), 0, 0.1, 0.06
     current = x.clone()
     for _ in range(2):  # x^{t+1} = clamp(x + clamp(x^t + α·sign(g) − x, −ε, ε), 0, 1)
-        current = (x + (current + alpha * _linear_gradient(weight, current, label).sign() - x).clamp(-epsilon, epsilon)).clamp(0, 1)
+        current = (x + (current + alpha * _linear_gradient(weight, current, label).sign() - x).clamp(-epsilon, epsilon)).clamp(
+            0, 1
+        )
     x_adv = pgd(model, x.unsqueeze(0), torch.tensor([label]), epsilon, steps=2, step_size=alpha, random_start=False)
     assert torch.allclose(x_adv[0], current, atol=1e-7)
     assert (x_adv - x).abs().max() <= epsilon + 1e-7 and x_adv.min() >= 0 and x_adv.max() <= 1
@@ -87,14 +89,26 @@ def test_pgd_stays_in_the_ball_and_pixel_range_and_is_reproducible(digits, linea
 
 def test_pgd_is_at_least_as_strong_as_fgsm(digits, linear_digits_model):
     for epsilon in (0.05, 0.1, 0.2):
-        fgsm_accuracy = accuracy(linear_digits_model, fgsm(linear_digits_model, digits.x_test, digits.y_test, epsilon), digits.y_test)
-        pgd_accuracy = accuracy(linear_digits_model, pgd(linear_digits_model, digits.x_test, digits.y_test, epsilon), digits.y_test)
+        fgsm_accuracy = accuracy(
+            linear_digits_model, fgsm(linear_digits_model, digits.x_test, digits.y_test, epsilon), digits.y_test
+        )
+        pgd_accuracy = accuracy(
+            linear_digits_model, pgd(linear_digits_model, digits.x_test, digits.y_test, epsilon), digits.y_test
+        )
         assert pgd_accuracy <= fgsm_accuracy
 
 
 def test_search_epsilon_hits_target_with_pgd(digits, linear_digits_model):
-    result = search_epsilon(linear_digits_model, digits.x_test, digits.y_test, target=0.5, tol=0.02, num_classes=10,
-                            attack="pgd", attack_options={"steps": 5})
+    result = search_epsilon(
+        linear_digits_model,
+        digits.x_test,
+        digits.y_test,
+        target=0.5,
+        tol=0.02,
+        num_classes=10,
+        attack="pgd",
+        attack_options={"steps": 5},
+    )
     assert result.reached and abs(result.ratio - 0.5) <= 0.02
     x_adv = Attack("pgd", options={"steps": 5})(linear_digits_model, digits.x_test, digits.y_test, result.epsilon)
     assert accuracy(linear_digits_model, x_adv, digits.y_test) == pytest.approx(result.acc_adv)

@@ -13,14 +13,31 @@ def sweep_rows(patterns: dict, unfiltered_clean, unfiltered_adv, n_total=8) -> p
     rows = []
     for (name, step), (removed, clean, adv) in patterns.items():
         clean, adv = np.asarray(clean, bool), np.asarray(adv, bool)
-        rows.append(dict(
-            dataset="d", model="m", seed=0, epoch=1, attack="fgsm", layer="fc", filter=name, step=step,
-            alpha=float(step), alpha_norm=step / STEPS, n_removed=removed, n_total=n_total,
-            acc_clean=clean.mean(), acc_adv=adv.mean(), acc_clean_unfiltered=np.mean(unfiltered_clean),
-            acc_adv_unfiltered=np.mean(unfiltered_adv), n_images=len(clean),
-            correct_clean=pack_correct(clean), correct_adv=pack_correct(adv),
-            correct_clean_unfiltered=pack_correct(unfiltered_clean), correct_adv_unfiltered=pack_correct(unfiltered_adv),
-        ))
+        rows.append(
+            dict(
+                dataset="d",
+                model="m",
+                seed=0,
+                epoch=1,
+                attack="fgsm",
+                layer="fc",
+                filter=name,
+                step=step,
+                alpha=float(step),
+                alpha_norm=step / STEPS,
+                n_removed=removed,
+                n_total=n_total,
+                acc_clean=clean.mean(),
+                acc_adv=adv.mean(),
+                acc_clean_unfiltered=np.mean(unfiltered_clean),
+                acc_adv_unfiltered=np.mean(unfiltered_adv),
+                n_images=len(clean),
+                correct_clean=pack_correct(clean),
+                correct_adv=pack_correct(adv),
+                correct_clean_unfiltered=pack_correct(unfiltered_clean),
+                correct_adv_unfiltered=pack_correct(unfiltered_adv),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -33,7 +50,11 @@ def random_sweep(n: int, seed: int = 0, tile: int = 1) -> pd.DataFrame:
     for name in ("h1", "h2", "h3"):
         for step in range(STEPS + 1):
             keep = 1 - step / (STEPS + 1)
-            patterns[(name, step)] = (2 * step, np.tile(rng.random(n) < 0.9 * keep, tile), np.tile(rng.random(n) < 0.5 * keep, tile))
+            patterns[(name, step)] = (
+                2 * step,
+                np.tile(rng.random(n) < 0.9 * keep, tile),
+                np.tile(rng.random(n) < 0.5 * keep, tile),
+            )
     return sweep_rows(patterns, unfiltered_clean, unfiltered_adv)
 
 
@@ -60,8 +81,8 @@ def test_interval_width_shrinks_as_one_over_root_n():
     large = score_table(random_sweep(100, tile=4), bootstrap=800, bootstrap_seed=1).set_index("filter")
     pd.testing.assert_series_equal(small["score_clean"], large["score_clean"])  # the same point estimate
     for kind in ("clean", "adv", "diff"):
-        width = lambda t: t[f"score_{kind}_hi"] - t[f"score_{kind}_lo"]  # noqa: E731
-        ratio = (width(large) / width(small)).loc[["h1", "h2", "h3", "combined"]]
+        width = {name: t[f"score_{kind}_hi"] - t[f"score_{kind}_lo"] for name, t in (("small", small), ("large", large))}
+        ratio = (width["large"] / width["small"]).loc[["h1", "h2", "h3", "combined"]]
         assert ratio.between(0.4, 0.6).all(), (kind, ratio.tolist())  # 1/sqrt(4) = 0.5
 
 

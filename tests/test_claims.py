@@ -17,13 +17,41 @@ def scores_rows(dataset, labels, global_scores):
     rows = []
     for (seed, epoch), by_layer in labels.items():
         for layer, (clean, adv) in by_layer.items():
-            rows.append({"dataset": dataset, "model": "net", "seed": seed, "epoch": epoch, "layer": layer, "filter": "combined",
-                         "label_clean": clean, "label_adv": adv, "label_clean_conf": 0.9, "label_adv_conf": 0.8,
-                         "score_clean": -0.1, "score_adv": -0.1, "score_diff": 0.0})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": "net",
+                    "seed": seed,
+                    "epoch": epoch,
+                    "layer": layer,
+                    "filter": "combined",
+                    "label_clean": clean,
+                    "label_adv": adv,
+                    "label_clean_conf": 0.9,
+                    "label_adv_conf": 0.8,
+                    "score_clean": -0.1,
+                    "score_adv": -0.1,
+                    "score_diff": 0.0,
+                }
+            )
         r = global_scores[(seed, epoch)]
-        rows.append({"dataset": dataset, "model": "net", "seed": seed, "epoch": epoch, "layer": "__global__", "filter": "combined",
-                     "label_clean": "fragile", "label_adv": "fragile", "label_clean_conf": 1.0, "label_adv_conf": 1.0,
-                     "score_clean": r, "score_adv": r, "score_diff": r})
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": "net",
+                "seed": seed,
+                "epoch": epoch,
+                "layer": "__global__",
+                "filter": "combined",
+                "label_clean": "fragile",
+                "label_adv": "fragile",
+                "label_clean_conf": 1.0,
+                "label_adv_conf": 1.0,
+                "score_clean": r,
+                "score_adv": r,
+                "score_diff": r,
+            }
+        )
     return rows
 
 
@@ -32,8 +60,18 @@ def sweep_rows(dataset, full_removal):
     rows = []
     for (seed, epoch), accuracy in full_removal.items():
         for step, acc in ((0, 0.9), (1, 0.8), (2, accuracy)):
-            rows.append({"dataset": dataset, "model": "net", "seed": seed, "epoch": epoch, "layer": "block.conv", "filter": "h1",
-                         "step": step, "acc_clean": acc})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": "net",
+                    "seed": seed,
+                    "epoch": epoch,
+                    "layer": "block.conv",
+                    "filter": "h1",
+                    "step": step,
+                    "acc_clean": acc,
+                }
+            )
     return rows
 
 
@@ -41,9 +79,28 @@ def retrain_rows(dataset, differences):
     """differences: (seed, epoch) -> (selective − regular clean, selective − regular adversarial)."""
     rows = []
     for (seed, epoch), (clean, adv) in differences.items():
-        rows.append({"dataset": dataset, "model": "net", "seed": seed, "epoch": epoch, "branch": "regular", "acc_clean": 0.5, "acc_adv": 0.3})
-        rows.append({"dataset": dataset, "model": "net", "seed": seed, "epoch": epoch, "branch": "selective",
-                     "acc_clean": 0.5 + clean, "acc_adv": 0.3 + adv})
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": "net",
+                "seed": seed,
+                "epoch": epoch,
+                "branch": "regular",
+                "acc_clean": 0.5,
+                "acc_adv": 0.3,
+            }
+        )
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": "net",
+                "seed": seed,
+                "epoch": epoch,
+                "branch": "selective",
+                "acc_clean": 0.5 + clean,
+                "acc_adv": 0.3 + adv,
+            }
+        )
     return rows
 
 
@@ -51,18 +108,25 @@ def retrain_rows(dataset, differences):
 def claims():
     runs = [(seed, epoch) for seed in (0, 1, 2) for epoch in (2, 4, 6)]
     # dataset a: conv1 fragile everywhere; fc fragile but for seed 2 at epoch 6; global scores converge
-    labels_a = {run: {"conv1": ("fragile", "fragile"), "fc": ("fragile", "robust" if run == (2, 6) else "fragile")} for run in runs}
+    labels_a = {
+        run: {"conv1": ("fragile", "fragile"), "fc": ("fragile", "robust" if run == (2, 6) else "fragile")} for run in runs
+    }
     global_a = {(s, e): {2: [-0.1, -0.3, -0.5], 4: [-0.2, -0.3, -0.4], 6: [-0.29, -0.3, -0.31]}[e][s] for s, e in runs}
     # dataset b: conv1 fragile clean but not adversarially at one run; global scores spread out
-    labels_b = {run: {"conv1": ("fragile", "antifragile" if run == (0, 2) else "fragile"), "fc": ("robust", "robust")} for run in runs}
+    labels_b = {
+        run: {"conv1": ("fragile", "antifragile" if run == (0, 2) else "fragile"), "fc": ("robust", "robust")} for run in runs
+    }
     global_b = {(s, e): {2: [-0.3, -0.3, -0.31], 4: [-0.2, -0.3, -0.4], 6: [-0.1, -0.3, -0.5]}[e][s] for s, e in runs}
     scores = pd.DataFrame(scores_rows("a", labels_a, global_a) + scores_rows("b", labels_b, global_b))
     # BatchNorm rescue: a keeps 0.5 > 2 x chance at 6 of 9 runs; b never
-    sweep = pd.DataFrame(sweep_rows("a", {run: 0.5 if run[1] != 6 else 0.1 for run in runs})
-                         + sweep_rows("b", {run: 0.15 for run in runs}))
+    sweep = pd.DataFrame(
+        sweep_rows("a", {run: 0.5 if run[1] != 6 else 0.1 for run in runs}) + sweep_rows("b", {run: 0.15 for run in runs})
+    )
     # a: selective beats regular adversarially at all 9 pairs; clean: mean 0; b: mixed
-    retrain = pd.DataFrame(retrain_rows("a", {run: (0.0, 0.01 * (i + 1)) for i, run in enumerate(runs)})
-                           + retrain_rows("b", {run: (0.02 if i % 2 else -0.02, -0.01 if i % 2 else 0.01) for i, run in enumerate(runs)}))
+    retrain = pd.DataFrame(
+        retrain_rows("a", {run: (0.0, 0.01 * (i + 1)) for i, run in enumerate(runs)})
+        + retrain_rows("b", {run: (0.02 if i % 2 else -0.02, -0.01 if i % 2 else 0.01) for i, run in enumerate(runs)})
+    )
     table = claims_table(scores, sweep, retrain, ROLES, CHANCE, tau=0.02)
     return table.set_index(["claim", "dataset"])
 
@@ -116,12 +180,19 @@ def test_markdown_has_one_line_per_claim(claims):
 
 
 def test_removable_fraction_within_the_loss():
-    sweep = pd.DataFrame({
-        "layer": "l", "filter": "h1", "step": [0, 1, 2, 3],
-        "n_removed": [1, 4, 7, 10], "n_total": 10,
-        "acc_clean": [0.90, 0.895, 0.85, 0.10], "acc_adv": [0.50, 0.45, 0.50, 0.10],
-        "acc_clean_unfiltered": 0.90, "acc_adv_unfiltered": 0.50,
-    })
+    sweep = pd.DataFrame(
+        {
+            "layer": "l",
+            "filter": "h1",
+            "step": [0, 1, 2, 3],
+            "n_removed": [1, 4, 7, 10],
+            "n_total": 10,
+            "acc_clean": [0.90, 0.895, 0.85, 0.10],
+            "acc_adv": [0.50, 0.45, 0.50, 0.10],
+            "acc_clean_unfiltered": 0.90,
+            "acc_adv_unfiltered": 0.50,
+        }
+    )
     row = removable(sweep, max_loss=0.01).iloc[0]
     assert row["removable_clean"] == 0.4 and row["removable_adv"] == 0.7 and row["removable"] == 0.1
     assert math.isclose(removable(sweep, max_loss=0.06).iloc[0]["removable"], 0.7)
@@ -130,6 +201,7 @@ def test_removable_fraction_within_the_loss():
 def test_a_model_never_retrained_has_no_retraining_claim():
     from fragility.claims import selective_beats_regular
 
-    row = selective_beats_regular(pd.DataFrame(columns=["dataset", "model", "seed", "epoch", "branch", "acc_clean", "acc_adv"]),
-                                  "adv", "held_out", "net")
+    row = selective_beats_regular(
+        pd.DataFrame(columns=["dataset", "model", "seed", "epoch", "branch", "acc_clean", "acc_adv"]), "adv", "held_out", "net"
+    )
     assert math.isnan(row["value"]) and row["n"] == 0 and not row["holds"] and "not retrained" in row["detail"]

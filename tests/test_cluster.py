@@ -12,16 +12,31 @@ import time
 
 import pandas as pd
 import pytest
-
 from workflow_helpers import ROOT, TINY_SCORES, scratch_workdir, snakemake_command
 
 # What a site changes for this cluster: no accounting (squeue for status), no account, one
 # partition, no GPUs, a 2-core node, the train threads of the local run it is compared with.
 CI_OVERRIDES = [
-    "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "5",
-    "--latency-wait", "5", "--jobs", "4", "--cores", "2",
-    "--default-resources", "slurm_partition=main", "runtime=30", "mem_mb=1000",
-    "--set-resources", "train:gpu=0", "--set-threads", "train=1", "retrain=1",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-no-account",
+    "--slurm-init-seconds-before-status-checks",
+    "5",
+    "--latency-wait",
+    "5",
+    "--jobs",
+    "4",
+    "--cores",
+    "2",
+    "--default-resources",
+    "slurm_partition=main",
+    "runtime=30",
+    "mem_mb=1000",
+    "--set-resources",
+    "train:gpu=0",
+    "--set-threads",
+    "train=1",
+    "retrain=1",
 ]
 
 
@@ -41,7 +56,9 @@ pytestmark = [
 def cancel_first_sweep_job(done: threading.Event, cancelled: list):
     """Fault injection: scancel the first running sweep job once; Snakemake must retry it."""
     while not done.is_set() and not cancelled:
-        listing = subprocess.run(["squeue", "-h", "-t", "running", "-O", "JobID,StdOut:200"], capture_output=True, text=True).stdout
+        listing = subprocess.run(
+            ["squeue", "-h", "-t", "running", "-O", "JobID,StdOut:200"], capture_output=True, text=True
+        ).stdout
         for line in listing.splitlines():
             job, _, log = line.strip().partition(" ")
             if "sweep" in log:
@@ -73,8 +90,12 @@ def test_slurm_ran_the_jobs(slurm_run):
     assert len(submitted) >= 7
     # the profile's sweep.layers_per_job 1: one Snakemake job per (checkpoint, layer), grouped by 8 into SLURM jobs
     assert re.search(r"^sweep\s+6$", result.stdout + result.stderr, re.M), "the sweeps did not fan out per layer"
-    states = dict(line.split() for line in subprocess.run(
-        ["squeue", "-h", "-t", "all", "-o", "%i %T"], capture_output=True, text=True).stdout.splitlines())
+    states = dict(
+        line.split()
+        for line in subprocess.run(
+            ["squeue", "-h", "-t", "all", "-o", "%i %T"], capture_output=True, text=True
+        ).stdout.splitlines()
+    )
     assert states.get(submitted[-1]) == "COMPLETED"  # squeue keeps finished jobs for MinJobAge
 
 

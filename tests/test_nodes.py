@@ -66,7 +66,9 @@ def test_kernel_dropout_equals_masking_each_kernel_and_evaluating(small_digits):
     original = weight.detach().clone()
     for kernel in (0, 17, 63):
         weight.data[kernel] = 0
-        assert table.loc[kernel, "acc_clean"] == accuracy(model, x, y) and table.loc[kernel, "acc_adv"] == accuracy(model, x_adv, y)
+        assert table.loc[kernel, "acc_clean"] == accuracy(model, x, y) and table.loc[kernel, "acc_adv"] == accuracy(
+            model, x_adv, y
+        )
         weight.data.copy_(original)
     # the hook-based distance against a direct computation on one kernel
     direct = (model.net.conv1(model.preprocess(x_adv)) - model.net.conv1(model.preprocess(x))).abs()[:, 5].double().mean().item()

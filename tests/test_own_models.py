@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
-
 from factories import small_cnn
-from fragility.artifacts import Checkpoint
+from PIL import Image
 from workflow_helpers import ROOT, planned_jobs, snakemake
+
+from fragility.artifacts import Checkpoint
 
 CLASSES = ("bars", "columns", "diagonal")
 

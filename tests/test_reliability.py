@@ -10,14 +10,15 @@ import time
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from workflow_helpers import ROOT, TINY_SCORES, planned_jobs, scratch_workdir, snakemake, snakemake_command
 
 TABLES = ["sweep.parquet", "scores.parquet"]
 
 
 def start_snakemake(workdir, *args):
-    return subprocess.Popen(snakemake_command(workdir, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        snakemake_command(workdir, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
 
 def recorded_complete(workdir, path) -> bool:
@@ -41,7 +42,9 @@ def killed_and_resumed(tmp_path_factory):
     every layer) has written some of its tables but not all, then resume it."""
     workdir = scratch_workdir(tmp_path_factory.mktemp("killed"))
     sweeps = workdir / "results" / "digits" / "resnet18" / "seed0" / "sweep"
-    process = start_snakemake(workdir, "--cores", "2", TINY_SCORES)  # the same threads as the clean run below: CPU results depend on them
+    process = start_snakemake(
+        workdir, "--cores", "2", TINY_SCORES
+    )  # the same threads as the clean run below: CPU results depend on them
     # a layer table renamed into place by a job Snakemake has not recorded complete: the job is mid-way
     wait_for(lambda: any(not recorded_complete(workdir, p) for p in sweeps.glob("*/*.parquet")), poll=0.02)
     os.killpg(process.pid, signal.SIGKILL)

@@ -14,17 +14,25 @@ from fragility.train import ModelSpec, TrainConfig, train, train_one_epoch
 def checkpoint_path(small_digits, tmp_path_factory):
     """A ResNet-18 checkpoint after one epoch on the digits subset (Adam moments populated)."""
     path = tmp_path_factory.mktemp("retrain") / "ck.pt"
-    train(ModelSpec.for_dataset("resnet18", small_digits), small_digits, 0, TrainConfig(epochs=1, checkpoint_every=1),
-          lambda e: path, device="cpu")
+    train(
+        ModelSpec.for_dataset("resnet18", small_digits),
+        small_digits,
+        0,
+        TrainConfig(epochs=1, checkpoint_every=1),
+        lambda e: path,
+        device="cpu",
+    )
     return path
 
 
 def test_layers_to_freeze_uses_combined_difference_labels():
-    scores = pd.DataFrame({
-        "layer": ["conv1", "conv1", "fc", "__global__", "layer1.0.conv1"],
-        "filter": ["combined", "h1", "combined", "combined", "combined"],
-        "label_diff": ["fragile", "robust", "fragile", "fragile", "antifragile"],
-    })
+    scores = pd.DataFrame(
+        {
+            "layer": ["conv1", "conv1", "fc", "__global__", "layer1.0.conv1"],
+            "filter": ["combined", "h1", "combined", "combined", "combined"],
+            "label_diff": ["fragile", "robust", "fragile", "fragile", "antifragile"],
+        }
+    )
     assert layers_to_freeze(scores) == ["conv1", "fc"]
 
 

@@ -3,7 +3,17 @@ import pandas as pd
 import pytest
 
 from fragility.scores import (
-    INTERVAL_COLUMNS, SCORE_COLUMNS, adversarial_score, area, baseline, clean_score, difference_score, label, normalise, scaled_performance, score_table,
+    INTERVAL_COLUMNS,
+    SCORE_COLUMNS,
+    adversarial_score,
+    area,
+    baseline,
+    clean_score,
+    difference_score,
+    label,
+    normalise,
+    scaled_performance,
+    score_table,
 )
 
 
@@ -19,11 +29,14 @@ def test_zero_unfiltered_accuracy_gives_nan_and_warns():
 
 
 # f = β̄ − φ̄ sampled at A = 2 (Δα̂ = 1/2): [0.1, −0.2, 0.3]
-@pytest.mark.parametrize("integration, expected", [
-    ("rectangle", 0.5 * (0.1 - 0.2 + 0.3)),
-    ("trapezoid", 0.5 * (0.05 - 0.2 + 0.15)),
-    ("simpson", 0.5 / 3 * (0.1 - 0.8 + 0.3)),
-])
+@pytest.mark.parametrize(
+    "integration, expected",
+    [
+        ("rectangle", 0.5 * (0.1 - 0.2 + 0.3)),
+        ("trapezoid", 0.5 * (0.05 - 0.2 + 0.15)),
+        ("simpson", 0.5 / 3 * (0.1 - 0.8 + 0.3)),
+    ],
+)
 def test_area_rules_by_hand(integration, expected):
     assert area([0.1, -0.2, 0.3], integration) == pytest.approx(expected, abs=1e-12)
 
@@ -51,18 +64,38 @@ def sweep_rows(layer, curves, n_total=4):
     rows = []
     for name, steps in curves.items():
         for i, (n, clean, adv) in enumerate(steps):
-            rows.append(dict(dataset="d", model="m", seed=0, epoch=1, attack="fgsm", layer=layer, filter=name, step=i,
-                             alpha=float(i), alpha_norm=i / (len(steps) - 1), n_removed=n, n_total=n_total,
-                             acc_clean=clean, acc_adv=adv, acc_clean_unfiltered=0.8, acc_adv_unfiltered=0.4))
+            rows.append(
+                dict(
+                    dataset="d",
+                    model="m",
+                    seed=0,
+                    epoch=1,
+                    attack="fgsm",
+                    layer=layer,
+                    filter=name,
+                    step=i,
+                    alpha=float(i),
+                    alpha_norm=i / (len(steps) - 1),
+                    n_removed=n,
+                    n_total=n_total,
+                    acc_clean=clean,
+                    acc_adv=adv,
+                    acc_clean_unfiltered=0.8,
+                    acc_adv_unfiltered=0.4,
+                )
+            )
     return pd.DataFrame(rows)
 
 
 def test_score_table_by_hand():
-    df = sweep_rows("fc", {
-        "h1": [(0, 0.8, 0.4), (2, 0.4, 0.4), (4, 0.0, 0.0)],
-        "h2": [(1, 0.8, 0.4), (2, 0.8, 0.2), (4, 0.0, 0.0)],
-        "h3": [(0, 0.8, 0.4), (4, 0.0, 0.0), (0, 0.8, 0.4)],
-    })
+    df = sweep_rows(
+        "fc",
+        {
+            "h1": [(0, 0.8, 0.4), (2, 0.4, 0.4), (4, 0.0, 0.0)],
+            "h2": [(1, 0.8, 0.4), (2, 0.8, 0.2), (4, 0.0, 0.0)],
+            "h3": [(0, 0.8, 0.4), (4, 0.0, 0.0), (0, 0.8, 0.4)],
+        },
+    )
     scores = score_table(df, "rectangle", tau=0.02)
     assert list(scores.columns) == SCORE_COLUMNS + INTERVAL_COLUMNS and scores[INTERVAL_COLUMNS].isna().all().all()
     table = scores.set_index("filter")
@@ -74,8 +107,8 @@ def test_score_table_by_hand():
     # h3: β̄ = β̄ε = [1, 0, 1], φ̄ = [1, 0, 1]
     assert table.loc["h3", "score_clean"] == pytest.approx(0.0)
     # combined: means per step of the three filters
-    beta = np.mean([[1, .5, 0], [1, 1, 0], [1, 0, 1]], axis=0)
-    phi = np.mean([[1, .5, 0], [.75, .5, 0], [1, 0, 1]], axis=0)
+    beta = np.mean([[1, 0.5, 0], [1, 1, 0], [1, 0, 1]], axis=0)
+    phi = np.mean([[1, 0.5, 0], [0.75, 0.5, 0], [1, 0, 1]], axis=0)
     assert table.loc["combined", "score_clean"] == pytest.approx(0.5 * (beta - phi).sum())
     assert table["norm_clean"].abs().max() <= 0.5 and table["norm_diff"].abs().max() == pytest.approx(0.5)
     assert np.sign(table["norm_adv"]).equals(np.sign(table["score_adv"]))

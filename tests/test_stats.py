@@ -10,14 +10,28 @@ def _table(rows):
     """rows: (seed, epoch, regular clean, regular adv, selective clean, selective adv)."""
     records = []
     for seed, epoch, rc, ra, sc, sa in rows:
-        records.append({"dataset": "digits", "model": "m", "seed": seed, "epoch": epoch, "branch": "regular", "acc_clean": rc, "acc_adv": ra})
-        records.append({"dataset": "digits", "model": "m", "seed": seed, "epoch": epoch, "branch": "selective", "acc_clean": sc, "acc_adv": sa})
+        records.append(
+            {"dataset": "digits", "model": "m", "seed": seed, "epoch": epoch, "branch": "regular", "acc_clean": rc, "acc_adv": ra}
+        )
+        records.append(
+            {
+                "dataset": "digits",
+                "model": "m",
+                "seed": seed,
+                "epoch": epoch,
+                "branch": "selective",
+                "acc_clean": sc,
+                "acc_adv": sa,
+            }
+        )
     return pd.DataFrame(records)
 
 
 def test_summary_matches_a_hand_computed_case():
     # adversarial differences: epoch 2 -> +0.1, +0.3; epoch 4 -> +0.2, -0.1 (all: 0.1, 0.3, 0.2, -0.1)
-    table = _table([(0, 2, 0.9, 0.4, 0.9, 0.5), (1, 2, 0.8, 0.3, 0.9, 0.6), (0, 4, 0.9, 0.5, 0.8, 0.7), (1, 4, 0.9, 0.5, 0.9, 0.4)])
+    table = _table(
+        [(0, 2, 0.9, 0.4, 0.9, 0.5), (1, 2, 0.8, 0.3, 0.9, 0.6), (0, 4, 0.9, 0.5, 0.8, 0.7), (1, 4, 0.9, 0.5, 0.9, 0.4)]
+    )
     summary = retrain_summary(table)
     assert list(summary.columns) == SUMMARY_COLUMNS
     adv = summary[summary["accuracy"] == "adv"].set_index("scope", drop=False)
@@ -62,17 +76,39 @@ def test_rank_agreement_means_over_seeds():
     for seed, order in ((0, [1, 2, 3, 4]), (1, [1, 2, 4, 3])):
         for layer, rank in zip(layers, order):
             for f in ("h1", "h2", "h3", "combined"):
-                scores.append({"dataset": "d", "model": "m", "seed": seed, "epoch": 2, "layer": layer, "filter": f,
-                               "score_clean": rank, "score_adv": rank})
+                scores.append(
+                    {
+                        "dataset": "d",
+                        "model": "m",
+                        "seed": seed,
+                        "epoch": 2,
+                        "layer": layer,
+                        "filter": f,
+                        "score_clean": rank,
+                        "score_adv": rank,
+                    }
+                )
             for p in ("reinit", "rerandom"):  # a larger drop = less robust: −drop orders like the scores
-                criticality.append({"dataset": "d", "model": "m", "seed": seed, "epoch": 2, "layer": layer, "perturbation": p,
-                                    "drop_clean": -[1, 2, 3, 4][layers.index(layer)], "drop_adv": rank})
+                criticality.append(
+                    {
+                        "dataset": "d",
+                        "model": "m",
+                        "seed": seed,
+                        "epoch": 2,
+                        "layer": layer,
+                        "perturbation": p,
+                        "drop_clean": -[1, 2, 3, 4][layers.index(layer)],
+                        "drop_adv": rank,
+                    }
+                )
     table = rank_agreement(pd.DataFrame(scores), pd.DataFrame(criticality))
     assert list(table.columns) == AGREEMENT_COLUMNS and len(table) == 12 * 11 // 2
     same = table[(table["measure_a"] == "h1_clean") & (table["measure_b"] == "h2_adv")].iloc[0]
     assert same["kendall_tau"] == 1.0 and same["spread"] == 0.0 and same["n_layers"] == 4
     # seed 0 agrees (τ 1), seed 1 swaps two layers (τ 4/6): mean 5/6, std of the two
     mixed = table[(table["measure_a"] == "h1_clean") & (table["measure_b"] == "reinit_clean")].iloc[0]
-    assert mixed["kendall_tau"] == pytest.approx((1 + 4 / 6) / 2) and mixed["spread"] == pytest.approx(math.sqrt(2) * (1 - 4 / 6) / 2)
+    assert mixed["kendall_tau"] == pytest.approx((1 + 4 / 6) / 2) and mixed["spread"] == pytest.approx(
+        math.sqrt(2) * (1 - 4 / 6) / 2
+    )
     reversed_ = table[(table["measure_a"] == "h1_clean") & (table["measure_b"] == "reinit_adv")].iloc[0]
     assert reversed_["kendall_tau"] == pytest.approx(-1.0)

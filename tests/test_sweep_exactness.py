@@ -38,10 +38,16 @@ def small_vit():
     return Classifier(net, [0.5] * 3, [0.25] * 3, None)
 
 
-@pytest.mark.parametrize("name, stem, side, shrinks_to_one_pixel", [
-    ("resnet18", "plain", 16, True), ("squeezenet1_1", "cifar", 16, False), ("shufflenet_v2_x1_0", "plain", 16, True),
-    ("timm/resnet10t", "plain", 16, True), ("vit", None, 32, False),
-])
+@pytest.mark.parametrize(
+    "name, stem, side, shrinks_to_one_pixel",
+    [
+        ("resnet18", "plain", 16, True),
+        ("squeezenet1_1", "cifar", 16, False),
+        ("shufflenet_v2_x1_0", "plain", 16, True),
+        ("timm/resnet10t", "plain", 16, True),
+        ("vit", None, 32, False),
+    ],
+)
 def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem, side, shrinks_to_one_pixel):
     torch.manual_seed(0)
     model = small_vit() if name == "vit" else build_model(name, 10, 3, None, [0.5] * 3, [0.25] * 3, stem=stem)
@@ -72,7 +78,10 @@ def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem, side,
             assert (margin[flipped] < TIE_MARGIN).all(), f"{layer} {variant}: a prediction flipped at margin >= {TIE_MARGIN}"
             if not (torch.equal(exact[key], naive) and torch.equal(fast[key], naive)):
                 differing.append((layer, variant))
-    warnings.warn(f"{name}: {unguarded_flips} predictions of the unguarded fused graph differ from naive "
-                  f"({near_ties} images at naive margin < {TIE_MARGIN}); 0 with the margin guard")
+    warnings.warn(
+        f"{name}: {unguarded_flips} predictions of the unguarded fused graph differ from naive "
+        f"({near_ties} images at naive margin < {TIE_MARGIN}); 0 with the margin guard",
+        stacklevel=2,
+    )
     assert differing == [], f"{len(differing)} variants differ: {differing[:3]}"
     assert (reduced > 0) == shrinks_to_one_pixel  # where maps reach 1×1, the reduced convolutions are exercised

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from fragility.evaluation import accuracy
 from fragility.artifacts import Checkpoint, CheckpointError, load_checkpoint
+from fragility.evaluation import accuracy
 from fragility.train import ModelSpec, TrainConfig, train
 
 
@@ -10,7 +10,9 @@ from fragility.train import ModelSpec, TrainConfig, train
 def trained_run(small_digits, tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")
     spec = ModelSpec.for_dataset("resnet18", small_digits)
-    log = train(spec, small_digits, 0, TrainConfig(epochs=2, checkpoint_every=1), lambda e: folder / f"epoch{e:03d}.pt", device="cpu")
+    log = train(
+        spec, small_digits, 0, TrainConfig(epochs=2, checkpoint_every=1), lambda e: folder / f"epoch{e:03d}.pt", device="cpu"
+    )
     return folder, log
 
 
@@ -34,7 +36,7 @@ def test_seeds_really_differ(small_digits, tmp_path):
     config = TrainConfig(epochs=1, checkpoint_every=1)
     spec = ModelSpec.for_dataset("squeezenet1_1", small_digits, stem="cifar")
     for seed in (1, 2):
-        train(spec, small_digits, seed, config, lambda e: tmp_path / f"seed{seed}.pt", device="cpu")
+        train(spec, small_digits, seed, config, lambda e, seed=seed: tmp_path / f"seed{seed}.pt", device="cpu")
     a, b = (Checkpoint.read(tmp_path / f"seed{s}.pt").model_state for s in (1, 2))
     assert not torch.equal(a["net.features.0.weight"], b["net.features.0.weight"])
 

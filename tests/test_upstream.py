@@ -4,8 +4,8 @@ the whole network, logging why, and the sweep's numbers stay those of the naive 
 import logging
 
 import torch
-
 from factories import DataDependent, TiedEncoder, small_cnn
+
 from fragility.sweep import SweepOptions, sweep
 from fragility.upstream import split_at
 
@@ -39,5 +39,9 @@ def test_sweeps_through_fallbacks_equal_the_naive_sweep():
     for net, x in ((DataDependent().eval(), torch.randn(12, 1, 5, 5)), (TiedEncoder().eval(), torch.randn(12, 3))):
         y = torch.arange(12) % 3
         for layer in ("fc", "conv") if isinstance(net, DataDependent) else ("embed", "head"):
-            tables = [sweep(net, layer, x, y, x + 0.1, options=SweepOptions(steps=4, method=m, batch_size=5)) for m in ("naive", "fast")]
-            assert tables[0][["acc_clean", "acc_adv", "correct_clean"]].equals(tables[1][["acc_clean", "acc_adv", "correct_clean"]])
+            tables = [
+                sweep(net, layer, x, y, x + 0.1, options=SweepOptions(steps=4, method=m, batch_size=5)) for m in ("naive", "fast")
+            ]
+            assert tables[0][["acc_clean", "acc_adv", "correct_clean"]].equals(
+                tables[1][["acc_clean", "acc_adv", "correct_clean"]]
+            )

@@ -6,6 +6,7 @@ import sys
 
 import pandas as pd
 import pytest
+from workflow_helpers import ROOT, TINY_SCORES, planned_jobs, scratch_workdir, snakemake
 
 from fragility.artifacts import AdversarialSet, TestSet
 from fragility.claims import CLAIMS_COLUMNS, REMOVABLE_COLUMNS
@@ -15,11 +16,20 @@ from fragility.retrain import RETRAIN_COLUMNS
 from fragility.scores import INTERVAL_COLUMNS, SCORE_COLUMNS
 from fragility.stats import AGREEMENT_COLUMNS, SUMMARY_COLUMNS
 from fragility.sweep import SWEEP_COLUMNS
-from workflow_helpers import ROOT, TINY_SCORES, planned_jobs, scratch_workdir, snakemake
 
 RUN_KEYS = ["dataset", "model", "seed", "epoch"]
-FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression", "agreement", "removable",
-           "kernels", "kernels_consistency"]
+FIGURES = [
+    "local_scores",
+    "global_scores",
+    "landscape",
+    "response",
+    "retrain",
+    "compression",
+    "agreement",
+    "removable",
+    "kernels",
+    "kernels_consistency",
+]
 
 
 def test_lint_is_clean():
@@ -93,8 +103,14 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert list(agreement.columns) == AGREEMENT_COLUMNS and len(agreement) == 2 * 66 and agreement["n_layers"].eq(2).all()
     claims = pd.read_parquet(tiny_run / "results" / "reproduction" / "claims.parquet")
     assert list(claims.columns) == CLAIMS_COLUMNS and len(claims) == 6
-    assert set(claims["claim"]) == {"first_conv_fragile", "last_linear_fragile", "batchnorm_rescue", "selective_beats_regular_adv",
-                                    "selective_beats_regular_clean", "global_scores_converge"}
+    assert set(claims["claim"]) == {
+        "first_conv_fragile",
+        "last_linear_fragile",
+        "batchnorm_rescue",
+        "selective_beats_regular_adv",
+        "selective_beats_regular_clean",
+        "global_scores_converge",
+    }
     assert (tiny_run / "results" / "reproduction" / "claims.md").read_text().startswith("| claim |")
     assert list(pd.read_parquet(results / "removable.parquet").columns) == REMOVABLE_COLUMNS
     scores = pd.read_parquet(results / "scores.parquet")
@@ -154,14 +170,33 @@ def test_adding_a_layer_plans_its_sweeps_and_what_reads_them(tiny_run, tmp_path)
     extra = "sweep: {layers: {resnet18: [conv1, fc, __global__, layer1.0.conv1]}}\n"
     jobs = _plan_with(tiny_run, tmp_path, extra)
     assert _sweep_jobs(jobs) == 2  # one per checkpoint
-    readers = {"collect_sweeps", "scores", "retrain", "collect_retrain", "retrain_summary", "removable", "claims", "all",
-               "criticality", "collect_criticality", "agreement"}  # criticality: one row per swept layer
+    readers = {
+        "collect_sweeps",
+        "scores",
+        "retrain",
+        "collect_retrain",
+        "retrain_summary",
+        "removable",
+        "claims",
+        "all",
+        "criticality",
+        "collect_criticality",
+        "agreement",
+    }  # criticality: one row per swept layer
     assert set(jobs) - {"sweep_resnet18_part0"} <= readers | {r for r in jobs if r.startswith("figure_")}, jobs
     # the checkpoint's job sweeps the new layer only: the others are read back, bit for bit
     workdir = _copy_of(tiny_run, tmp_path)
     before = _sweep_tables(workdir)
-    result = snakemake(workdir, "--cores", "2", "--configfile", str(workdir / "overrides.yaml"), str(tmp_path / "extra.yaml"),
-                       "--", "results/digits/resnet18/sweep.parquet")
+    result = snakemake(
+        workdir,
+        "--cores",
+        "2",
+        "--configfile",
+        str(workdir / "overrides.yaml"),
+        str(tmp_path / "extra.yaml"),
+        "--",
+        "results/digits/resnet18/sweep.parquet",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     after = _sweep_tables(workdir)
     assert set(after) - set(before) == {"epoch001/layer1.0.conv1.parquet", "epoch002/layer1.0.conv1.parquet"}
@@ -188,11 +223,14 @@ def test_single_layer_jobs_write_the_tables_of_grouped_jobs(tiny_run, tmp_path):
         pd.testing.assert_frame_equal(single[name], table, check_exact=True)
 
 
-@pytest.mark.parametrize("extra", [
-    "sweep: {cache_budget_mb: 64, method: exact, margin_guard: 0.01}\n",
-    "batch_size: 32\ndevice: cpu\n",
-    "sweep: {layers: {default: all, resnet18: [fc, __global__, conv1]}}\n",
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "sweep: {cache_budget_mb: 64, method: exact, margin_guard: 0.01}\n",
+        "batch_size: 32\ndevice: cpu\n",
+        "sweep: {layers: {default: all, resnet18: [fc, __global__, conv1]}}\n",
+    ],
+)
 def test_execution_settings_and_layer_order_plan_nothing(tiny_run, tmp_path, extra):
     (tmp_path / "extra.yaml").write_text(extra)
     result = snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "overrides.yaml"), str(tmp_path / "extra.yaml"))
@@ -203,9 +241,20 @@ def test_per_checkpoint_epsilon_and_pgd_end_to_end(tmp_path):
     """One tiny run for two settings no other run exercises: ε per checkpoint, and PGD."""
     workdir = scratch_workdir(tmp_path)
     (workdir / "scope.yaml").write_text(
-        "epsilon: {scope: per_checkpoint}\nattack: {method: pgd, pgd: {steps: 3}}\nsweep: {layers: {resnet18: [fc]}}\n")
-    result = snakemake(workdir, "--cores", "2", "--configfile", str(workdir / "overrides.yaml"), str(workdir / "scope.yaml"),
-                       "--", TINY_SCORES, "results/digits/resnet18/retrain_summary.parquet", "results/digits/resnet18/epsilon.parquet")
+        "epsilon: {scope: per_checkpoint}\nattack: {method: pgd, pgd: {steps: 3}}\nsweep: {layers: {resnet18: [fc]}}\n"
+    )
+    result = snakemake(
+        workdir,
+        "--cores",
+        "2",
+        "--configfile",
+        str(workdir / "overrides.yaml"),
+        str(workdir / "scope.yaml"),
+        "--",
+        TINY_SCORES,
+        "results/digits/resnet18/retrain_summary.parquet",
+        "results/digits/resnet18/epsilon.parquet",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     results = workdir / "results" / "digits" / "resnet18"
     epsilon = pd.read_parquet(results / "epsilon.parquet").set_index("epoch")
@@ -215,7 +264,9 @@ def test_per_checkpoint_epsilon_and_pgd_end_to_end(tmp_path):
         assert adversarial.epsilon == epsilon.loc[epoch, "epsilon"]
         assert adversarial.attack == "pgd-3"
     retrain = pd.read_parquet(results / "retrain.parquet").set_index("epoch")
-    assert (retrain.loc[1, "epsilon"] == epsilon.loc[1, "epsilon"]).all() and (retrain.loc[2, "epsilon"] == epsilon.loc[2, "epsilon"]).all()
+    assert (retrain.loc[1, "epsilon"] == epsilon.loc[1, "epsilon"]).all() and (
+        retrain.loc[2, "epsilon"] == epsilon.loc[2, "epsilon"]
+    ).all()
     for table in (epsilon, retrain, pd.read_parquet(results / "scores.parquet"), pd.read_parquet(results / "sweep.parquet")):
         assert (table["attack"] == "pgd-3").all()
 
@@ -242,7 +293,9 @@ def test_default_config_runs_end_to_end(tmp_path):
 
 def test_table_and_figure_jobs_import_no_torch():
     """Collect, score, summary and figure jobs start without importing torch (seconds per job)."""
-    code = ("import sys; import fragility.plots, fragility.stats, fragility.scores, fragility.io; "
-            "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
+    code = (
+        "import sys; import fragility.plots, fragility.stats, fragility.scores, fragility.io; "
+        "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr

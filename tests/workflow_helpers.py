@@ -19,8 +19,18 @@ def scratch_workdir(tmp_path: Path, config: str = "config/tiny.yaml") -> Path:
 
 def snakemake_command(workdir: Path, *args: str) -> list[str]:
     """The workflow, run in ``workdir`` with its overrides on top of the default config."""
-    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(workdir / "overrides.yaml"), *args]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "overrides.yaml"),
+        *args,
+    ]
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 1200, env: dict | None = None) -> subprocess.CompletedProcess:

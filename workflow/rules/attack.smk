@@ -5,20 +5,20 @@ rule epsilon:
         testset=f"{RESULTS}/{{dataset}}/testset.pt",
     output:
         f"{RUN_DIR}/epsilon.parquet",
+    log:
+        f"{LOGS}/epsilon/{{dataset}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/epsilon/{{dataset}}/{{model}}/seed{{seed}}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
         search={k: config["epsilon"][k] for k in ("target", "tol", "min", "max", "grid_points", "max_iter")},
         scope=config["epsilon"]["scope"],
         epochs=epsilon_epochs,
         attack=ATTACK,
-    log:
-        f"{LOGS}/epsilon/{{dataset}}/{{model}}/seed{{seed}}.log",
-    benchmark:
-        f"{BENCHMARKS}/epsilon/{{dataset}}/{{model}}/seed{{seed}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-    conda:
-        ENV
     script:
         "../scripts/epsilon.py"
 
@@ -31,18 +31,18 @@ rule adversarial:
         epsilon=f"{RUN_DIR}/epsilon.parquet",
     output:
         f"{RUN_DIR}/adversarial/epoch{{epoch}}.pt",
-    params:
-        attack=ATTACK,
     log:
         f"{LOGS}/adversarial/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.log",
     benchmark:
         f"{BENCHMARKS}/adversarial/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
     priority: 10
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        attack=ATTACK,
     script:
         "../scripts/adversarial.py"
 
@@ -57,9 +57,9 @@ rule collect_epsilon:
         f"{LOGS}/collect_epsilon/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/collect_epsilon/{{dataset}}/{{model}}.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV
+    resources:
+        mem_mb=2000,
     script:
         "../scripts/collect.py"

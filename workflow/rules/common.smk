@@ -55,6 +55,7 @@ DATASETS = dataset_names(config)
 TRAINED_MODELS = "|".join(re.escape(m) for m in MODELS if not is_given(config, m)) or "(?!)"
 GIVEN_MODELS = "|".join(re.escape(m) for m in MODELS if is_given(config, m)) or "(?!)"
 
+
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_]+",
     model=r"[A-Za-z0-9_]+",
@@ -98,9 +99,9 @@ SWEEP_PARAMS = {
     "regenerate": ATTACK if config["attack"]["regenerate"] else None,
 }
 # Models swept one layer per job (a regex for the sweep rule's model wildcard; "(?!)" matches nothing).
-SINGLE_LAYER_SWEEPS = "|".join(
-    re.escape(m) for m in MODELS if all(len(group) == 1 for group in sweep_layer_groups(config, m))
-) or "(?!)"
+SINGLE_LAYER_SWEEPS = (
+    "|".join(re.escape(m) for m in MODELS if all(len(group) == 1 for group in sweep_layer_groups(config, m))) or "(?!)"
+)
 
 
 def grouped_sweeps():
@@ -115,7 +116,9 @@ def grouped_sweeps():
 def sweep_paths(dataset, model, seed, epoch):
     """Every layer's sweep table of one checkpoint."""
     layers = sweep_layers(config, model)
-    return expand(f"{RUN_DIR}/sweep/epoch{{epoch}}/{{layer}}.parquet", dataset=dataset, model=model, seed=seed, epoch=epoch, layer=layers)
+    return expand(
+        f"{RUN_DIR}/sweep/epoch{{epoch}}/{{layer}}.parquet", dataset=dataset, model=model, seed=seed, epoch=epoch, layer=layers
+    )
 
 
 def epsilon_epochs(wildcards):
@@ -133,14 +136,23 @@ def checkpoint_sweeps(wildcards):
 
 def model_sweeps(wildcards):
     """Every sweep table of one (dataset, model): all seeds, checkpoints and layers."""
-    return [p for seed in model_seeds(config, wildcards.model) for epoch in epochs_of(wildcards.model)
-            for p in sweep_paths(wildcards.dataset, wildcards.model, seed, epoch)]
+    return [
+        p
+        for seed in model_seeds(config, wildcards.model)
+        for epoch in epochs_of(wildcards.model)
+        for p in sweep_paths(wildcards.dataset, wildcards.model, seed, epoch)
+    ]
 
 
 def model_runs(pattern):
     """Input function: ``pattern`` for every seed (and checkpoint) of one (dataset, model)."""
-    return lambda wildcards: expand(pattern, dataset=wildcards.dataset, model=wildcards.model,
-                                    seed=model_seeds(config, wildcards.model), epoch=epochs_of(wildcards.model))
+    return lambda wildcards: expand(
+        pattern,
+        dataset=wildcards.dataset,
+        model=wildcards.model,
+        seed=model_seeds(config, wildcards.model),
+        epoch=epochs_of(wildcards.model),
+    )
 
 
 def figure_options(figure):
@@ -151,8 +163,14 @@ def figure_options(figure):
 
 def kernel_paths(wildcards, table):
     """Every kernel (or targeting) table of one (dataset, model): seeds, checkpoints, ``kernels.layers``."""
-    return expand(f"{RUN_DIR}/{table}/epoch{{epoch}}/{{layer}}.parquet", dataset=wildcards.dataset, model=wildcards.model,
-                  seed=model_seeds(config, wildcards.model), epoch=epochs_of(wildcards.model), layer=kernel_layers(config, wildcards.model))
+    return expand(
+        f"{RUN_DIR}/{table}/epoch{{epoch}}/{{layer}}.parquet",
+        dataset=wildcards.dataset,
+        model=wildcards.model,
+        seed=model_seeds(config, wildcards.model),
+        epoch=epochs_of(wildcards.model),
+        layer=kernel_layers(config, wildcards.model),
+    )
 
 
 def pairs():

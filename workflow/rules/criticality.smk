@@ -6,19 +6,19 @@ rule criticality:
         adversarial=f"{RUN_DIR}/adversarial/epoch{{epoch}}.pt",
     output:
         f"{RUN_DIR}/criticality/epoch{{epoch}}.parquet",
-    params:
-        layers=lambda wildcards: perturbed_layers(config, wildcards.model),
-        # re-randomisation draws from the run's initialiser; a given model has none of its own
-        init=lambda wildcards: config["init"] if is_given(config, wildcards.model) else None,
     log:
         f"{LOGS}/criticality/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.log",
     benchmark:
         f"{BENCHMARKS}/criticality/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        ENV
+    params:
+        layers=lambda wildcards: perturbed_layers(config, wildcards.model),
+        # re-randomisation draws from the run's initialiser; a given model has none of its own
+        init=lambda wildcards: config["init"] if is_given(config, wildcards.model) else None,
     script:
         "../scripts/criticality.py"
 
@@ -33,10 +33,10 @@ rule collect_criticality:
         f"{LOGS}/collect_criticality/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/collect_criticality/{{dataset}}/{{model}}.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV
+    resources:
+        mem_mb=2000,
     script:
         "../scripts/collect.py"
 
@@ -52,9 +52,9 @@ rule agreement:
         f"{LOGS}/agreement/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/agreement/{{dataset}}/{{model}}.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV
+    resources:
+        mem_mb=2000,
     script:
         "../scripts/agreement.py"

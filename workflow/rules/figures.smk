@@ -29,17 +29,17 @@ for _figure, _tables in MODEL_FIGURE_INPUTS.items():
                 category="{dataset}",
                 subcategory="{model}",
             ),
-        params:
-            figure=_figure,
-            options=figure_options(_figure),
         log:
             f"{LOGS}/figures/{{dataset}}/{{model}}/{_figure}.log",
         benchmark:
             f"{BENCHMARKS}/figures/{{dataset}}/{{model}}/{_figure}.tsv"
-        resources:
-            mem_mb=2000,
         conda:
             ENV
+        resources:
+            mem_mb=2000,
+        params:
+            figure=_figure,
+            options=figure_options(_figure),
         script:
             "../scripts/figure.py"
 
@@ -50,17 +50,17 @@ rule figure_compare_models:
         scores=lambda wildcards: expand(f"{MODEL_DIR}/scores.parquet", model=dataset_models(wildcards.dataset), **wildcards),
     output:
         report(f"{RESULTS}/figures/{{dataset}}/compare_models.png", caption="../report/compare.rst", category="comparisons"),
-    params:
-        figure="compare_models",
-        options=figure_options("compare"),
     log:
         f"{LOGS}/figures/{{dataset}}/compare_models.log",
     benchmark:
         f"{BENCHMARKS}/figures/{{dataset}}/compare_models.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV
+    resources:
+        mem_mb=2000,
+    params:
+        figure="compare_models",
+        options=figure_options("compare"),
     script:
         "../scripts/figure.py"
 
@@ -71,16 +71,16 @@ rule figure_compare_datasets:
         scores=lambda wildcards: expand(f"{MODEL_DIR}/scores.parquet", dataset=model_dataset_list(wildcards.model), **wildcards),
     output:
         report(f"{RESULTS}/figures/compare_datasets/{{model}}.png", caption="../report/compare.rst", category="comparisons"),
-    params:
-        figure="compare_datasets",
-        options=figure_options("compare"),
     log:
         f"{LOGS}/figures/compare_datasets/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/figures/compare_datasets/{{model}}.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV
+    resources:
+        mem_mb=2000,
+    params:
+        figure="compare_datasets",
+        options=figure_options("compare"),
     script:
         "../scripts/figure.py"

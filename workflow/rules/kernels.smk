@@ -11,11 +11,11 @@ rule kernels:
         f"{LOGS}/kernels/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/{{layer}}.log",
     benchmark:
         f"{BENCHMARKS}/kernels/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/{{layer}}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
-    conda:
-        ENV
     script:
         "../scripts/kernels.py"
 
@@ -33,9 +33,9 @@ for _table in ("kernels", "targeting"):
             f"{LOGS}/collect_{_table}/{{dataset}}/{{model}}.log",
         benchmark:
             f"{BENCHMARKS}/collect_{_table}/{{dataset}}/{{model}}.tsv"
-        resources:
-            mem_mb=2000,
         conda:
             ENV
+        resources:
+            mem_mb=2000,
         script:
             "../scripts/collect.py"

@@ -4,16 +4,16 @@ rule removable:
         f"{MODEL_DIR}/sweep.parquet",
     output:
         f"{MODEL_DIR}/removable.parquet",
-    params:
-        max_loss=config["removable"]["max_loss"],
     log:
         f"{LOGS}/removable/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/removable/{{dataset}}/{{model}}.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV
+    resources:
+        mem_mb=2000,
+    params:
+        max_loss=config["removable"]["max_loss"],
     script:
         "../scripts/removable.py"
 
@@ -28,17 +28,17 @@ rule claims:
         table=f"{RESULTS}/reproduction/claims.parquet",
         markdown=f"{RESULTS}/reproduction/claims.md",
         html=report(f"{RESULTS}/reproduction/claims.html", caption="../report/claims.rst", category="reproduction"),
-    params:
-        roles={model: model_roles(config, model) for model in MODELS},
-        chance={dataset: 1 / dataset_info(config, dataset).num_classes for dataset in DATASETS},
-        tau=config["scores"]["tau"],
     log:
         f"{LOGS}/claims.log",
     benchmark:
         f"{BENCHMARKS}/claims.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV
+    resources:
+        mem_mb=2000,
+    params:
+        roles={model: model_roles(config, model) for model in MODELS},
+        chance={dataset: 1 / dataset_info(config, dataset).num_classes for dataset in DATASETS},
+        tau=config["scores"]["tau"],
     script:
         "../scripts/claims.py"

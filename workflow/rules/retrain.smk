@@ -6,6 +6,16 @@ rule retrain:
         epsilon=f"{RUN_DIR}/epsilon.parquet",
     output:
         f"{RUN_DIR}/retrain/epoch{{epoch}}.parquet",
+    log:
+        f"{LOGS}/retrain/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.log",
+    benchmark:
+        f"{BENCHMARKS}/retrain/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        gpu=1 if config["device"] == "cuda" else 0,
     params:
         data=data_params("train", "test"),
         epochs=retrain_epochs(config),
@@ -14,16 +24,6 @@ rule retrain:
         integration=config["scores"]["integration"],
         tau=config["scores"]["tau"],
         attack=ATTACK,
-    log:
-        f"{LOGS}/retrain/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.log",
-    benchmark:
-        f"{BENCHMARKS}/retrain/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        gpu=1 if config["device"] == "cuda" else 0,
-    conda:
-        ENV
     script:
         "../scripts/retrain.py"
 
@@ -38,10 +38,10 @@ rule collect_retrain:
         f"{LOGS}/collect_retrain/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/collect_retrain/{{dataset}}/{{model}}.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV
+    resources:
+        mem_mb=2000,
     script:
         "../scripts/collect.py"
 
@@ -56,9 +56,9 @@ rule retrain_summary:
         f"{LOGS}/retrain_summary/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/retrain_summary/{{dataset}}/{{model}}.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV
+    resources:
+        mem_mb=2000,
     script:
         "../scripts/retrain_summary.py"

@@ -4,18 +4,18 @@ rule scores:
         f"{MODEL_DIR}/sweep.parquet",
     output:
         f"{MODEL_DIR}/scores.parquet",
+    log:
+        f"{LOGS}/scores/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/scores/{{dataset}}/{{model}}.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
     params:
         integration=config["scores"]["integration"],
         tau=config["scores"]["tau"],
         bootstrap=config["scores"]["bootstrap"],
         bootstrap_seed=config["scores"]["bootstrap_seed"],
-    log:
-        f"{LOGS}/scores/{{dataset}}/{{model}}.log",
-    benchmark:
-        f"{BENCHMARKS}/scores/{{dataset}}/{{model}}.tsv"
-    resources:
-        mem_mb=2000,
-    conda:
-        ENV
     script:
         "../scripts/scores.py"

@@ -10,22 +10,22 @@ rule sweep:
         **SWEEP_INPUTS,
     output:
         SWEEP_TABLE,
-    params:
-        **SWEEP_PARAMS,
-    wildcard_constraints:
-        model=SINGLE_LAYER_SWEEPS,
     log:
         f"{LOGS}/sweep/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/{{layer}}.log",
     benchmark:
         f"{BENCHMARKS}/sweep/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/{{layer}}.tsv"
+    wildcard_constraints:
+        model=SINGLE_LAYER_SWEEPS,
+    priority: 5
+    group:
+        "sweep"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
-    group:
-        "sweep"
-    priority: 5
-    conda:
-        ENV
+    params:
+        **SWEEP_PARAMS,
     script:
         "../scripts/sweep.py"
 
@@ -39,22 +39,22 @@ for _model, _part, _layers in grouped_sweeps():
             **SWEEP_INPUTS,
         output:
             [SWEEP_TABLE.replace("{layer}", layer) for layer in _layers],
-        params:
-            **SWEEP_PARAMS,
-        wildcard_constraints:
-            model=_model,
         log:
             f"{LOGS}/sweep/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/part{_part}.log",
         benchmark:
             f"{BENCHMARKS}/sweep/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/part{_part}.tsv"
+        wildcard_constraints:
+            model=_model,
+        priority: 5
+        group:
+            "sweep"
+        conda:
+            ENV
         threads: 1
         resources:
             mem_mb=lambda wildcards, attempt: 2000 * attempt,
-        group:
-            "sweep"
-        priority: 5
-        conda:
-            ENV
+        params:
+            **SWEEP_PARAMS,
         script:
             "../scripts/sweep.py"
 
@@ -69,9 +69,9 @@ rule collect_sweeps:
         f"{LOGS}/collect_sweeps/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/collect_sweeps/{{dataset}}/{{model}}.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV
+    resources:
+        mem_mb=2000,
     script:
         "../scripts/collect.py"

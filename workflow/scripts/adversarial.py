@@ -12,6 +12,11 @@ model = load_checkpoint(snakemake.input.checkpoint, snakemake.config["device"])
 batch_size = snakemake.config["batch_size"]
 attack = Attack(**snakemake.params.attack)
 x_adv = attack(model, testset.x, testset.y, epsilon, batch_size)
-log.info("%s, epsilon %.5g: clean accuracy %.4f, adversarial accuracy %.4f", attack.name, epsilon,
-         accuracy(model, testset.x, testset.y, batch_size), accuracy(model, x_adv, testset.y, batch_size))
+log.info(
+    "%s, epsilon %.5g: clean accuracy %.4f, adversarial accuracy %.4f",
+    attack.name,
+    epsilon,
+    accuracy(model, testset.x, testset.y, batch_size),
+    accuracy(model, x_adv, testset.y, batch_size),
+)
 AdversarialSet(x_adv, testset.y, epsilon, attack.name).save(snakemake.output[0])

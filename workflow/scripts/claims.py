@@ -5,12 +5,19 @@ from fragility.claims import claims_markdown, claims_table
 from fragility.io import atomic_path, write_parquet
 
 log = start(snakemake, uses_torch=False)
-tables = {name: pd.concat([pd.read_parquet(p) for p in snakemake.input[name]], ignore_index=True) for name in ("scores", "sweep", "retrain")}
-claims = claims_table(tables["scores"], tables["sweep"], tables["retrain"], snakemake.params.roles, snakemake.params.chance,
-                      snakemake.params.tau)
+tables = {
+    name: pd.concat([pd.read_parquet(p) for p in snakemake.input[name]], ignore_index=True)
+    for name in ("scores", "sweep", "retrain")
+}
+claims = claims_table(
+    tables["scores"], tables["sweep"], tables["retrain"], snakemake.params.roles, snakemake.params.chance, snakemake.params.tau
+)
 markdown = claims_markdown(claims)
 log.info("claims:\n%s", markdown)
 write_parquet(claims, snakemake.output.table)
-for path, text in ((snakemake.output.markdown, markdown), (snakemake.output.html, claims.to_html(index=False, float_format="%.3f"))):
+for path, text in (
+    (snakemake.output.markdown, markdown),
+    (snakemake.output.html, claims.to_html(index=False, float_format="%.3f")),
+):
     with atomic_path(path) as tmp:
         tmp.write_text(text)

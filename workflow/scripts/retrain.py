@@ -15,6 +15,14 @@ frozen = layers_to_freeze(scores, f"label_{params.label_score}", params.label_fi
 epsilon = epsilon_for(pd.read_parquet(snakemake.input.epsilon), int(snakemake.wildcards.epoch))
 log.info("freezing %d fragile layers: %s", len(frozen), ", ".join(frozen) or "none")
 data = load_dataset(**params.data)
-table, _ = retrain(snakemake.input.checkpoint, data, frozen, params.epochs, epsilon, device=snakemake.config["device"],
-                   batch_size=snakemake.config["batch_size"], attack=Attack(**params.attack))
+table, _ = retrain(
+    snakemake.input.checkpoint,
+    data,
+    frozen,
+    params.epochs,
+    epsilon,
+    device=snakemake.config["device"],
+    batch_size=snakemake.config["batch_size"],
+    attack=Attack(**params.attack),
+)
 write_parquet(with_leading_columns(table, run_identity(snakemake.wildcards, epoch=False)), snakemake.output[0])

@@ -7,6 +7,9 @@ from fragility.scores import score_table
 log = start(snakemake, uses_torch=False)
 params = snakemake.params
 table = score_table(pd.read_parquet(snakemake.input[0]), params.integration, params.tau, params.bootstrap, params.bootstrap_seed)
-log.info("%d score rows; labels (combined, difference): %s", len(table),
-         table.loc[table["filter"] == "combined", "label_diff"].value_counts().to_dict())
+log.info(
+    "%d score rows; labels (combined, difference): %s",
+    len(table),
+    table.loc[table["filter"] == "combined", "label_diff"].value_counts().to_dict(),
+)
 write_parquet(table, snakemake.output[0])
