@@ -359,13 +359,15 @@ def epsilon_for(table: pd.DataFrame, epoch: int) -> float:
     return float(rows["epsilon"].iloc[0])
 
 
-class SweepMemo:
-    """Finished per-layer sweep tables, keyed by the content of everything that makes them:
-    checkpoint, test and adversarial files, the sweep settings, the fragility code and the
-    torch version. A job that sweeps several layers writes each layer here as it finishes,
-    so when Snakemake reruns that job (a layer was added to it, or it was killed) the layers
-    already computed are read back instead of swept again. A table is a pure function of
-    the key, so reuse never changes a result; delete the ``.memo`` folders to recompute."""
+class StressMemo:
+    """Finished per-unit tables of a stress job, keyed by the content of everything that
+    makes them: checkpoint, test and adversarial files, the test's settings, the fragility
+    code and the torch version. A job that runs several units writes each unit's tables
+    here as they finish, so when Snakemake reruns that job (a unit was added to it, or it
+    was killed) the units already done are read back instead of computed again. A table is a
+    pure function of the key, so reuse never changes a result. An entry that cannot be read,
+    or whose columns are not the table's, is a miss: it is reported, recomputed and
+    replaced — the memo never fails a run. Delete the ``.memo`` folders to recompute."""
 
     def __init__(self, folder: str | Path, inputs: list[str | Path], settings: dict):
         import hashlib
@@ -376,18 +378,32 @@ class SweepMemo:
             digest.update(Path(path).read_bytes())
         digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
         digest.update(torch.__version__.encode())
-        for source in sorted(Path(__file__).parent.glob("*.py")):
+        for source in sorted(Path(__file__).parent.rglob("*.py")):
             digest.update(source.read_bytes())
         self.folder, self.key = Path(folder), digest.hexdigest()
 
-    def path(self, layer: str) -> Path:
-        return self.folder / f"{layer}.{self.key}.parquet"
+    def path(self, unit: str, table: str) -> Path:
+        return self.folder / f"{unit}.{table}.{self.key}.parquet"
 
-    def load(self, layer: str) -> pd.DataFrame | None:
-        path = self.path(layer)
-        return pd.read_parquet(path) if path.is_file() else None
+    def load(self, unit: str, table: str, columns: list[str]) -> pd.DataFrame | None:
+        """The memorised table, or None when there is none or it is damaged."""
+        import logging
 
-    def save(self, layer: str, table: pd.DataFrame) -> None:
+        path = self.path(unit, table)
+        if not path.is_file():
+            return None
+        try:
+            found = pd.read_parquet(path)
+        except Exception as exc:  # garbage, truncated or empty file: any reader error is a miss
+            reason = f"it cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+        else:
+            if list(found.columns) == list(columns):
+                return found
+            reason = f"its columns {list(found.columns)[:4]}… are not the {table} table's"
+        logging.getLogger(__name__).warning("memo entry %s is ignored and recomputed: %s", path, reason)
+        return None
+
+    def save(self, unit: str, table: str, df: pd.DataFrame) -> None:
         from .io import write_parquet
 
-        write_parquet(table, self.path(layer))
+        write_parquet(df, self.path(unit, table))

@@ -4,12 +4,15 @@ search (paper §4.3, Def. 7–9) for either.
 FGSM's direction sign(∇x CE) does not depend on ε, so it is computed once per test set
 (:func:`gradient_sign`) and every ε of an FGSM search costs one forward pass. PGD restarts
 from x for every ε. :class:`Attack` is the one interface the adversarial stage, the sweep's
-``regenerate`` option and the retraining evaluation call.
+``regenerate`` option and the retraining evaluation call; :data:`ATTACKS` registers each
+method once (a new attack is one function, one entry and a schema block for its options
+under ``attack.<name>``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -20,9 +23,6 @@ from torch import nn
 from .evaluation import model_device, predict
 
 log = logging.getLogger(__name__)
-
-
-ATTACKS = ("fgsm", "pgd")
 
 
 def _batch_gradient_sign(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -109,10 +109,43 @@ def _project(candidate: torch.Tensor, x: torch.Tensor, epsilon: float, clamp: bo
 
 
 @dataclass(frozen=True)
+class AttackMethod:
+    """One attack as the tool knows it: ``make(model, x, y, epsilon, clamp, batch_size,
+    **options)`` returns the adversarial examples; ``options`` are its settings (the config
+    keys under ``attack.<name>``) with their defaults; ``label(options)`` is how tables and
+    figures name it; ``direction``, when the attack's direction does not depend on ε
+    (FGSM's sign of the gradient), lets the ε search compute it once per test set."""
+
+    make: Callable[..., torch.Tensor]
+    options: dict = field(default_factory=dict)
+    label: Callable[[dict], str] = lambda options: ""
+    direction: Callable[..., torch.Tensor] | None = None
+
+
+def _fgsm(model, x, y, epsilon, clamp, batch_size):
+    return fgsm(model, x, y, epsilon, clamp, batch_size)
+
+
+def _pgd(model, x, y, epsilon, clamp, batch_size, **options):
+    return pgd(model, x, y, epsilon, clamp=clamp, batch_size=batch_size, **options)
+
+
+ATTACKS: dict[str, AttackMethod] = {
+    "fgsm": AttackMethod(_fgsm, label=lambda options: "fgsm", direction=gradient_sign),
+    "pgd": AttackMethod(
+        _pgd,
+        options={"steps": 10, "step_size": None, "random_start": True, "seed": 0},
+        label=lambda options: f"pgd-{options.get('steps', 10)}",
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Attack:
     """The attack every stage uses: ``Attack("fgsm")`` (the paper's) or ``Attack("pgd", ...)``.
 
-    ``options`` are :func:`pgd`'s keyword arguments (steps, step_size, random_start, seed).
+    ``options`` are the method's settings (:data:`ATTACKS`; for PGD :func:`pgd`'s steps,
+    step_size, random_start, seed).
     """
 
     method: str = "fgsm"
@@ -121,22 +154,20 @@ class Attack:
 
     def __post_init__(self):
         if self.method not in ATTACKS:
-            raise ValueError(f"unknown attack {self.method!r}; choose from {ATTACKS}")
-        allowed = {"steps", "step_size", "random_start", "seed"} if self.method == "pgd" else set()
+            raise ValueError(f"unknown attack {self.method!r}; choose from {tuple(ATTACKS)}")
+        allowed = set(ATTACKS[self.method].options)
         unknown = sorted(set(self.options) - allowed)
         if unknown:
             raise ValueError(f"attack {self.method!r} takes no option {unknown[0]!r}; allowed: {sorted(allowed) or 'none'}")
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, batch_size: int = 256) -> torch.Tensor:
         """Adversarial examples of ``x`` against ``model`` at ``epsilon``."""
-        if self.method == "fgsm":
-            return fgsm(model, x, y, epsilon, self.clamp, batch_size)
-        return pgd(model, x, y, epsilon, clamp=self.clamp, batch_size=batch_size, **self.options)
+        return ATTACKS[self.method].make(model, x, y, epsilon, self.clamp, batch_size, **self.options)
 
     @property
     def name(self) -> str:
-        """``fgsm``, or ``pgd-<steps>`` (how tables and figures name the attack)."""
-        return "fgsm" if self.method == "fgsm" else f"pgd-{self.options.get('steps', 10)}"
+        """How tables and figures name the attack: ``fgsm``, ``pgd-<steps>``."""
+        return ATTACKS[self.method].label(self.options)
 
 
 @dataclass
@@ -177,8 +208,8 @@ def search_epsilon(
 
     Accuracy is not monotone in ε for FGSM, so the grid is walked upwards and the first
     bracket is refined. When no ε in [eps_min, eps_max] brackets the target the closest ε
-    tried is returned with ``reached=False``. ``attack`` is ``fgsm`` or ``pgd`` (with
-    ``attack_options`` as :class:`Attack` takes them).
+    tried is returned with ``reached=False``. ``attack`` names an entry of :data:`ATTACKS`
+    (with ``attack_options`` as :class:`Attack` takes them).
     """
     chosen = Attack(attack, clamp, dict(attack_options or {}))
     if not 0 < target < 1:
@@ -189,7 +220,8 @@ def search_epsilon(
     acc_clean = (clean_pred == y).double().mean().item()
     if acc_clean == 0:
         raise ValueError("the model classifies no test input correctly: a relative attack is undefined")
-    sign = gradient_sign(model, x, y, batch_size) if chosen.method == "fgsm" else None
+    direction = ATTACKS[chosen.method].direction
+    sign = direction(model, x, y, batch_size) if direction is not None else None
     tried: dict[float, tuple[float, torch.Tensor]] = {}
 
     def ratio_at(eps: float) -> float:

@@ -16,7 +16,7 @@ instead, with the engine the fast path chose per layer and its margin-guard re-r
 interpreter, and compares their peak resident memory. ``pipeline`` writes a checkpoint, test
 set and adversarial set, then sweeps one checkpoint's layers three ways: in this process
 (the sweep work itself), as one job per layer and as one job for all layers (fresh
-interpreters running :func:`fragility.pipeline.sweep_job`, as the workflow's jobs do), and
+interpreters running :func:`fragility.stress.job.run_stress_job`, as the workflow's jobs do), and
 reports what the jobs spend outside the sweep (start-up, imports, loading).
 """
 
@@ -35,10 +35,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import GLOBAL_LAYER
+from .engine.sweep import UNFILTERED, MaskedLayer
+from .engine.upstream import split_at
 from .evaluation import predict
 from .models import build_model, filtered_layers, layer_names, resolve_device
-from .sweep import UNFILTERED, MaskedLayer, plan_variants, sweep
-from .upstream import split_at
+from .stress.synaptic import plan_variants, sweep
 
 
 def count_flops(fn, *args) -> int:
@@ -225,21 +226,16 @@ def _job_seconds(args, folder: Path, layers: list[str]) -> float:
 
 def job_once(args) -> None:
     """(internal) What a workflow sweep job does: load the files once, sweep ``--layers``, write tables."""
-    from .pipeline import sweep_job
-    from .sweep import SweepOptions
+    from .engine.sweep import SweepOptions
+    from .stress import STRESS_TESTS, Context
+    from .stress.job import run_stress_job
 
     folder = Path(args.dir)
-    options = SweepOptions(steps=args.steps, batch_size=args.batch_size, cache_budget_mb=args.cache_budget_mb)
-    outputs = {layer: folder / "tables" / f"{layer}.parquet" for layer in args.layers.split(",")}
-    sweep_job(
-        folder / "checkpoint.pt",
-        folder / "testset.pt",
-        folder / "adversarial.pt",
-        outputs,
-        options,
-        {"dataset": "bench", "model": "bench", "seed": 0, "epoch": 1},
-        device=args.device,
-    )
+    options = SweepOptions(batch_size=args.batch_size, cache_budget_mb=args.cache_budget_mb)
+    context = Context(folder / "checkpoint.pt", folder / "testset.pt", folder / "adversarial.pt", args.device, options)
+    outputs = {layer: {"sweep": folder / "tables" / f"{layer}.parquet"} for layer in args.layers.split(",")}
+    params = {"steps": args.steps, "filters": ["h1", "h2", "h3"], "regenerate": None}
+    run_stress_job(STRESS_TESTS["sweep"], context, outputs, params, {"dataset": "bench", "model": "bench", "seed": 0, "epoch": 1})
 
 
 def bench_memory(args) -> pd.DataFrame:

@@ -389,10 +389,10 @@ def _check_data_dir(config: dict) -> None:
 
 
 def attack_settings(config: dict) -> dict:
-    """The keyword arguments of :class:`fragility.attack.Attack` the config asks for."""
+    """The keyword arguments of :class:`fragility.attack.Attack` the config asks for: the
+    method's options are the keys under ``attack.<method>``."""
     attack = config["attack"]
-    options = dict(attack["pgd"]) if attack["method"] == "pgd" else {}
-    return {"method": attack["method"], "clamp": attack["clamp"], "options": options}
+    return {"method": attack["method"], "clamp": attack["clamp"], "options": dict(attack.get(attack["method"], {}))}
 
 
 def stem_for(config: dict, model: str) -> str:
@@ -411,13 +411,12 @@ def perturbed_layers(config: dict, model: str) -> list[str]:
     return [layer for layer in model_layers(config, model) if layer in chosen]
 
 
-def sweep_layer_groups(config: dict, model: str) -> list[list[str]]:
-    """The layers of each sweep job of one checkpoint: ``sweep.layers_per_job`` consecutive
-    layers (``auto``: all of them in one job)."""
-    layers = sweep_layers(config, model)
+def unit_groups(config: dict, units: list[str]) -> list[list[str]]:
+    """The units of each stress job of one checkpoint: ``sweep.layers_per_job`` consecutive
+    units (``auto``: all of them in one job)."""
     size = config["sweep"]["layers_per_job"]
-    size = len(layers) if size == "auto" else size
-    return [layers[i : i + size] for i in range(0, len(layers), size)]
+    size = len(units) if size == "auto" else size
+    return [units[i : i + size] for i in range(0, len(units), size)] if units else []
 
 
 def kernel_layers(config: dict, model: str) -> list[str]:

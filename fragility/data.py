@@ -200,7 +200,6 @@ def _empty_split(x_like: torch.Tensor, y_like: torch.Tensor) -> tuple[torch.Tens
     return x_like[:0].clone(), y_like[:0].clone()
 
 
-NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 def _npz_headers(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, np.ndarray]]:

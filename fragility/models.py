@@ -28,7 +28,9 @@ INITS = ("kaiming_uniform", "torchvision")
 
 
 class Classifier(nn.Module):
-    """Normalise pixels in [0, 1], resize when smaller than ``image_size``, classify."""
+    """The network the tool analyses: pixels in [0, 1] are resized (bilinear) to
+    ``image_size`` × ``image_size`` whenever their width differs from it, normalised by
+    ``mean``/``std``, then classified by ``net``; so attacks work in pixel space."""
 
     def __init__(self, net: nn.Module, mean, std, image_size: int | None):
         super().__init__()

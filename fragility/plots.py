@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import GLOBAL_LAYER  # noqa: E402
-from .scores import responses  # noqa: E402
+from .scoring.scores import responses  # noqa: E402
 
 SCORES = {"score_clean": "clean r", "score_adv": "adversarial r_ε", "score_diff": "difference Δr"}
 MARKS = {"fragile": "Fr", "robust": "Ro", "antifragile": "Af"}
@@ -176,7 +176,7 @@ def _finish_panels(fig: plt.Figure, axes, ylabel: str, title: str) -> plt.Figure
 
 def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = None) -> plt.Figure:
     """Selective vs regular retraining, clean and adversarial, mean ± std over seeds (Fig. 12);
-    with ``summary`` (:func:`fragility.stats.retrain_summary`) each panel's title gives the
+    with ``summary`` (:func:`fragility.scoring.stats.retrain_summary`) each panel's title gives the
     pairs, mean ± std of selective − regular and the Wilcoxon p over all checkpoints, and
     each checkpoint's bars the same per epoch."""
     long = retrain.melt(

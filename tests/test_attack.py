@@ -122,3 +122,16 @@ def test_attack_rejects_unknown_methods_and_options():
     with pytest.raises(ValueError, match="takes no option 'steps'"):
         Attack("fgsm", options={"steps": 3})
     assert Attack("pgd", options={"steps": 7}).name == "pgd-7" and Attack().name == "fgsm"
+
+
+def test_every_registered_attack_has_its_options_in_the_schema():
+    """A new attack is one function + one ATTACKS entry + its block under `attack.<name>`."""
+    from fragility.attack import ATTACKS
+    from fragility.config import load_schema
+
+    attack = load_schema()["properties"]["attack"]["properties"]
+    assert attack["method"]["enum"] == list(ATTACKS)
+    for name, method in ATTACKS.items():
+        block = attack.get(name, {}).get("properties", {})
+        assert {key: spec["default"] for key, spec in block.items()} == method.options, name
+        assert Attack(name, options=dict(method.options)).name  # its defaults are accepted as options

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fragility.bootstrap import pack_correct, replicate_counts, unpack_correct
 from fragility.scores import INTERVAL_COLUMNS, SCORE_COLUMNS, score_table
+from fragility.scoring.bootstrap import pack_correct, replicate_counts, unpack_correct
 
 STEPS = 4
 

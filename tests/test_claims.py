@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fragility.claims import CLAIMS_COLUMNS, claims_markdown, claims_table, removable
+from fragility.scoring.claims import CLAIMS_COLUMNS, claims_markdown, claims_table, removable
 
 ROLES = {"net": {"first_conv": "conv1", "last_layer": "fc", "bn_convs": ["block.conv"]}}
 CHANCE = {"a": 0.1, "b": 0.1}
@@ -199,7 +199,7 @@ def test_removable_fraction_within_the_loss():
 
 
 def test_a_model_never_retrained_has_no_retraining_claim():
-    from fragility.claims import selective_beats_regular
+    from fragility.scoring.claims import selective_beats_regular
 
     row = selective_beats_regular(
         pd.DataFrame(columns=["dataset", "model", "seed", "epoch", "branch", "acc_clean", "acc_adv"]), "adv", "held_out", "net"

@@ -2,7 +2,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from fragility.fusion import FusedSuffix, to_channels_last
+from fragility.engine.fusion import FusedSuffix, to_channels_last
 
 
 def conv_bn() -> nn.Sequential:

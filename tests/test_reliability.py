@@ -72,7 +72,7 @@ def test_resume_redoes_no_completed_work(killed_and_resumed):
     assert "train" not in plan
     logs = workdir / "results" / "logs" / "sweep" / "digits" / "resnet18" / "seed0"
     for epoch in interrupted:  # the layers an interrupted job had finished are read back, not swept again
-        assert "reused the table of an earlier run" in (logs / epoch / "part0.log").read_text()
+        assert "reused the tables of an earlier run" in (logs / epoch / "part0.log").read_text()
 
 
 def test_resumed_run_equals_an_uninterrupted_one(killed_and_resumed, tiny_run):

@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from fragility.stats import SUMMARY_COLUMNS, retrain_summary, summarise_differences
+from fragility.scoring.stats import SUMMARY_COLUMNS, retrain_summary, summarise_differences
 
 
 def _table(rows):
@@ -59,7 +59,7 @@ def test_fewer_than_two_pairs_and_all_zero_differences():
 
 
 def test_kendall_tau_b_on_hand_made_rankings():
-    from fragility.stats import kendall_tau_b
+    from fragility.scoring.agreement import kendall_tau_b
 
     assert kendall_tau_b([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert kendall_tau_b([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
@@ -69,7 +69,8 @@ def test_kendall_tau_b_on_hand_made_rankings():
 
 
 def test_rank_agreement_means_over_seeds():
-    from fragility.stats import AGREEMENT_COLUMNS, rank_agreement
+    from fragility.scoring.agreement import AGREEMENT_COLUMNS, rank_agreement
+    from fragility.stress import rank_families
 
     layers = ["a", "b", "c", "d"]
     scores, criticality = [], []
@@ -101,7 +102,7 @@ def test_rank_agreement_means_over_seeds():
                         "drop_adv": rank,
                     }
                 )
-    table = rank_agreement(pd.DataFrame(scores), pd.DataFrame(criticality))
+    table = rank_agreement({"scores": pd.DataFrame(scores), "criticality": pd.DataFrame(criticality)}, rank_families())
     assert list(table.columns) == AGREEMENT_COLUMNS and len(table) == 12 * 11 // 2
     same = table[(table["measure_a"] == "h1_clean") & (table["measure_b"] == "h2_adv")].iloc[0]
     assert same["kendall_tau"] == 1.0 and same["spread"] == 0.0 and same["n_layers"] == 4

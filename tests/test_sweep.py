@@ -136,7 +136,7 @@ def test_a_fused_graph_that_disagrees_with_the_exact_one_is_not_used(monkeypatch
     graph's logits are compared with the exact graph's on the first batch before use."""
     import logging
 
-    from fragility.fusion import FusedSuffix
+    from fragility.engine.fusion import FusedSuffix
     from fragility.models import build_model
 
     torch.manual_seed(0)

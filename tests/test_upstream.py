@@ -6,8 +6,8 @@ import logging
 import torch
 from factories import DataDependent, TiedEncoder, small_cnn
 
+from fragility.engine.upstream import split_at
 from fragility.sweep import SweepOptions, sweep
-from fragility.upstream import split_at
 
 
 def test_split_gives_the_models_logits_bit_for_bit():

@@ -9,27 +9,19 @@ import pytest
 from workflow_helpers import ROOT, TINY_SCORES, planned_jobs, scratch_workdir, snakemake
 
 from fragility.artifacts import AdversarialSet, TestSet
-from fragility.claims import CLAIMS_COLUMNS, REMOVABLE_COLUMNS
-from fragility.criticality import CRITICALITY_COLUMNS
-from fragility.nodes import KERNEL_COLUMNS, TARGETING_COLUMNS
+from fragility.figures import FIGURES as REGISTERED_FIGURES
+from fragility.figures import figure_names
 from fragility.retrain import RETRAIN_COLUMNS
 from fragility.scores import INTERVAL_COLUMNS, SCORE_COLUMNS
-from fragility.stats import AGREEMENT_COLUMNS, SUMMARY_COLUMNS
+from fragility.scoring.agreement import AGREEMENT_COLUMNS
+from fragility.scoring.claims import CLAIMS_COLUMNS, REMOVABLE_COLUMNS
+from fragility.scoring.stats import SUMMARY_COLUMNS
+from fragility.stress.kernels import KERNEL_COLUMNS, TARGETING_COLUMNS
+from fragility.stress.reinit import CRITICALITY_COLUMNS
 from fragility.sweep import SWEEP_COLUMNS
 
 RUN_KEYS = ["dataset", "model", "seed", "epoch"]
-FIGURES = [
-    "local_scores",
-    "global_scores",
-    "landscape",
-    "response",
-    "retrain",
-    "compression",
-    "agreement",
-    "removable",
-    "kernels",
-    "kernels_consistency",
-]
+FIGURES = figure_names("model")  # every model figure the registry holds: the tiny run draws them all
 
 
 def test_lint_is_clean():
@@ -119,6 +111,21 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert list(summary.columns) == SUMMARY_COLUMNS and len(summary) == (2 + 1) * 2  # (2 epochs + all) x clean/adv
 
 
+REFERENCE = ROOT / "tests" / "data" / "tiny_reference"
+
+
+@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.parquet")), ids=lambda p: p.stem)
+def test_tiny_run_tables_equal_the_reference(tiny_run, path):
+    """Every table of the tiny config equals the one kept in tests/data/tiny_reference, made
+    before the stress tests moved onto one shape: column for column, value for value. The
+    combined point scores may differ in the last bit (≤ 2e-16): point and bootstrap scores now
+    share one mean over filters."""
+    folder = "reproduction" if path.stem == "claims" else "digits/resnet18"
+    table = pd.read_parquet(tiny_run / "results" / folder / path.name)
+    reference = pd.read_parquet(path)
+    pd.testing.assert_frame_equal(table, reference, check_exact=path.stem != "scores", rtol=1e-12, atol=1e-15)
+
+
 def test_tiny_run_draws_every_figure(tiny_run):
     figures = tiny_run / "results" / "figures"
     for name in FIGURES:
@@ -171,7 +178,7 @@ def test_adding_a_layer_plans_its_sweeps_and_what_reads_them(tiny_run, tmp_path)
     jobs = _plan_with(tiny_run, tmp_path, extra)
     assert _sweep_jobs(jobs) == 2  # one per checkpoint
     readers = {
-        "collect_sweeps",
+        "collect_sweep",
         "scores",
         "retrain",
         "collect_retrain",
@@ -179,10 +186,10 @@ def test_adding_a_layer_plans_its_sweeps_and_what_reads_them(tiny_run, tmp_path)
         "removable",
         "claims",
         "all",
-        "criticality",
+        "criticality_resnet18_part0",
         "collect_criticality",
         "agreement",
-    }  # criticality: one row per swept layer
+    }  # criticality: a table per swept layer, in one job per checkpoint (the new layer's only is computed)
     assert set(jobs) - {"sweep_resnet18_part0"} <= readers | {r for r in jobs if r.startswith("figure_")}, jobs
     # the checkpoint's job sweeps the new layer only: the others are read back, bit for bit
     workdir = _copy_of(tiny_run, tmp_path)
@@ -203,7 +210,7 @@ def test_adding_a_layer_plans_its_sweeps_and_what_reads_them(tiny_run, tmp_path)
     for name, table in before.items():
         pd.testing.assert_frame_equal(after[name], table, check_exact=True)
     log = (workdir / "results" / "logs" / "sweep" / "digits" / "resnet18" / "seed0" / "epoch002" / "part0.log").read_text()
-    assert log.count("reused the table of an earlier run") == 3 and log.count("layer layer1.0.conv1: ") >= 1
+    assert log.count("reused the tables of an earlier run") == 3 and log.count("layer layer1.0.conv1: ") >= 1
 
 
 def test_single_layer_jobs_write_the_tables_of_grouped_jobs(tiny_run, tmp_path):
@@ -278,6 +285,8 @@ def test_report_shows_every_figure(tiny_run):
     html = report.read_text(errors="replace")
     for name in FIGURES + ["compare_models"]:
         assert f"{name}.png" in html
+    caption = REGISTERED_FIGURES["local_scores"].caption.format(dataset="digits", model="resnet18")
+    assert caption.split(":")[0] in html  # captions come from the registry, wildcards filled in
     assert "claims.html" in html
 
 
@@ -294,7 +303,7 @@ def test_default_config_runs_end_to_end(tmp_path):
 def test_table_and_figure_jobs_import_no_torch():
     """Collect, score, summary and figure jobs start without importing torch (seconds per job)."""
     code = (
-        "import sys; import fragility.plots, fragility.stats, fragility.scores, fragility.io; "
+        "import sys; import fragility.plots, fragility.figures, fragility.scoring.stats, fragility.scoring.agreement, fragility.scoring.claims, fragility.scores, fragility.io; "
         "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -57,6 +57,7 @@ rule collect_epsilon:
         f"{LOGS}/collect_epsilon/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/collect_epsilon/{{dataset}}/{{model}}.tsv"
+    localrule: True
     conda:
         ENV
     resources:

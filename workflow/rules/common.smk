@@ -5,6 +5,8 @@ import sys
 sys.path.insert(0, workflow.basedir)  # the fragility package, also inside conda envs
 
 from fragility.artifacts import epsilon_search_epochs
+from fragility.figures import FIGURES, figure_names
+from fragility.stress import STRESS_TESTS, rank_families
 from fragility.config import (
     ConfigError,
     attack_settings,
@@ -14,7 +16,6 @@ from fragility.config import (
     dataset_source,
     given_model_spec,
     is_given,
-    kernel_layers,
     model_datasets,
     model_entries,
     model_epochs,
@@ -22,11 +23,9 @@ from fragility.config import (
     model_roles,
     model_seeds,
     model_spec_options,
-    perturbed_layers,
     retrain_epochs,
     retrains,
-    sweep_layer_groups,
-    sweep_layers,
+    unit_groups,
     validate_config,
 )
 
@@ -46,8 +45,6 @@ FIGURE_DIR = f"{RESULTS}/figures/{{dataset}}/{{model}}"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 ATTACK = attack_settings(config)
-MODEL_FIGURES = ["local_scores", "global_scores", "landscape", "response", "retrain", "compression", "agreement", "removable"]
-KERNEL_FIGURES = ["kernels", "kernels_consistency"]
 
 MODELS = model_names(config)  # names in paths and tables: timm/<name> is timm_<name>
 DATASETS = dataset_names(config)
@@ -86,39 +83,64 @@ def epochs_of(model):
     return [f"{e:03d}" for e in model_epochs(config, model)]
 
 
-SWEEP_TABLE = f"{RUN_DIR}/sweep/epoch{{epoch}}/{{layer}}.parquet"
-SWEEP_INPUTS = {
+STRESS_INPUTS = {
     "checkpoint": CHECKPOINT,
     "testset": f"{RESULTS}/{{dataset}}/testset.pt",
     "adversarial": f"{RUN_DIR}/adversarial/epoch{{epoch}}.pt",
 }
-# Params: exactly what changes a sweep table (the layers are in its path).
-SWEEP_PARAMS = {
-    "steps": config["sweep"]["steps"],
-    "filters": config["sweep"]["filters"],
-    "regenerate": ATTACK if config["attack"]["regenerate"] else None,
-}
-# Models swept one layer per job (a regex for the sweep rule's model wildcard; "(?!)" matches nothing).
-SINGLE_LAYER_SWEEPS = (
-    "|".join(re.escape(m) for m in MODELS if all(len(group) == 1 for group in sweep_layer_groups(config, m))) or "(?!)"
-)
 
 
-def grouped_sweeps():
-    """(model, part, layers) of every multi-layer sweep job (``sweep.layers_per_job``)."""
-    for model in MODELS:
-        groups = sweep_layer_groups(config, model)
-        if any(len(group) > 1 for group in groups):
-            for part, layers in enumerate(groups):
-                yield model, part, layers
+def unit_table(table):
+    """The path of one unit's ``table`` of one checkpoint (a stress test's output)."""
+    return f"{RUN_DIR}/{table}/epoch{{epoch}}/{{layer}}.parquet"
 
 
-def sweep_paths(dataset, model, seed, epoch):
-    """Every layer's sweep table of one checkpoint."""
-    layers = sweep_layers(config, model)
-    return expand(
-        f"{RUN_DIR}/sweep/epoch{{epoch}}/{{layer}}.parquet", dataset=dataset, model=model, seed=seed, epoch=epoch, layer=layers
+def units_of(test, model):
+    """The units stress test ``test`` (a name in STRESS_TESTS) runs on for ``model``."""
+    return STRESS_TESTS[test].units(config, model)
+
+
+def single_unit_models(test):
+    """A regex of the models whose ``test`` jobs run one unit each (``sweep.layers_per_job`` 1,
+    the SLURM profile's choice: the analysis fans out over a cluster); "(?!)" matches nothing."""
+    return (
+        "|".join(re.escape(m) for m in MODELS if all(len(group) == 1 for group in unit_groups(config, units_of(test, m))))
+        or "(?!)"
     )
+
+
+def grouped_jobs(test):
+    """(model, part, units) of every multi-unit job of ``test`` (``sweep.layers_per_job``)."""
+    for model in MODELS:
+        groups = unit_groups(config, units_of(test, model))
+        if any(len(group) > 1 for group in groups):
+            for part, units in enumerate(groups):
+                yield model, part, units
+
+
+def unit_paths(test, table, dataset, model, seed, epoch):
+    """Every unit's ``table`` of one checkpoint."""
+    return expand(unit_table(table), dataset=dataset, model=model, seed=seed, epoch=epoch, layer=units_of(test, model))
+
+
+def table_owner(table):
+    """The stress test that writes per-unit ``table``."""
+    return next(test for test in STRESS_TESTS.values() if table in test.tables)
+
+
+def collected_units(table):
+    """Input function: every unit's ``table`` of one (dataset, model), all seeds and checkpoints."""
+    test = table_owner(table).name
+
+    def paths(wildcards):
+        return [
+            path
+            for seed in model_seeds(config, wildcards.model)
+            for epoch in epochs_of(wildcards.model)
+            for path in unit_paths(test, table, wildcards.dataset, wildcards.model, seed, epoch)
+        ]
+
+    return paths
 
 
 def epsilon_epochs(wildcards):
@@ -131,17 +153,8 @@ def epsilon_checkpoints(wildcards):
 
 
 def checkpoint_sweeps(wildcards):
-    return sweep_paths(wildcards.dataset, wildcards.model, wildcards.seed, wildcards.epoch)
-
-
-def model_sweeps(wildcards):
-    """Every sweep table of one (dataset, model): all seeds, checkpoints and layers."""
-    return [
-        p
-        for seed in model_seeds(config, wildcards.model)
-        for epoch in epochs_of(wildcards.model)
-        for p in sweep_paths(wildcards.dataset, wildcards.model, seed, epoch)
-    ]
+    """Every unit's sweep table of one checkpoint (what retraining labels layers from)."""
+    return unit_paths("sweep", "sweep", wildcards.dataset, wildcards.model, wildcards.seed, wildcards.epoch)
 
 
 def model_runs(pattern):
@@ -157,20 +170,7 @@ def model_runs(pattern):
 
 def figure_options(figure):
     """The `figures:` keys that change ``figure`` (a new dpi redraws all; a response option, one)."""
-    keys = ["dpi"] + (["response_layer", "response_epoch"] if figure == "response" else [])
-    return {key: config["figures"][key] for key in keys}
-
-
-def kernel_paths(wildcards, table):
-    """Every kernel (or targeting) table of one (dataset, model): seeds, checkpoints, ``kernels.layers``."""
-    return expand(
-        f"{RUN_DIR}/{table}/epoch{{epoch}}/{{layer}}.parquet",
-        dataset=wildcards.dataset,
-        model=wildcards.model,
-        seed=model_seeds(config, wildcards.model),
-        epoch=epochs_of(wildcards.model),
-        layer=kernel_layers(config, wildcards.model),
-    )
+    return {key: config["figures"][key] for key in ("dpi", *FIGURES[figure].options)}
 
 
 def pairs():
@@ -187,25 +187,34 @@ def model_dataset_list(model):
     return [d for d, m in pairs() if m == model]
 
 
+def stress_tables(model):
+    """The collected tables of every stress test that runs on some unit of ``model``."""
+    return [table for test in STRESS_TESTS.values() if test.units(config, model) for table in test.tables]
+
+
+def planned_tables(dataset, model):
+    """Every collected table the workflow makes for one (dataset, model)."""
+    tables = ["epsilon", "scores", "agreement", "removable"] + stress_tables(model)
+    tables += ["retrain", "retrain_summary"] if retrains(config, dataset, model) else []
+    return tables
+
+
 def model_tables(dataset, model, table):
-    """``table`` of each (dataset, model) given, where it exists (retraining needs a training split)."""
-    if table.startswith("retrain") and not retrains(config, dataset, model):
-        return []
-    return [f"{RESULTS}/{dataset}/{model}/{table}.parquet"]
+    """``table`` of one (dataset, model) where it exists (retraining needs a training split)."""
+    return [f"{RESULTS}/{dataset}/{model}/{table}.parquet"] if table in planned_tables(dataset, model) else []
 
 
 def model_figures(dataset, model):
-    figures = MODEL_FIGURES + (KERNEL_FIGURES if kernel_layers(config, model) else [])
-    figures = [f for f in figures if f != "retrain" or retrains(config, dataset, model)]
+    """Every model figure whose tables the workflow makes for one (dataset, model)."""
+    made = set(planned_tables(dataset, model))
+    figures = [name for name in figure_names("model") if set(FIGURES[name].tables) <= made]
     return expand(f"{FIGURE_DIR}/{{figure}}.png", dataset=dataset, model=model, figure=figures)
 
 
 def all_targets():
     targets = []
     for dataset, model in pairs():
-        tables = ["scores", "retrain", "retrain_summary", "epsilon", "criticality", "agreement", "removable"]
-        tables += ["kernels", "targeting"] if kernel_layers(config, model) else []
-        targets += [path for table in tables for path in model_tables(dataset, model, table)]
+        targets += [f"{RESULTS}/{dataset}/{model}/{table}.parquet" for table in planned_tables(dataset, model)]
         targets += model_figures(dataset, model)
     targets += expand(f"{RESULTS}/figures/{{dataset}}/compare_models.png", dataset=DATASETS)
     targets += expand(f"{RESULTS}/figures/compare_datasets/{{model}}.png", model=MODELS)

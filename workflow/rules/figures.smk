@@ -1,38 +1,51 @@
-# One rule per figure, each reading only cached Parquet tables, so that
-# `snakemake results/figures/<dataset>/<model>/<figure>.png` rebuilds that figure alone.
+# One rule per figure of fragility.figures.FIGURES, each reading only cached Parquet tables, so
+# that `snakemake results/figures/<dataset>/<model>/<figure>.png` rebuilds that figure alone.
+# Captions come from the registry through one report template.
 
-MODEL_FIGURE_INPUTS = {
-    "local_scores": ["scores"],
-    "global_scores": ["scores"],
-    "landscape": ["sweep"],
-    "response": ["sweep"],
-    "retrain": ["retrain", "retrain_summary"],
-    "compression": ["sweep"],
-    "kernels": ["kernels", "targeting"],
-    "kernels_consistency": ["kernels"],
-    "agreement": ["agreement"],
-    "removable": ["removable"],
+
+def figure_caption(figure):
+    """Params function: the registry's caption of ``figure`` for the job's wildcards."""
+    return lambda wildcards: FIGURES[figure].caption.format(**wildcards)
+
+
+def compared_scores(wildcards):
+    """The score tables a comparison figure reads: every model of a dataset, or every dataset of a model."""
+    if "dataset" in wildcards.keys():
+        return expand(f"{MODEL_DIR}/scores.parquet", model=dataset_models(wildcards.dataset), dataset=wildcards.dataset)
+    return expand(f"{MODEL_DIR}/scores.parquet", dataset=model_dataset_list(wildcards.model), model=wildcards.model)
+
+
+FIGURE_PATHS = {  # scope -> (path with {figure}, report category, subcategory)
+    "model": (f"{FIGURE_DIR}/{{figure}}.png", "{dataset}", "{model}"),
+    "dataset": (f"{RESULTS}/figures/{{dataset}}/{{figure}}.png", "comparisons", None),
+    "across_datasets": (f"{RESULTS}/figures/compare_datasets/{{model}}.png", "comparisons", None),
 }
 
 
-for _figure, _tables in MODEL_FIGURE_INPUTS.items():
+for _figure, _spec in FIGURES.items():
+    _path = FIGURE_PATHS[_spec.scope][0].replace("{figure}", _figure)
 
     rule:
         name:
             f"figure_{_figure}"
         input:
-            **{table: f"{MODEL_DIR}/{table}.parquet" for table in _tables},
+            **(
+                {table: f"{MODEL_DIR}/{table}.parquet" for table in _spec.tables}
+                if _spec.scope == "model"
+                else {"scores": compared_scores}
+            ),
         output:
             report(
-                f"{FIGURE_DIR}/{_figure}.png",
-                caption=f"../report/{_figure}.rst",
-                category="{dataset}",
-                subcategory="{model}",
+                _path,
+                caption="../report/figure.rst",
+                category=FIGURE_PATHS[_spec.scope][1],
+                subcategory=FIGURE_PATHS[_spec.scope][2],
             ),
         log:
-            f"{LOGS}/figures/{{dataset}}/{{model}}/{_figure}.log",
+            _path.replace(f"{RESULTS}/figures", f"{LOGS}/figures").replace(".png", ".log"),
         benchmark:
-            f"{BENCHMARKS}/figures/{{dataset}}/{{model}}/{_figure}.tsv"
+            _path.replace(f"{RESULTS}/figures", f"{BENCHMARKS}/figures").replace(".png", ".tsv")
+        localrule: True
         conda:
             ENV
         resources:
@@ -40,47 +53,6 @@ for _figure, _tables in MODEL_FIGURE_INPUTS.items():
         params:
             figure=_figure,
             options=figure_options(_figure),
+            caption=figure_caption(_figure),
         script:
             "../scripts/figure.py"
-
-
-rule figure_compare_models:
-    """Global scores of every model on one dataset (paper Fig. 9 layout)."""
-    input:
-        scores=lambda wildcards: expand(f"{MODEL_DIR}/scores.parquet", model=dataset_models(wildcards.dataset), **wildcards),
-    output:
-        report(f"{RESULTS}/figures/{{dataset}}/compare_models.png", caption="../report/compare.rst", category="comparisons"),
-    log:
-        f"{LOGS}/figures/{{dataset}}/compare_models.log",
-    benchmark:
-        f"{BENCHMARKS}/figures/{{dataset}}/compare_models.tsv"
-    conda:
-        ENV
-    resources:
-        mem_mb=2000,
-    params:
-        figure="compare_models",
-        options=figure_options("compare"),
-    script:
-        "../scripts/figure.py"
-
-
-rule figure_compare_datasets:
-    """Global scores of one model on every dataset (paper Fig. 9 layout)."""
-    input:
-        scores=lambda wildcards: expand(f"{MODEL_DIR}/scores.parquet", dataset=model_dataset_list(wildcards.model), **wildcards),
-    output:
-        report(f"{RESULTS}/figures/compare_datasets/{{model}}.png", caption="../report/compare.rst", category="comparisons"),
-    log:
-        f"{LOGS}/figures/compare_datasets/{{model}}.log",
-    benchmark:
-        f"{BENCHMARKS}/figures/compare_datasets/{{model}}.tsv"
-    conda:
-        ENV
-    resources:
-        mem_mb=2000,
-    params:
-        figure="compare_datasets",
-        options=figure_options("compare"),
-    script:
-        "../scripts/figure.py"

@@ -8,6 +8,7 @@ rule removable:
         f"{LOGS}/removable/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/removable/{{dataset}}/{{model}}.tsv"
+    localrule: True
     conda:
         ENV
     resources:
@@ -32,6 +33,7 @@ rule claims:
         f"{LOGS}/claims.log",
     benchmark:
         f"{BENCHMARKS}/claims.tsv"
+    localrule: True
     conda:
         ENV
     resources:

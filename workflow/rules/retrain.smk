@@ -38,6 +38,7 @@ rule collect_retrain:
         f"{LOGS}/collect_retrain/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/collect_retrain/{{dataset}}/{{model}}.tsv"
+    localrule: True
     conda:
         ENV
     resources:
@@ -56,6 +57,7 @@ rule retrain_summary:
         f"{LOGS}/retrain_summary/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/retrain_summary/{{dataset}}/{{model}}.tsv"
+    localrule: True
     conda:
         ENV
     resources:

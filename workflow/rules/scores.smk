@@ -8,6 +8,7 @@ rule scores:
         f"{LOGS}/scores/{{dataset}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/scores/{{dataset}}/{{model}}.tsv"
+    localrule: True
     conda:
         ENV
     resources:

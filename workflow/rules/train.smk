@@ -54,6 +54,7 @@ rule given_model:
     wildcard_constraints:
         model=GIVEN_MODELS,
         seed="0",
+    localrule: True
     conda:
         ENV
     resources:

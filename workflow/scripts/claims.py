@@ -1,8 +1,8 @@
 import pandas as pd
 from stage import start
 
-from fragility.claims import claims_markdown, claims_table
 from fragility.io import atomic_path, write_parquet
+from fragility.scoring.claims import claims_markdown, claims_table
 
 log = start(snakemake, uses_torch=False)
 tables = {

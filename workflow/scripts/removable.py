@@ -1,8 +1,8 @@
 import pandas as pd
 from stage import start
 
-from fragility.claims import removable
 from fragility.io import write_parquet
+from fragility.scoring.claims import removable
 
 log = start(snakemake, uses_torch=False)
 table = removable(pd.read_parquet(snakemake.input[0]), snakemake.params.max_loss)

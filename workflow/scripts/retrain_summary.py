@@ -2,7 +2,7 @@ import pandas as pd
 from stage import start
 
 from fragility.io import write_parquet
-from fragility.stats import retrain_summary
+from fragility.scoring.stats import retrain_summary
 
 log = start(snakemake, uses_torch=False)
 summary = retrain_summary(pd.read_parquet(snakemake.input[0]))

@@ -1,0 +1,152 @@
+"""Every figure of the tool, registered once: its drawing function (:mod:`fragility.plots`),
+the collected tables it reads, its report caption and the ``figures:`` keys it uses.
+
+The workflow's figure rules, the target lists, the report and the tests read
+:data:`FIGURES`; adding a figure is one function in :mod:`fragility.plots` plus one entry
+here. Captions may name ``{dataset}`` and ``{model}``. No torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import plots
+
+SCOPES = ("model", "dataset", "across_datasets")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: ``draw(tables, options)`` with ``tables`` the collected tables it reads
+    (name → DataFrame, every seed and checkpoint of its scope) and ``options`` the
+    ``figures:`` keys it uses. ``scope``: ``model`` — one per (dataset, model), drawn when
+    every table it reads exists there —; ``dataset`` — every model of one dataset —;
+    ``across_datasets`` — one model on every dataset."""
+
+    name: str
+    draw: Callable[[dict[str, pd.DataFrame], dict], object]
+    tables: tuple[str, ...]
+    caption: str
+    options: tuple[str, ...] = ()
+    scope: str = "model"
+
+    def __post_init__(self):
+        if self.scope not in SCOPES:
+            raise ValueError(f"figure {self.name}: unknown scope {self.scope!r}; choose from {SCOPES}")
+
+
+FIGURES: dict[str, FigureSpec] = {
+    spec.name: spec
+    for spec in (
+        FigureSpec(
+            "local_scores",
+            lambda t, o: plots.local_score_heatmaps(t["scores"]),
+            ("scores",),
+            "Local scores of {model} on {dataset} (paper Fig. 10): clean score r, adversarial score r_ε and difference "
+            "score Δr of the combined filter response, per layer (rows) and checkpoint epoch (columns), mean over seeds. "
+            "Marks: Fr fragile (< −τ), Ro robust, Af antifragile (> τ), with their bootstrap confidence. Negative = fragile.",
+        ),
+        FigureSpec(
+            "global_scores",
+            lambda t, o: plots.global_scores(t["scores"]),
+            ("scores",),
+            "Global scores (all Conv2d/Linear weights filtered together) of {model} on {dataset} over training epochs "
+            "(paper Fig. 9), per filter, mean ± std over seeds, the bootstrap 95 % interval shaded.",
+        ),
+        FigureSpec(
+            "landscape",
+            lambda t, o: plots.learning_landscape(t["sweep"]),
+            ("sweep",),
+            "Learning landscape of {model} on {dataset} (paper Fig. 5, 7): combined scaled accuracy per layer over the "
+            "normalised threshold (x) and the checkpoint epoch (y), clean, adversarial and their difference.",
+        ),
+        FigureSpec(
+            "response",
+            lambda t, o: plots.filter_response(t["sweep"], o["response_layer"], o["response_epoch"]),
+            ("sweep",),
+            "Filter responses of one layer of {model} on {dataset} at one checkpoint (paper Fig. 4, 8): scaled clean and "
+            "adversarial accuracy per filter against the normalised threshold, with the baseline φ̄ and the shaded area "
+            "whose signed size is the score.",
+            options=("response_layer", "response_epoch"),
+        ),
+        FigureSpec(
+            "retrain",
+            lambda t, o: plots.retrain_comparison(t["retrain"], t["retrain_summary"]),
+            ("retrain", "retrain_summary"),
+            "Selective vs regular retraining of {model} on {dataset} (paper Fig. 12): clean and adversarial test accuracy "
+            "after retraining from each checkpoint, fragile layers frozen in the selective branch, mean ± std over seeds.",
+        ),
+        FigureSpec(
+            "compression",
+            lambda t, o: plots.compression_curve(t["sweep"]),
+            ("sweep",),
+            "Accuracy of {model} on {dataset} against the fraction of weights removed (global analysis), one panel per "
+            "filter, clean (solid) and adversarial (dashed) per checkpoint, points ordered by the fraction removed and "
+            "averaged over seeds.",
+        ),
+        FigureSpec(
+            "kernels",
+            lambda t, o: plots.kernel_dropout(t["kernels"], t["targeting"]),
+            ("kernels", "targeting"),
+            'Kernel (node) dropout of {model} on {dataset} (the authors\' talk, "attacks on fragile neurons"): for the '
+            "first seed at the last checkpoint, the clean and adversarial accuracy after removing each kernel (output "
+            "channel) of the layer alone, against the mean over kernels (dashed) and the unfiltered accuracy (dotted). Red "
+            "kernels are fragile: their removal leaves accuracy below the mean. The panel title says whether the attack "
+            "targets the fragile kernels: d_fragile, the mean change of their output maps between clean and adversarial "
+            "inputs, against d_nonfragile.",
+        ),
+        FigureSpec(
+            "kernels_consistency",
+            lambda t, o: plots.kernel_consistency(t["kernels"]),
+            ("kernels",),
+            "Kernel fragility of {model} on {dataset} over checkpoints, one panel per layer and seed (kernels of different "
+            "seeds are different kernels): a dark cell marks a kernel whose removal leaves clean accuracy below the mean "
+            'at that checkpoint; the bottom row marks the kernels fragile at every checkpoint ("consistently fragile").',
+        ),
+        FigureSpec(
+            "agreement",
+            lambda t, o: plots.rank_agreement(t["agreement"]),
+            ("agreement",),
+            "Rank agreement between the stress tests of {model} on {dataset}, per checkpoint: Kendall's τ_b between the "
+            "layer orderings (least to most robust, ``__global__`` excluded) of the synaptic-filter scores r and r_ε "
+            "(h1, h2, h3, combined) and of re-initialisation and re-randomisation (−drop in clean and adversarial "
+            "accuracy), averaged over seeds. +1: the two measures rank the layers alike; 0: unrelated; −1: reversed.",
+        ),
+        FigureSpec(
+            "removable",
+            lambda t, o: plots.removable(t["removable"]),
+            ("removable",),
+            "Pruning sensitivity of {model} on {dataset}: per layer and filter, the largest fraction of the layer's weights "
+            "that one filter step removes while clean and adversarial accuracy lose at most removable.max_loss, mean over "
+            "seeds at the last checkpoint. The table removable.parquet has it for every checkpoint, and for clean and "
+            "adversarial accuracy separately.",
+        ),
+        FigureSpec(
+            "compare_models",
+            lambda t, o: plots.compare_global(t["scores"], hue="model"),
+            ("scores",),
+            "Global scores r, r_ε and Δr over epochs of every model on {dataset} (paper Fig. 9 layout), mean over seeds.",
+            scope="dataset",
+        ),
+        FigureSpec(
+            "compare_datasets",
+            lambda t, o: plots.compare_global(t["scores"], hue="dataset"),
+            ("scores",),
+            "Global scores r, r_ε and Δr over epochs of {model} on every dataset (paper Fig. 9 layout), mean over seeds.",
+            scope="across_datasets",
+        ),
+    )
+}
+
+
+def figure_names(scope: str = "model") -> list[str]:
+    """The registered figures of one scope, in registry order."""
+    return [name for name, spec in FIGURES.items() if spec.scope == scope]
+
+
+def draw_figure(name: str, tables: dict[str, pd.DataFrame], options: dict):
+    """The matplotlib Figure of registered figure ``name``."""
+    return FIGURES[name].draw(tables, options)

@@ -1,0 +1,72 @@
+"""Rank agreement (METHOD §11): do the stress tests order a network's layers alike?
+
+Every stress test with a :class:`fragility.stress.base.RankMeasures` entry orders the swept
+layers (``__global__`` excluded) from least to most robust, one ordering per measure; this
+module takes Kendall's τ_b between every pair of measures, per (seed, checkpoint), and
+reports mean and spread over seeds. No torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import GLOBAL_LAYER
+
+KEYS = ["dataset", "model", "seed", "epoch", "layer"]
+AGREEMENT_COLUMNS = ["dataset", "model", "epoch", "measure_a", "measure_b", "kendall_tau", "spread", "n_layers"]
+
+
+def layer_measures(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.DataFrame:
+    """Per (dataset, model, seed, epoch, layer), every measure that orders layers from least to
+    most robust, ``__global__`` excluded. Each family (a stress test's
+    :class:`fragility.stress.base.RankMeasures` as a dict) reads ``tables[family["table"]]``:
+    measure ``{value}_{kind}`` is column ``{stem}_{kind}`` of the rows whose ``by`` column is
+    ``value``, times ``sign`` (−1 turns a drop into "higher = more robust")."""
+    columns = {}
+    for family in families:
+        rows = tables[family["table"]]
+        rows = rows[rows["layer"] != GLOBAL_LAYER]
+        for value in family["values"]:
+            chosen = rows[rows[family["by"]] == value].set_index(KEYS)
+            for column in family["columns"]:
+                columns[f"{value}_{column.rsplit('_', 1)[1]}"] = family["sign"] * chosen[column]
+    return pd.DataFrame(columns).reset_index()
+
+
+def kendall_tau_b(a, b) -> float:
+    """Kendall's τ_b (ties accounted for); NaN when either ranking is constant or too short."""
+    from scipy.stats import kendalltau
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 2 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
+        return float("nan")
+    return float(kendalltau(a[keep], b[keep], variant="b").statistic)
+
+
+def rank_agreement(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.DataFrame:
+    """Kendall's τ_b between every pair of measures (:func:`layer_measures`), per (seed,
+    epoch) over the swept layers; ``kendall_tau`` is the mean over seeds and ``spread`` the
+    std (ddof 1; NaN for one seed)."""
+    measures = layer_measures(tables, families)
+    names = [c for c in measures.columns if c not in KEYS]
+    rows = []
+    for (dataset, model, epoch), part in measures.groupby(["dataset", "model", "epoch"], sort=True):
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                taus = [kendall_tau_b(run[a], run[b]) for _, run in part.groupby("seed")]
+                finite = [t for t in taus if np.isfinite(t)]
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "epoch": epoch,
+                        "measure_a": a,
+                        "measure_b": b,
+                        "kendall_tau": float(np.mean(finite)) if finite else np.nan,
+                        "spread": float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan,
+                        "n_layers": int(part.groupby("seed")[[a, b]].count().min().min()),
+                    }
+                )
+    return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)

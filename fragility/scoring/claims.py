@@ -1,0 +1,206 @@
+"""Does the paper hold? Its findings as claims computed from the score, sweep and retrain
+tables, one row per claim × dataset × model (docs/method.md defines each). No torch.
+
+A claim that does not hold is a result, not a bug: the definitions never bend to make one hold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import GLOBAL_LAYER
+from .stats import paired_differences, summarise_differences
+
+CLAIMS_COLUMNS = ["claim", "dataset", "model", "value", "spread", "n", "holds", "detail"]
+REMOVABLE_COLUMNS = ["dataset", "model", "seed", "epoch", "layer", "filter", "removable_clean", "removable_adv", "removable"]
+
+
+def _row(claim, dataset, model, value, spread, n, holds, detail) -> dict:
+    return {
+        "claim": claim,
+        "dataset": dataset,
+        "model": model,
+        "value": value,
+        "spread": spread,
+        "n": int(n),
+        "holds": bool(holds),
+        "detail": detail,
+    }
+
+
+def _confidence(rows: pd.DataFrame) -> str:
+    """'label confidence clean 0.98, adv 0.95' (bootstrap) or '' without intervals."""
+    parts = [
+        f"{kind} {rows[f'label_{kind}_conf'].mean():.2f}"
+        for kind in ("clean", "adv")
+        if f"label_{kind}_conf" in rows and rows[f"label_{kind}_conf"].notna().any()
+    ]
+    return f"; mean label confidence {', '.join(parts)}" if parts else ""
+
+
+def layer_fragile(scores: pd.DataFrame, claim: str, layer: str, dataset: str, model: str) -> dict:
+    """The fraction of (seed, checkpoint) where ``layer``'s combined-response label is fragile
+    on both the clean and the adversarial score; spread = std over seeds of the per-seed
+    fraction; holds when the fraction is 1."""
+    rows = scores[(scores["layer"] == layer) & (scores["filter"] == "combined")]
+    if rows.empty:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, f"layer {layer} was not swept")
+    fragile = (rows["label_clean"] == "fragile") & (rows["label_adv"] == "fragile")
+    per_seed = fragile.groupby(rows["seed"]).mean()
+    value = float(fragile.mean())
+    detail = f"layer {layer}; fragile (clean and adversarial) at {int(fragile.sum())} of {len(rows)} (seed, checkpoint)"
+    return _row(
+        claim,
+        dataset,
+        model,
+        value,
+        float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan,
+        len(rows),
+        value == 1.0,
+        detail + _confidence(rows),
+    )
+
+
+def batchnorm_rescue(sweep: pd.DataFrame, layers: list[str], chance: float, dataset: str, model: str) -> dict:
+    """Over the middle conv layers followed by BatchNorm: the fraction of (layer, seed,
+    checkpoint) whose clean accuracy with every weight removed (h1 at step A) stays above 2×
+    chance; holds when ≥ 0.5."""
+    claim = "batchnorm_rescue"
+    if not layers:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, "no middle conv layer followed by BatchNorm")
+    rows = sweep[(sweep["filter"] == "h1") & sweep["layer"].isin(layers)]
+    rows = rows[rows["step"] == rows["step"].max()]
+    if rows.empty:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, "none of those layers was swept")
+    rescued = rows["acc_clean"] > 2 * chance
+    per_seed = rescued.groupby(rows["seed"]).mean()
+    value = float(rescued.mean())
+    detail = (
+        f"{rows['layer'].nunique()} layers; accuracy with every weight removed: median {rows['acc_clean'].median():.3f}, "
+        f"2× chance = {2 * chance:.3f}"
+    )
+    return _row(
+        claim,
+        dataset,
+        model,
+        value,
+        float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan,
+        len(rows),
+        value >= 0.5,
+        detail,
+    )
+
+
+def selective_beats_regular(retrain: pd.DataFrame, accuracy: str, dataset: str, model: str) -> dict:
+    """Mean selective − regular over all (seed, checkpoint) pairs; holds when the mean is > 0
+    and the Wilcoxon signed-rank p < 0.05."""
+    claim = f"selective_beats_regular_{accuracy}"
+    if retrain.empty:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, "not retrained (the dataset has no training split)")
+    summary = summarise_differences(paired_differences(retrain)[f"diff_{accuracy}"])
+    holds = summary["mean_diff"] > 0 and summary["wilcoxon_p"] < 0.05
+    return _row(
+        claim,
+        dataset,
+        model,
+        summary["mean_diff"],
+        summary["std_diff"],
+        summary["n_pairs"],
+        holds,
+        f"Wilcoxon p = {summary['wilcoxon_p']:.3g}",
+    )
+
+
+def global_scores_converge(scores: pd.DataFrame, dataset: str, model: str) -> dict:
+    """The std over seeds of the global combined scores (r, r_ε, Δr, averaged) at the last
+    checkpoint against the first: value = their ratio; holds when it shrinks (< 1)."""
+    claim = "global_scores_converge"
+    rows = scores[(scores["layer"] == GLOBAL_LAYER) & (scores["filter"] == "combined")]
+    epochs = sorted(rows["epoch"].unique())
+    if rows["seed"].nunique() < 2 or len(epochs) < 2:
+        return _row(claim, dataset, model, np.nan, np.nan, rows["seed"].nunique(), False, "needs 2 seeds and 2 checkpoints")
+    spread = {
+        e: rows[rows["epoch"] == e][["score_clean", "score_adv", "score_diff"]].std(ddof=1).mean()
+        for e in (epochs[0], epochs[-1])
+    }
+    ratio = spread[epochs[-1]] / spread[epochs[0]] if spread[epochs[0]] > 0 else np.nan
+    detail = f"std over seeds of the global combined scores: epoch {epochs[0]} {spread[epochs[0]]:.4f} -> epoch {epochs[-1]} {spread[epochs[-1]]:.4f}"
+    return _row(claim, dataset, model, ratio, np.nan, rows["seed"].nunique(), bool(ratio < 1), detail)
+
+
+def global_scores_similar_across_datasets(scores: pd.DataFrame, model: str, tau: float) -> dict:
+    """The largest difference between datasets of a model's mean global combined scores (r,
+    r_ε, Δr; mean over seeds and checkpoints); holds when below τ."""
+    rows = scores[(scores["model"] == model) & (scores["layer"] == GLOBAL_LAYER) & (scores["filter"] == "combined")]
+    means = rows.groupby("dataset")[["score_clean", "score_adv", "score_diff"]].mean()
+    largest = float((means.max() - means.min()).max())
+    detail = "; ".join(f"{d}: r {m.score_clean:.3f}, r_ε {m.score_adv:.3f}, Δr {m.score_diff:.3f}" for d, m in means.iterrows())
+    return _row(
+        "global_scores_similar_across_datasets", ",".join(means.index), model, largest, np.nan, len(means), largest < tau, detail
+    )
+
+
+def claims_table(
+    scores: pd.DataFrame, sweep: pd.DataFrame, retrain: pd.DataFrame, roles: dict, chance: dict, tau: float
+) -> pd.DataFrame:
+    """Every claim for every (dataset, model) of the tables. ``roles[model]`` names its
+    ``first_conv``, ``last_layer`` and ``bn_convs`` (middle convs followed by BatchNorm);
+    ``chance[dataset]`` is 1/K."""
+    rows = []
+    for (dataset, model), part in scores.groupby(["dataset", "model"], sort=False):
+        role = roles[model]
+        own_sweep = sweep[(sweep["dataset"] == dataset) & (sweep["model"] == model)]
+        own_retrain = retrain[(retrain["dataset"] == dataset) & (retrain["model"] == model)]
+        rows += [
+            layer_fragile(part, "first_conv_fragile", role["first_conv"], dataset, model),
+            layer_fragile(part, "last_linear_fragile", role["last_layer"], dataset, model),
+            batchnorm_rescue(own_sweep, role["bn_convs"], chance[dataset], dataset, model),
+            selective_beats_regular(own_retrain, "adv", dataset, model),
+            selective_beats_regular(own_retrain, "clean", dataset, model),
+            global_scores_converge(part, dataset, model),
+        ]
+    if scores["dataset"].nunique() >= 2:
+        rows += [global_scores_similar_across_datasets(scores, model, tau) for model in scores["model"].unique()]
+    return pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
+
+
+def claims_markdown(claims: pd.DataFrame) -> str:
+    """The claims table as Markdown, one line per claim."""
+    lines = ["| claim | dataset | model | value | spread | n | holds | detail |", "|---|---|---|---|---|---|---|---|"]
+    for row in claims.itertuples():
+        spread = "" if pd.isna(row.spread) else f"{row.spread:.3f}"
+        value = "n/a" if pd.isna(row.value) else f"{row.value:.3f}"
+        lines.append(
+            f"| {row.claim} | {row.dataset} | {row.model} | {value} | {spread} | {row.n} | "
+            f"{'**yes**' if row.holds else 'no'} | {row.detail} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def removable(sweep: pd.DataFrame, max_loss: float = 0.01) -> pd.DataFrame:
+    """Per layer and filter, the largest fraction of its weights a filter step removes while
+    clean (``removable_clean``), adversarial (``removable_adv``) or both (``removable``)
+    accuracy lose at most ``max_loss`` against the unfiltered network."""
+    keys = [k for k in ("dataset", "model", "seed", "epoch") if k in sweep] + ["layer", "filter"]
+    table = sweep.assign(
+        fraction=sweep["n_removed"] / sweep["n_total"],
+        ok_clean=sweep["acc_clean_unfiltered"] - sweep["acc_clean"] <= max_loss + 1e-12,
+        ok_adv=sweep["acc_adv_unfiltered"] - sweep["acc_adv"] <= max_loss + 1e-12,
+    )
+    table["ok"] = table["ok_clean"] & table["ok_adv"]
+    out = (
+        table.groupby(keys, sort=False)
+        .apply(
+            lambda g: pd.Series(
+                {
+                    "removable_clean": g.loc[g["ok_clean"], "fraction"].max() if g["ok_clean"].any() else 0.0,
+                    "removable_adv": g.loc[g["ok_adv"], "fraction"].max() if g["ok_adv"].any() else 0.0,
+                    "removable": g.loc[g["ok"], "fraction"].max() if g["ok"].any() else 0.0,
+                }
+            ),
+            include_groups=False,
+        )
+        .reset_index()
+    )
+    return out[[c for c in REMOVABLE_COLUMNS if c in out]]

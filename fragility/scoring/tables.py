@@ -1,0 +1,19 @@
+"""The score table: point scores and labels with their bootstrap intervals, per unit and filter."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .bootstrap import INTERVAL_COLUMNS, intervals
+from .scores import SCORE_COLUMNS, point_scores
+
+__all__ = ["INTERVAL_COLUMNS", "SCORE_COLUMNS", "score_table"]
+
+
+def score_table(
+    sweep_df: pd.DataFrame, integration: str = "rectangle", tau: float = 0.02, bootstrap: int = 0, bootstrap_seed: int = 0
+) -> pd.DataFrame:
+    """Scores, labels and normalised scores per unit and filter (h1, h2, h3, combined); with
+    ``bootstrap`` replicates (and the sweep's per-image ``correct_*`` columns) their 95 %
+    intervals and label confidences (:mod:`fragility.scoring.bootstrap`), else NaN there."""
+    return intervals(point_scores(sweep_df, integration, tau), sweep_df, integration, tau, bootstrap, bootstrap_seed)

@@ -1,0 +1,119 @@
+"""The shape every stress test has, and what one stress job loads once for all its units.
+
+A stress test perturbs one **unit** of a checkpoint's network — a layer, ``__global__`` —
+and measures the network on the checkpoint's clean and adversarial test sets. It is a
+:class:`StressTest`: which units it runs on, what in the config changes its tables, and a
+``run`` function from a :class:`Context` and a unit to its tables. Each table's full
+column order is declared with it: the run columns (``dataset, model, seed, epoch``), the
+``attack`` that made the adversarial set, and the test's own columns.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..engine.sweep import SweepOptions
+
+RUN_COLUMNS = ["dataset", "model", "seed", "epoch"]
+
+
+@dataclass(frozen=True)
+class RankMeasures:
+    """How a stress test orders the layers from least to most robust, for the rank agreement
+    (:mod:`fragility.scoring.agreement`): in the collected ``table``, the rows whose ``by``
+    column equals each of ``values`` give one measure per column of ``columns`` (named
+    ``{value}_{clean|adv}``), times ``sign`` (−1 for a drop: higher must mean more robust)."""
+
+    table: str
+    by: str
+    values: tuple[str, ...]
+    columns: tuple[str, ...]
+    sign: int = 1
+
+    def as_params(self) -> dict:
+        """Plain values, as a rule's params hold them (:func:`fragility.scoring.agreement.layer_measures`)."""
+        return {"table": self.table, "by": self.by, "values": list(self.values), "columns": list(self.columns), "sign": self.sign}
+
+
+@dataclass(frozen=True)
+class StressTest:
+    """One stress test as the workflow, the collection tables and the memo see it.
+
+    - ``tables``: table name → its columns in order (run columns and ``attack`` included);
+      each table is written per (checkpoint, unit) to
+      ``results/{dataset}/{model}/seed{S}/{table}/epoch{EEE}/{unit}.parquet`` and collected
+      per (dataset, model) as ``results/{dataset}/{model}/{table}.parquet``;
+    - ``units(config, model)``: the units it runs on for one model;
+    - ``params(config, model)``: exactly what in the config changes its tables (a rule's
+      params, so Snakemake reruns it when they change and only then);
+    - ``run(context, unit, params)``: table name → the test's rows for that unit (its own
+      columns; the job adds the run columns and the attack);
+    - ``ranks``: how it orders layers for the rank agreement, if it does.
+    """
+
+    name: str
+    description: str
+    tables: dict[str, list[str]]
+    units: Callable[[dict, str], list[str]]
+    run: Callable[[Context, str, dict], dict[str, pd.DataFrame]]
+    params: Callable[[dict, str], dict] = lambda config, model: {}
+    ranks: RankMeasures | None = None
+    priority: int = 0
+
+    @property
+    def first_table(self) -> str:
+        """The table whose folder holds the job's log name and its memo."""
+        return next(iter(self.tables))
+
+
+class Context:
+    """What one stress job of one checkpoint loads once and all its units share: the
+    checkpoint and its model, the test set, the adversarial set and the engine options."""
+
+    def __init__(self, checkpoint: str | Path, testset: str | Path, adversarial: str | Path, device: str, options: SweepOptions):
+        self.paths = {"checkpoint": checkpoint, "testset": testset, "adversarial": adversarial}
+        self.device, self.options = device, options
+        self._shared: dict[str, object] = {}
+
+    def shared(self, name: str, make: Callable[[], object]):
+        """``make()``, computed once per job: what several units of one test need alike
+        (the unperturbed accuracies, a run's initial state)."""
+        if name not in self._shared:
+            self._shared[name] = make()
+        return self._shared[name]
+
+    @functools.cached_property
+    def tests(self):
+        from ..artifacts import TestSet
+
+        return TestSet.load(self.paths["testset"])
+
+    @functools.cached_property
+    def adversarial(self):
+        from ..artifacts import AdversarialSet
+
+        return AdversarialSet.load(self.paths["adversarial"], self.tests)
+
+    @functools.cached_property
+    def checkpoint(self):
+        from ..artifacts import Checkpoint
+        from ..models import resolve_device
+
+        return Checkpoint.read(self.paths["checkpoint"], resolve_device(self.device))
+
+    @functools.cached_property
+    def model(self):
+        """The checkpoint's network in eval mode (every test leaves it as it found it)."""
+        from ..models import resolve_device
+
+        return self.checkpoint.model(resolve_device(self.device))
+
+    @property
+    def attack(self) -> str:
+        """The name of the attack that made the adversarial set (``fgsm``, ``pgd-10``)."""
+        return self.adversarial.attack

@@ -1,0 +1,163 @@
+"""Re-initialisation and re-randomisation: stress one layer by resetting it (Zhang, Bengio & Singer
+2019, "Are all layers created equal?"), every other parameter and all BatchNorm statistics
+as in the checkpoint.
+
+- :func:`reinit` sets the layer's weight and bias back to the run's initial state (epoch 0),
+  which :func:`initial_state` re-creates bit-identically from the run's seed;
+- :func:`rerandomise` draws them afresh from the configured initialiser, seeded by
+  (seed, layer).
+
+Both are context managers that leave the model bit-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import zlib
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .. import GLOBAL_LAYER
+from ..artifacts import ModelSpec
+from ..evaluation import accuracy
+from ..models import backbone
+from .base import RUN_COLUMNS, Context, RankMeasures, StressTest
+
+PERTURBATIONS = ("reinit", "rerandom")
+CRITICALITY_COLUMNS = ["layer", "perturbation", "acc_clean", "acc_adv", "drop_clean", "drop_adv"]
+
+
+def initial_state(spec: ModelSpec, seed: int) -> dict[str, torch.Tensor]:
+    """The state a run with ``seed`` starts training from: :func:`fragility.train.train` seeds
+    the global RNG with it and builds the model, and so does this."""
+    torch.manual_seed(seed)
+    return spec.build().state_dict()
+
+
+def _parameters(model: nn.Module, layer: str) -> dict[str, nn.Parameter]:
+    if layer == GLOBAL_LAYER:
+        raise ValueError("re-initialisation perturbs one layer, not __global__")
+    module = backbone(model).get_submodule(layer)
+    return {name: p for name, p in (("weight", module.weight), ("bias", module.bias)) if p is not None}
+
+
+@contextlib.contextmanager
+def _perturbed(model: nn.Module, layer: str, values: dict[str, torch.Tensor]):
+    parameters = _parameters(model, layer)
+    originals = {name: p.detach().clone() for name, p in parameters.items()}
+    try:
+        with torch.no_grad():
+            for name, p in parameters.items():
+                p.copy_(values[name])
+        yield model
+    finally:
+        with torch.no_grad():
+            for name, p in parameters.items():
+                p.copy_(originals[name])
+
+
+def reinit(model: nn.Module, layer: str, initial: dict[str, torch.Tensor]):
+    """Within the block, ``layer``'s weight and bias are those of ``initial`` (a state dict of
+    the same architecture, e.g. :func:`initial_state`)."""
+    prefix = "net." if any(k.startswith("net.") for k in initial) else ""
+    return _perturbed(model, layer, {name: initial[f"{prefix}{layer}.{name}"] for name in _parameters(model, layer)})
+
+
+def rerandomise(model: nn.Module, layer: str, init: str, seed: int):
+    """Within the block, ``layer``'s weight and bias are a fresh draw from ``init``
+    (``kaiming_uniform``, the paper's, or ``torchvision``: Kaiming-normal fan-out for
+    convolutions, PyTorch's default for Linear), biases from PyTorch's default
+    U(±1/√fan_in); seeded by (seed, layer)."""
+    parameters = _parameters(model, layer)
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(layer.encode()))
+    weight = torch.empty(parameters["weight"].shape)
+    if init == "kaiming_uniform":
+        nn.init.kaiming_uniform_(weight, generator=generator)
+    elif init == "torchvision" and weight.dim() == 4:
+        nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu", generator=generator)
+    elif init == "torchvision":
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    else:
+        raise ValueError(f"unknown init {init!r}; choose kaiming_uniform or torchvision")
+    values = {"weight": weight}
+    if "bias" in parameters:
+        bound = 1 / math.sqrt(weight[0].numel())
+        values["bias"] = torch.empty(parameters["bias"].shape).uniform_(-bound, bound, generator=generator)
+    return _perturbed(model, layer, values)
+
+
+def criticality_table(
+    model: nn.Module,
+    layers: list[str],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_adv: torch.Tensor,
+    initial: dict[str, torch.Tensor] | None,
+    init: str,
+    seed: int,
+    batch_size: int = 256,
+    unperturbed: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """One row per layer (``__global__`` skipped) and perturbation: accuracies on the test and
+    adversarial sets, and their drops from the unperturbed model's on the same images
+    (``unperturbed``: those two accuracies, when already known). Without an ``initial``
+    state (a model analysed as given) only re-randomisation runs."""
+    clean, adversarial = unperturbed or (accuracy(model, x, y, batch_size), accuracy(model, x_adv, y, batch_size))
+    rows = []
+    for layer in [name for name in layers if name != GLOBAL_LAYER]:
+        for perturbation in PERTURBATIONS if initial is not None else ("rerandom",):
+            context = reinit(model, layer, initial) if perturbation == "reinit" else rerandomise(model, layer, init, seed)
+            with context:
+                acc_clean, acc_adv = accuracy(model, x, y, batch_size), accuracy(model, x_adv, y, batch_size)
+            rows.append(
+                {
+                    "layer": layer,
+                    "perturbation": perturbation,
+                    "acc_clean": acc_clean,
+                    "acc_adv": acc_adv,
+                    "drop_clean": clean - acc_clean,
+                    "drop_adv": adversarial - acc_adv,
+                }
+            )
+    return pd.DataFrame(rows, columns=CRITICALITY_COLUMNS)
+
+
+def _reinit_units(config: dict, model: str) -> list[str]:
+    from ..config import perturbed_layers
+
+    return perturbed_layers(config, model)
+
+
+def _reinit_params(config: dict, model: str) -> dict:
+    from ..config import is_given
+
+    # re-randomisation draws from the run's initialiser; a given model has none of its own
+    return {"init": config["init"] if is_given(config, model) else None}
+
+
+def _run(context: Context, unit: str, params: dict) -> dict[str, pd.DataFrame]:
+    model, tests, x_adv, batch_size = context.model, context.tests, context.adversarial.x_adv, context.options.batch_size
+    checkpoint = context.checkpoint
+    given = checkpoint.model_spec.init == "given"  # no initial state to re-initialise to: re-randomisation only
+    initial = None if given else context.shared("initial_state", lambda: initial_state(checkpoint.model_spec, checkpoint.seed))
+    unperturbed = context.shared(
+        "unperturbed_accuracy",
+        lambda: (accuracy(model, tests.x, tests.y, batch_size), accuracy(model, x_adv, tests.y, batch_size)),
+    )
+    init = params["init"] or checkpoint.model_spec.init
+    table = criticality_table(model, [unit], tests.x, tests.y, x_adv, initial, init, checkpoint.seed, batch_size, unperturbed)
+    return {"criticality": table}
+
+
+TEST = StressTest(
+    name="criticality",
+    description="One layer set back to its initial values, or redrawn from the initialiser (Zhang, Bengio & Singer 2019).",
+    tables={"criticality": RUN_COLUMNS + ["attack"] + CRITICALITY_COLUMNS},
+    units=_reinit_units,
+    params=_reinit_params,
+    run=_run,
+    ranks=RankMeasures("criticality", "perturbation", PERTURBATIONS, ("drop_clean", "drop_adv"), sign=-1),
+)

@@ -1,0 +1,86 @@
+# One set of rules per stress test of fragility.stress.STRESS_TESTS. A test runs one job per
+# (checkpoint, unit) for the models in single_unit_models(test) (sweep.layers_per_job 1, the
+# SLURM profile's choice: the analysis fans out over a cluster), and otherwise one job per
+# (checkpoint, group of units) — `auto`: all of a checkpoint's units — so that a local run
+# pays the start-up (imports, loading) once per checkpoint. Either way every unit has its own
+# tables, collected per (dataset, model).
+
+
+for _test in STRESS_TESTS.values():
+
+    rule:
+        name:
+            _test.name
+        input:
+            **STRESS_INPUTS,
+        output:
+            **{table: unit_table(table) for table in _test.tables},
+        log:
+            f"{LOGS}/{_test.name}/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/{{layer}}.log",
+        benchmark:
+            f"{BENCHMARKS}/{_test.name}/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/{{layer}}.tsv"
+        wildcard_constraints:
+            model=single_unit_models(_test.name),
+        priority: _test.priority
+        group:
+            _test.name
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        params:
+            test=_test.name,
+            settings=lambda wildcards, test=_test: test.params(config, wildcards.model),
+        script:
+            "../scripts/stress.py"
+
+    for _model, _part, _units in grouped_jobs(_test.name):
+
+        rule:
+            name:
+                f"{_test.name}_{_model}_part{_part}"
+            input:
+                **STRESS_INPUTS,
+            output:
+                [unit_table(table).replace("{layer}", unit) for unit in _units for table in _test.tables],
+            log:
+                f"{LOGS}/{_test.name}/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/part{_part}.log",
+            benchmark:
+                f"{BENCHMARKS}/{_test.name}/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}/part{_part}.tsv"
+            wildcard_constraints:
+                model=_model,
+            priority: _test.priority
+            group:
+                _test.name
+            conda:
+                ENV
+            threads: 1
+            resources:
+                mem_mb=lambda wildcards, attempt: 2000 * attempt,
+            params:
+                test=_test.name,
+                settings=lambda wildcards, test=_test: test.params(config, wildcards.model),
+            script:
+                "../scripts/stress.py"
+
+    for _table in _test.tables:
+
+        rule:
+            name:
+                f"collect_{_table}"
+            input:
+                collected_units(_table),
+            output:
+                f"{MODEL_DIR}/{_table}.parquet",
+            log:
+                f"{LOGS}/collect_{_table}/{{dataset}}/{{model}}.log",
+            benchmark:
+                f"{BENCHMARKS}/collect_{_table}/{{dataset}}/{{model}}.tsv"
+            localrule: True
+            conda:
+                ENV
+            resources:
+                mem_mb=2000,
+            script:
+                "../scripts/collect.py"
