@@ -200,8 +200,6 @@ def _empty_split(x_like: torch.Tensor, y_like: torch.Tensor) -> tuple[torch.Tens
     return x_like[:0].clone(), y_like[:0].clone()
 
 
-
-
 def _npz_headers(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, np.ndarray]]:
     """The shape of every array in ``path`` (read from the .npy headers) and its label arrays."""
     import zipfile

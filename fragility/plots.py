@@ -315,9 +315,9 @@ def kernel_dropout(kernels: pd.DataFrame, targeting: pd.DataFrame) -> plt.Figure
             ax.set_title(f"{layer}: {name}, {int(rows[f'fragile_{kind}'].sum())}/{len(rows)} fragile{verdict}", fontsize=8)
             ax.set_xlabel("kernel removed")
             ax.set_ylabel("accuracy")
+            unfiltered = float(rows[f"acc_{kind}_unfiltered"].iloc[0])  # its line stays in view
             ax.set_ylim(
-                max(0.0, float(accuracy.min()) - 0.05),
-                min(1.0, float(max(accuracy.max(), rows[f"acc_{kind}_unfiltered"].iloc[0])) + 0.02),
+                max(0.0, min(float(accuracy.min()), unfiltered) - 0.05), min(1.0, max(float(accuracy.max()), unfiltered) + 0.02)
             )
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"Kernel dropout, seed {seed}, epoch {epoch}, {_title(kernels)}")

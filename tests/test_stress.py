@@ -100,3 +100,39 @@ def test_a_damaged_memo_entry_is_recomputed_never_a_failure(stage_files, tmp_pat
         for table, path in tables.items():
             pd.testing.assert_frame_equal(pd.read_parquet(path), first[unit][table], check_exact=True)
     assert pd.read_parquet(entry).equals(first["conv1"]["kernels"])  # the entry is replaced by a good one
+
+
+def test_a_new_stress_test_is_one_entry_on_the_shared_shape(stage_files, tmp_path):
+    """The shape a fourth stress test plugs into: units, params, a run function and its
+    tables; the job adds the run columns and the attack, writes, memorises and reads back."""
+    from fragility.evaluation import accuracy
+    from fragility.stress.base import StressTest
+
+    def run(context, unit, params):
+        module = context.model.net.get_submodule(unit)
+        saved = module.weight.detach().clone()
+        module.weight.data.mul_(params["scale"])
+        try:
+            tests = context.tests
+            acc = accuracy(context.model, tests.x, tests.y), accuracy(context.model, context.adversarial.x_adv, tests.y)
+        finally:
+            module.weight.data.copy_(saved)
+        return {"scaled": pd.DataFrame({"layer": [unit], "acc_clean": [acc[0]], "acc_adv": [acc[1]]})}
+
+    scaled = StressTest(
+        name="scaled",
+        description="every weight of the unit halved",
+        tables={"scaled": RUN_COLUMNS + ["attack", "layer", "acc_clean", "acc_adv"]},
+        units=lambda config, model: ["conv1", "fc"],
+        run=run,
+        params=lambda config, model: {"scale": 0.5},
+    )
+    outputs = _outputs(tmp_path, scaled, scaled.units({}, "resnet18"))
+    run_stress_job(scaled, _context(stage_files), outputs, scaled.params({}, "resnet18"), IDENTITY, tmp_path / ".memo")
+    table = pd.read_parquet(outputs["fc"]["scaled"])
+    assert list(table.columns) == scaled.tables["scaled"] and table.iloc[0]["layer"] == "fc"
+    assert table.iloc[0][RUN_COLUMNS].tolist() == list(IDENTITY.values()) and table.iloc[0]["attack"] == "fgsm"
+    context = _context(stage_files)
+    model, tests = context.model, context.tests
+    assert table.iloc[0]["acc_clean"] == run(context, "fc", {"scale": 0.5})["scaled"].iloc[0]["acc_clean"]
+    assert accuracy(model, tests.x, tests.y) == context.shared("x", lambda: accuracy(model, tests.x, tests.y))  # model restored
