@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from workflow_helpers import ROOT, TINY_SCORES, planned_jobs, scratch_workdir, snakemake
@@ -128,8 +129,9 @@ def test_tiny_run_tables_equal_the_reference(tiny_run, path):
 
 def test_tiny_run_draws_every_figure(tiny_run):
     figures = tiny_run / "results" / "figures"
-    for name in FIGURES:
-        assert (figures / "digits" / "resnet18" / f"{name}.png").stat().st_size > 10_000
+    for name in FIGURES:  # what each shows is tested in test_plots.py; here: drawn, a real image
+        height, width, _ = plt.imread(figures / "digits" / "resnet18" / f"{name}.png").shape
+        assert height > 200 and width > 200, name
     assert (figures / "digits" / "compare_models.png").exists() and (figures / "compare_datasets" / "resnet18.png").exists()
 
 

@@ -47,19 +47,17 @@ def layer_fragile(scores: pd.DataFrame, claim: str, layer: str, dataset: str, mo
     if rows.empty:
         return _row(claim, dataset, model, np.nan, np.nan, 0, False, f"layer {layer} was not swept")
     fragile = (rows["label_clean"] == "fragile") & (rows["label_adv"] == "fragile")
-    per_seed = fragile.groupby(rows["seed"]).mean()
-    value = float(fragile.mean())
     detail = f"layer {layer}; fragile (clean and adversarial) at {int(fragile.sum())} of {len(rows)} (seed, checkpoint)"
-    return _row(
-        claim,
-        dataset,
-        model,
-        value,
-        float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan,
-        len(rows),
-        value == 1.0,
-        detail + _confidence(rows),
-    )
+    return _fraction_row(claim, dataset, model, fragile, rows["seed"], 1.0, detail + _confidence(rows))
+
+
+def _fraction_row(claim, dataset, model, flags: pd.Series, seeds: pd.Series, holds_at: float, detail: str) -> dict:
+    """A claim whose value is the fraction of rows where ``flags`` holds, spread = std over
+    seeds of the per-seed fraction, holding when the fraction is at least ``holds_at``."""
+    per_seed = flags.groupby(seeds).mean()
+    value = float(flags.mean())
+    spread = float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan
+    return _row(claim, dataset, model, value, spread, len(flags), value >= holds_at, detail)
 
 
 def batchnorm_rescue(sweep: pd.DataFrame, layers: list[str], chance: float, dataset: str, model: str) -> dict:
@@ -74,22 +72,11 @@ def batchnorm_rescue(sweep: pd.DataFrame, layers: list[str], chance: float, data
     if rows.empty:
         return _row(claim, dataset, model, np.nan, np.nan, 0, False, "none of those layers was swept")
     rescued = rows["acc_clean"] > 2 * chance
-    per_seed = rescued.groupby(rows["seed"]).mean()
-    value = float(rescued.mean())
     detail = (
         f"{rows['layer'].nunique()} layers; accuracy with every weight removed: median {rows['acc_clean'].median():.3f}, "
         f"2× chance = {2 * chance:.3f}"
     )
-    return _row(
-        claim,
-        dataset,
-        model,
-        value,
-        float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan,
-        len(rows),
-        value >= 0.5,
-        detail,
-    )
+    return _fraction_row(claim, dataset, model, rescued, rows["seed"], 0.5, detail)
 
 
 def selective_beats_regular(retrain: pd.DataFrame, accuracy: str, dataset: str, model: str) -> dict:
