@@ -61,7 +61,7 @@ wildcard_constraints:
     layer=r"[A-Za-z0-9_.]+",
 
 
-# Params hold exactly what changes a rule's output (README: "What reruns what").
+# Params hold exactly what changes a rule's output (docs/configuration.md: "What reruns what").
 def data_params(*splits):
     """Params function: the dataset keys that change what ``splits`` ("train", "test") hold."""
 
