@@ -39,6 +39,8 @@ def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") ->
     """Layer x epoch heatmaps of r, r_ε, Δr with Fr/Ro/Af marks (paper Fig. 10); with bootstrap
     columns each mark carries its label confidence (mean over seeds)."""
     local = scores[(scores["filter"] == filter_name) & (scores["layer"] != GLOBAL_LAYER)]
+    if local.empty:
+        return _empty_figure(f"Local scores ({filter_name}), {_title(scores)}: no local layer swept")
     order = list(dict.fromkeys(local["layer"]))
     fig, axes = plt.subplots(1, 3, figsize=(4 + 1.5 * local["epoch"].nunique() * 3, 1.5 + 0.32 * len(order)), squeeze=False)
     for ax, (column, name) in zip(axes[0], SCORES.items()):
@@ -61,6 +63,14 @@ def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") ->
     confidence = " (mark: majority label and its bootstrap confidence)" if _has_intervals(local) else ""
     fig.suptitle(f"Local scores ({filter_name}), {_title(scores)}: negative = fragile{confidence}")
     fig.tight_layout()
+    return fig
+
+
+def _empty_figure(title: str) -> plt.Figure:
+    """A figure that says why there is nothing to draw (a run that swept no local layer)."""
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.axis("off")
+    fig.suptitle(title)
     return fig
 
 
@@ -349,6 +359,8 @@ def kernel_consistency(kernels: pd.DataFrame) -> plt.Figure:
 def rank_agreement(agreement: pd.DataFrame) -> plt.Figure:
     """Kendall's τ_b between the layer rankings of every pair of measures, one heatmap per
     checkpoint (mean over seeds)."""
+    if agreement.empty:
+        return _empty_figure("Rank agreement: no local layers to rank (only __global__ swept)")
     epochs = sorted(agreement["epoch"].unique())
     names = list(dict.fromkeys(list(agreement["measure_a"]) + list(agreement["measure_b"])))
     fig, axes = plt.subplots(1, len(epochs), figsize=(1.2 + 5.2 * len(epochs), 5), squeeze=False)

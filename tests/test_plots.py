@@ -829,3 +829,34 @@ def test_rank_agreement_shows_symmetric_tau_grids_per_checkpoint():
     }
     assert set(cell_texts(second)) == {(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 0), (2, 2)}  # no τ: blank
     assert fig._suptitle.get_text() == "Rank agreement of layer measures (Kendall's τ_b, mean over seeds), mnist / lenet"
+
+
+def test_local_score_heatmaps_without_local_layers_say_so():
+    scores = pd.DataFrame(
+        [
+            {
+                "dataset": "d",
+                "model": "m",
+                "seed": 0,
+                "epoch": 1,
+                "attack": "fgsm",
+                "layer": "__global__",
+                "filter": "combined",
+                "score_clean": 0.1,
+                "score_adv": 0.1,
+                "score_diff": 0.0,
+                "label_clean": "antifragile",
+                "label_adv": "antifragile",
+                "label_diff": "robust",
+            }
+        ]
+    )
+    fig = plots.local_score_heatmaps(scores)
+    assert "no local layer swept" in fig._suptitle.get_text() and not any(ax.collections for ax in fig.axes)
+
+
+def test_rank_agreement_without_local_layers_says_so():
+    fig = plots.rank_agreement(
+        pd.DataFrame(columns=["dataset", "model", "epoch", "measure_a", "measure_b", "kendall_tau", "spread", "n_layers"])
+    )
+    assert "no local layers to rank" in fig._suptitle.get_text() and not any(ax.collections for ax in fig.axes)

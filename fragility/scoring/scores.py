@@ -12,7 +12,6 @@ import pandas as pd
 from scipy.integrate import simpson
 
 INTEGRATIONS = ("rectangle", "trapezoid", "simpson")
-FILTER_ORDER = ("h1", "h2", "h3")
 RUN_KEYS = ("dataset", "model", "seed", "epoch", "attack")  # attack: which attack made the adversarial set
 SCORE_COLUMNS = [
     "dataset",
@@ -130,7 +129,7 @@ def filter_scores(curve: pd.DataFrame, clean, adv, unfiltered_clean, unfiltered_
     """Eq. 10–16 on one unit's sweep rows: ``filter -> {"clean", "adv", "diff"} -> score``
     for each filter present (h1, h2, h3) and ``combined`` (mean response over them).
 
-    ``curve`` holds the rows (sorted by filter, then step) with ``n_removed`` and
+    ``curve`` holds the rows (grouped by filter, each sorted by step) with ``n_removed`` and
     ``n_total``; ``clean``/``adv`` the accuracies of those rows and ``unfiltered_*`` the
     unfiltered accuracies, either as one value each (the point estimate) or with a
     trailing axis of bootstrap replicates: the same maths serves both. A zero unfiltered
@@ -139,7 +138,7 @@ def filter_scores(curve: pd.DataFrame, clean, adv, unfiltered_clean, unfiltered_
     scaled_clean = scaled_performance(clean, unfiltered_clean)
     scaled_adv = scaled_performance(adv, unfiltered_adv)
     base = baseline(curve["n_removed"], curve["n_total"]).reshape((-1,) + (1,) * (clean.ndim - 1))
-    filters = [f for f in FILTER_ORDER if f in set(curve["filter"])]
+    filters = list(dict.fromkeys(curve["filter"]))
     steps = len(curve) // len(filters)
     per_filter = {}
     for index, name in enumerate(filters):
@@ -157,14 +156,12 @@ def filter_scores(curve: pd.DataFrame, clean, adv, unfiltered_clean, unfiltered_
 
 
 def unit_curves(sweep_df: pd.DataFrame):
-    """(keys, run and unit values, rows sorted by filter and step) of every unit of a sweep table."""
+    """(keys, run and unit values, rows) of every unit of a sweep table, the rows grouped by
+    filter in the sweep's order (``sweep.filters``) and each filter's sorted by step."""
     keys = [k for k in RUN_KEYS if k in sweep_df] + ["layer"]
     for group, curve in sweep_df.groupby(keys, sort=False):
-        yield keys, group, curve.sort_values(["filter", "step"], key=_filter_rank)
-
-
-def _filter_rank(column: pd.Series) -> pd.Series:
-    return column.map({f: i for i, f in enumerate(FILTER_ORDER)}) if column.name == "filter" else column
+        order = {name: rank for rank, name in enumerate(dict.fromkeys(curve["filter"]))}
+        yield keys, group, curve.sort_values(["filter", "step"], key=lambda c: c.map(order) if c.name == "filter" else c)
 
 
 def point_scores(sweep_df: pd.DataFrame, integration: str = "rectangle", tau: float = 0.02) -> pd.DataFrame:

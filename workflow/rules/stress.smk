@@ -73,6 +73,8 @@ for _test in STRESS_TESTS.values():
                 collected_units(_table),
             output:
                 f"{MODEL_DIR}/{_table}.parquet",
+            params:
+                columns=_test.tables[_table],
             log:
                 f"{LOGS}/collect_{_table}/{{dataset}}/{{model}}.log",
             benchmark:
