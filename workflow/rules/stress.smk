@@ -73,8 +73,6 @@ for _test in STRESS_TESTS.values():
                 collected_units(_table),
             output:
                 f"{MODEL_DIR}/{_table}.parquet",
-            params:
-                columns=_test.tables[_table],
             log:
                 f"{LOGS}/collect_{_table}/{{dataset}}/{{model}}.log",
             benchmark:
@@ -84,5 +82,7 @@ for _test in STRESS_TESTS.values():
                 ENV
             resources:
                 mem_mb=2000,
+            params:
+                columns=_test.tables[_table],
             script:
                 "../scripts/collect.py"
