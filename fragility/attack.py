@@ -117,8 +117,8 @@ class AttackMethod:
     (FGSM's sign of the gradient), lets the ε search compute it once per test set."""
 
     make: Callable[..., torch.Tensor]
+    label: Callable[[dict], str]
     options: dict = field(default_factory=dict)
-    label: Callable[[dict], str] = lambda options: ""
     direction: Callable[..., torch.Tensor] | None = None
 
 
@@ -131,11 +131,11 @@ def _pgd(model, x, y, epsilon, clamp, batch_size, **options):
 
 
 ATTACKS: dict[str, AttackMethod] = {
-    "fgsm": AttackMethod(_fgsm, label=lambda options: "fgsm", direction=gradient_sign),
+    "fgsm": AttackMethod(_fgsm, lambda options: "fgsm", direction=gradient_sign),
     "pgd": AttackMethod(
         _pgd,
+        lambda options: f"pgd-{options.get('steps', 10)}",
         options={"steps": 10, "step_size": None, "random_start": True, "seed": 0},
-        label=lambda options: f"pgd-{options.get('steps', 10)}",
     ),
 }
 

@@ -65,11 +65,6 @@ class StressTest:
     ranks: RankMeasures | None = None
     priority: int = 0
 
-    @property
-    def first_table(self) -> str:
-        """The table whose folder holds the job's log name and its memo."""
-        return next(iter(self.tables))
-
 
 class Context:
     """What one stress job of one checkpoint loads once and all its units share: the

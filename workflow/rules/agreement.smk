@@ -1,11 +1,11 @@
 # Rank agreement between the stress tests that order layers (their RankMeasures entries).
-RANKED = [test.ranks for test in STRESS_TESTS.values() if test.ranks is not None]
+RANK_FAMILIES = rank_families()
 
 
 rule agreement:
     """Kendall's τ_b between the layer rankings of every stress-test measure."""
     input:
-        **{ranks.table: f"{MODEL_DIR}/{ranks.table}.parquet" for ranks in RANKED},
+        **{family["table"]: f"{MODEL_DIR}/{family['table']}.parquet" for family in RANK_FAMILIES},
     output:
         f"{MODEL_DIR}/agreement.parquet",
     log:
@@ -18,6 +18,6 @@ rule agreement:
     resources:
         mem_mb=2000,
     params:
-        families=rank_families(),
+        families=RANK_FAMILIES,
     script:
         "../scripts/agreement.py"
