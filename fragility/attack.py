@@ -4,7 +4,7 @@ search (paper §4.3, Def. 7–9) for either.
 FGSM's direction sign(∇x CE) does not depend on ε, so it is computed once per test set
 (:func:`gradient_sign`) and every ε of an FGSM search costs one forward pass. PGD restarts
 from x for every ε. :class:`Attack` is the one interface the adversarial stage, the sweep's
-``regenerate`` option and the retraining evaluation call; :data:`ATTACKS` registers each
+white-box reading and the retraining evaluation call; :data:`ATTACKS` registers each
 method once (a new attack is one function, one entry and a schema block for its options
 under ``attack.<name>``).
 """
@@ -114,12 +114,15 @@ class AttackMethod:
     **options)`` returns the adversarial examples; ``options`` are its settings (the config
     keys under ``attack.<name>``) with their defaults; ``label(options)`` is how tables and
     figures name it; ``direction``, when the attack's direction does not depend on ε
-    (FGSM's sign of the gradient), lets the ε search compute it once per test set."""
+    (FGSM's sign of the gradient), lets the ε search compute it once per test set;
+    ``gradient_step`` says the attack is one step x + ε·sign(∇x CE) from x, which the
+    white-box sweep can take on a cached prefix graph (:mod:`fragility.engine.whitebox`)."""
 
     make: Callable[..., torch.Tensor]
     label: Callable[[dict], str]
     options: dict = field(default_factory=dict)
     direction: Callable[..., torch.Tensor] | None = None
+    gradient_step: bool = False
 
 
 def _fgsm(model, x, y, epsilon, clamp, batch_size):
@@ -131,7 +134,7 @@ def _pgd(model, x, y, epsilon, clamp, batch_size, **options):
 
 
 ATTACKS: dict[str, AttackMethod] = {
-    "fgsm": AttackMethod(_fgsm, lambda options: "fgsm", direction=gradient_sign),
+    "fgsm": AttackMethod(_fgsm, lambda options: "fgsm", direction=gradient_sign, gradient_step=True),
     "pgd": AttackMethod(
         _pgd,
         lambda options: f"pgd-{options.get('steps', 10)}",

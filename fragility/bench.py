@@ -4,6 +4,7 @@ in one run.
     python -m fragility.bench sweep --model resnet18 --input 3x32x32 --test-size 2000 --layers all
     python -m fragility.bench memory --model resnet18 --input 3x32x32 --test-size 2000 --layers all
     python -m fragility.bench pipeline --model resnet18 --input 1x8x8 --test-size 360 --layers all
+    python -m fragility.bench whitebox --model resnet18 --input 1x8x8 --test-size 360 --layers conv1,fc
 
 Both paths sweep the same model and data; the tables must be identical. Per layer it prints
 seconds of each path, their ratio and the fraction of the ideal: the FLOPs the fast path
@@ -35,8 +36,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import GLOBAL_LAYER
-from .engine.sweep import UNFILTERED, MaskedLayer
+from .attack import Attack
+from .engine.sweep import UNFILTERED, MaskedLayer, SweepOptions
 from .engine.upstream import split_at
+from .engine.whitebox import attack_removals
 from .evaluation import predict
 from .models import build_model, filtered_layers, layer_names, resolve_device
 from .stress.synaptic import plan_variants, sweep
@@ -68,7 +71,7 @@ def bench_inputs(args):
     model = build_model(args.model, 10, channels, None, [0.5] * channels, [0.25] * channels, stem=args.stem).eval()
     model = model.to(resolve_device(args.device))
     x = torch.rand(args.test_size, channels, height, width)
-    y = predict(model, x, args.batch_size)  # labels the network gets right, so accuracies move under filtering
+    y = predict(model, x, args.batch_size).clone()  # labels the network gets right, so accuracies move under filtering
     x_adv = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
     return model, x, y, x_adv
 
@@ -138,6 +141,40 @@ def bench_sweep(args) -> pd.DataFrame:
             f"{part['evaluations'].sum()} image evaluations; tables identical",
             flush=True,
         )
+    return table
+
+
+def bench_whitebox(args) -> pd.DataFrame:
+    """The white-box reading per layer: the naive attack per variant against the cached
+    prefix graph; every variant's per-image correctness must be identical."""
+    model, x, y, _ = bench_inputs(args)
+    attack, epsilon = Attack("fgsm"), args.epsilon
+    print(f"{args.model} {args.input} test={args.test_size} A={args.steps} eps={epsilon}: naive vs cached white-box", flush=True)
+    rows = []
+    for layer in chosen_layers(args):
+        masked = MaskedLayer(model, layer, args.steps)
+        _, removals = plan_variants(masked.values, args.steps)
+        timings, found = {}, {}
+        for method in ("naive", "exact"):
+            options = SweepOptions(steps=args.steps, batch_size=args.batch_size, method=method)
+            started = time.perf_counter()
+            found[method] = attack_removals(model, layer, x, y, removals, epsilon, attack, options, masked)
+            timings[method] = time.perf_counter() - started
+        if any(not (found["naive"][k] == found["exact"][k]).all() for k in found["naive"]):
+            raise AssertionError(f"layer {layer}: the cached white-box path classifies some image differently")
+        rows.append(
+            {
+                "layer": layer,
+                "variants": len(found["naive"]),
+                "naive_s": timings["naive"],
+                "cached_s": timings["exact"],
+                "speedup": timings["naive"] / timings["exact"],
+            }
+        )
+        _print_row(rows[-1])
+    table = pd.DataFrame(rows)
+    a, b = table["naive_s"].sum(), table["cached_s"].sum()
+    print(f"TOTAL: naive {a:.1f} s, cached {b:.1f} s, speedup {a / b:.2f}x; correctness identical", flush=True)
     return table
 
 
@@ -234,7 +271,7 @@ def job_once(args) -> None:
     options = SweepOptions(batch_size=args.batch_size, cache_budget_mb=args.cache_budget_mb)
     context = Context(folder / "checkpoint.pt", folder / "testset.pt", folder / "adversarial.pt", args.device, options)
     outputs = {layer: {"sweep": folder / "tables" / f"{layer}.parquet"} for layer in args.layers.split(",")}
-    params = {"steps": args.steps, "filters": ["h1", "h2", "h3"], "regenerate": None}
+    params = {"steps": args.steps, "filters": ["h1", "h2", "h3"], "whitebox_units": [], "whitebox": None}
     run_stress_job(STRESS_TESTS["sweep"], context, outputs, params, {"dataset": "bench", "model": "bench", "seed": 0, "epoch": 1})
 
 
@@ -286,6 +323,7 @@ def main(argv=None) -> None:
         ("sweep", "naive vs fast (or --methods) sweep time on one architecture"),
         ("memory", "peak memory of the fast sweep vs one naive evaluation"),
         ("pipeline", "one checkpoint's sweep jobs vs the same sweeps in one process"),
+        ("whitebox", "naive vs cached white-box reading (every variant attacked) per layer"),
         ("peak", "(internal) one run whose peak memory `memory` reads"),
         ("job", "(internal) one sweep job of `pipeline`"),
     ):
@@ -303,13 +341,15 @@ def main(argv=None) -> None:
         command.add_argument("--methods", default="naive,fast", help="sweep: the two methods to compare, slower first")
         command.add_argument("--dir", default=None, help=argparse.SUPPRESS)
         command.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+        command.add_argument("--epsilon", type=float, default=0.05, help="whitebox: the FGSM ε")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.command in ("peak", "job"):
         (peak_once if args.command == "peak" else job_once)(args)
         return
-    table = {"sweep": bench_sweep, "memory": bench_memory, "pipeline": bench_pipeline}[args.command](args)
+    commands = {"sweep": bench_sweep, "memory": bench_memory, "pipeline": bench_pipeline, "whitebox": bench_whitebox}
+    table = commands[args.command](args)
     if args.csv:
         table.to_csv(args.csv, index=False)
 

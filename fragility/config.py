@@ -123,6 +123,7 @@ def _check_semantics(config: dict) -> None:
         ("stem", config["stem"]),
         ("sweep.layers", config["sweep"]["layers"]),
         ("kernels.layers", config["kernels"]["layers"]),
+        ("whitebox.layers", config["whitebox"]["layers"]),
     ):
         for model in mapping:
             if model != "default" and model not in known:
@@ -146,6 +147,12 @@ def _check_semantics(config: dict) -> None:
         for layer in kernel_choice if isinstance(kernel_choice, list) else []:
             if layer not in valid - {GLOBAL_LAYER}:
                 _fail(key, layer, f"not a Conv2d/Linear layer of {model}; e.g. {sorted(valid - {GLOBAL_LAYER})[:4]}")
+        whitebox_choice = config["whitebox"]["layers"].get(model, config["whitebox"]["layers"]["default"])
+        key = "whitebox.layers." + (model if model in config["whitebox"]["layers"] else "default")
+        swept = set(sweep_layers(config, model))
+        for layer in whitebox_choice if isinstance(whitebox_choice, list) else []:
+            if layer not in swept:
+                _fail(key, layer, f"not a swept unit of {model} (the white-box reading is part of the sweep; see sweep.layers)")
         response = config["figures"]["response_layer"]
         if response is not None and response not in valid:
             _fail("figures.response_layer", response, f"must be a layer of every model ({model} has no such layer)")
@@ -253,7 +260,7 @@ def _model_entry(item) -> dict:
 def _normalise_model_keys(config: dict, models: dict) -> None:
     """Per-model keys may name a model as written (``timm/resnet10t``); use its name."""
     written = {e["architecture"]: name for name, e in models.items() if e["weights"] is None}
-    for mapping in (config["stem"], config["sweep"]["layers"], config["kernels"]["layers"]):
+    for mapping in (config["stem"], config["sweep"]["layers"], config["kernels"]["layers"], config["whitebox"]["layers"]):
         for key in [k for k in mapping if k in written and written[k] != k]:
             mapping[written[key]] = mapping.pop(key)
 
@@ -433,6 +440,25 @@ def kernel_layers(config: dict, model: str) -> list[str]:
         return [first_conv_layer(*_built_as(config, model))]  # no trace: asked for on every plan
     except ValueError:  # a network without Conv2d (an MLP factory): no kernels to remove
         return []
+
+
+def whitebox_layers(config: dict, model: str) -> list[str]:
+    """The swept units of ``model`` that also get the white-box reading (``whitebox.layers``;
+    ``attack.regenerate: true`` asks for every swept unit), in sweep order."""
+    mapping = config["whitebox"]["layers"]
+    choice = "all" if config["attack"]["regenerate"] else mapping.get(model, mapping["default"])
+    swept = sweep_layers(config, model)
+    if choice == "none":
+        return []
+    if choice == "all":
+        return swept
+    if choice == "stages":
+        from .models import stage_layers
+
+        chosen = set(stage_layers(*_built_as(config, model))) | {GLOBAL_LAYER}
+    else:
+        chosen = set(choice)
+    return [unit for unit in swept if unit in chosen]
 
 
 def checkpoint_epochs(config: dict) -> list[int]:

@@ -240,6 +240,18 @@ def first_conv_layer(name: str, stem: str = "plain", num_classes: int = 10, in_c
     return convs[0]
 
 
+def stage_layers(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> list[str]:
+    """One layer per resolution stage of architecture ``name`` and its classifier: the first
+    Conv2d, every Conv2d that downsamples (stride > 1) with a kernel larger than 1×1 (not
+    the 1×1 shortcuts), and the last filterable layer, in module order."""
+    net = backbone(meta_model(name, stem, num_classes, in_channels))
+    convs = [(n, m) for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
+    chosen = {n for n, m in convs[1:] if max(m.stride) > 1 and max(m.kernel_size) > 1}
+    chosen |= {convs[0][0]} if convs else set()
+    layers = list_layers(net)
+    return [layer for layer in layers if layer in chosen or layer == layers[-1]]
+
+
 @functools.lru_cache(maxsize=64)
 def meta_model(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> Classifier:
     """Architecture ``name`` on the meta device: its structure without its weights (cached:

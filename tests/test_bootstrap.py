@@ -107,3 +107,22 @@ def test_confidence_is_the_share_of_replicates_with_the_point_label():
     assert ((table["label_clean_conf"] > 0) & (table["label_clean_conf"] <= 1)).all()
     with pytest.raises(ValueError, match="bootstrap must be >= 0"):
         score_table(sweep, bootstrap=-1)
+
+
+def test_whitebox_intervals_come_from_the_same_draws_and_are_nan_without_the_reading():
+    df = random_sweep(60)
+    without = score_table(df, bootstrap=50)
+    whitebox_columns = [c for c in without if "whitebox" in c]
+    assert without[whitebox_columns].isna().all().all() and without.drop(columns=whitebox_columns).notna().all().all()
+    twin = df.assign(
+        acc_adv_whitebox=df["acc_adv"],
+        acc_adv_whitebox_unfiltered=df["acc_adv_unfiltered"],
+        correct_adv_whitebox=df["correct_adv"],
+        correct_adv_whitebox_unfiltered=df["correct_adv_unfiltered"],
+    )
+    both = score_table(twin, bootstrap=50)
+    for kind in ("adv", "diff"):
+        for suffix in ("_lo", "_hi"):
+            assert both[f"score_{kind}_whitebox{suffix}"].equals(both[f"score_{kind}{suffix}"])
+        assert both[f"label_{kind}_whitebox_conf"].equals(both[f"label_{kind}_conf"])
+    pd.testing.assert_frame_equal(both.drop(columns=whitebox_columns), without.drop(columns=whitebox_columns))

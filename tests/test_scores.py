@@ -112,3 +112,28 @@ def test_score_table_by_hand():
     assert table.loc["combined", "score_clean"] == pytest.approx(0.5 * (beta - phi).sum())
     assert table["norm_clean"].abs().max() <= 0.5 and table["norm_diff"].abs().max() == pytest.approx(0.5)
     assert np.sign(table["norm_adv"]).equals(np.sign(table["score_adv"]))
+
+
+def test_the_two_adversarial_readings_differ_exactly_where_their_accuracies_do():
+    curves = {
+        "h1": [(0, 0.8, 0.4), (2, 0.4, 0.4), (4, 0.0, 0.0)],
+        "h2": [(1, 0.8, 0.4), (2, 0.8, 0.2), (4, 0.0, 0.0)],
+        "h3": [(0, 0.8, 0.4), (4, 0.0, 0.0), (0, 0.8, 0.4)],
+    }
+    df = sweep_rows("fc", curves)
+    without = score_table(df)
+    assert without[[c for c in SCORE_COLUMNS if "whitebox" in c]].isna().all().all()
+    same = score_table(df.assign(acc_adv_whitebox=df["acc_adv"], acc_adv_whitebox_unfiltered=df["acc_adv_unfiltered"]))
+    for kind in ("adv", "diff"):
+        assert same[f"score_{kind}_whitebox"].equals(same[f"score_{kind}"])
+        assert same[f"label_{kind}_whitebox"].equals(same[f"label_{kind}"])
+    assert same["score_clean"].equals(without["score_clean"]) and same["score_adv"].equals(without["score_adv"])
+    # h2 step 0 attacked white-box: 0.2 instead of 0.4 -> β̄ε drops by 0.5 there, Δα̂ = 1/2
+    whitebox = df["acc_adv"].where(~((df["filter"] == "h2") & (df["step"] == 0)), 0.2)
+    table = score_table(df.assign(acc_adv_whitebox=whitebox, acc_adv_whitebox_unfiltered=0.4)).set_index("filter")
+    moved = table["score_adv_whitebox"] - table["score_adv"]
+    assert moved.to_dict() == pytest.approx({"h1": 0.0, "h2": -0.25, "h3": 0.0, "combined": -0.25 / 3})
+    assert (table["score_diff_whitebox"] - table["score_diff"]).to_dict() == pytest.approx(moved.to_dict())
+    # h2: β̄ε = [1, .5, 0] transferred, [.5, .5, 0] white-box; φ̄ = [.75, .5, 0]: r_ε = ±0.125
+    assert table.loc["h2", ["score_adv", "score_adv_whitebox"]].tolist() == pytest.approx([0.125, -0.125])
+    assert table.loc["h2", ["label_adv", "label_adv_whitebox"]].tolist() == ["antifragile", "fragile"]

@@ -49,7 +49,7 @@ def _outputs(folder, test, units):
 
 
 def test_a_job_writes_each_unit_as_the_test_alone_computes_it(stage_files, tmp_path):
-    test, params = STRESS_TESTS["sweep"], {"steps": 3, "filters": ["h1", "h2", "h3"], "regenerate": None}
+    test, params = STRESS_TESTS["sweep"], {"steps": 3, "filters": ["h1", "h2", "h3"], "whitebox_units": [], "whitebox": None}
     outputs = _outputs(tmp_path, test, ["conv1", "fc"])
     run_stress_job(test, _context(stage_files), outputs, params, IDENTITY)
     context = _context(stage_files)
@@ -125,10 +125,10 @@ def test_a_new_stress_test_is_one_entry_on_the_shared_shape(stage_files, tmp_pat
         tables={"scaled": RUN_COLUMNS + ["attack", "layer", "acc_clean", "acc_adv"]},
         units=lambda config, model: ["conv1", "fc"],
         run=run,
-        params=lambda config, model: {"scale": 0.5},
+        params=lambda config, model, units: {"scale": 0.5},
     )
     outputs = _outputs(tmp_path, scaled, scaled.units({}, "resnet18"))
-    run_stress_job(scaled, _context(stage_files), outputs, scaled.params({}, "resnet18"), IDENTITY, tmp_path / ".memo")
+    run_stress_job(scaled, _context(stage_files), outputs, scaled.params({}, "resnet18", []), IDENTITY, tmp_path / ".memo")
     table = pd.read_parquet(outputs["fc"]["scaled"])
     assert list(table.columns) == scaled.tables["scaled"] and table.iloc[0]["layer"] == "fc"
     assert table.iloc[0][RUN_COLUMNS].tolist() == list(IDENTITY.values()) and table.iloc[0]["attack"] == "fgsm"

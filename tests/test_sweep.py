@@ -104,31 +104,35 @@ def test_zero_adversarial_accuracy_gives_nan_scores_with_a_warning():
     assert scores["score_adv"].isna().all() and scores["label_adv"].isna().all() and scores["score_clean"].notna().all()
 
 
-def test_regenerated_attack_is_made_against_each_filtered_network():
+def test_the_whitebox_reading_attacks_each_filtered_network_and_keeps_the_transferred_one():
     from fragility.attack import fgsm
     from fragility.evaluation import accuracy
 
     model = hand_model()
-    table = sweep(model, "0", X, Y, X_ADV, steps=3, regenerate_epsilon=0.5)
+    transferred = sweep(model, "0", X, Y, X_ADV, steps=3)
+    table = sweep(model, "0", X, Y, X_ADV, steps=3, whitebox_epsilon=0.5)
+    assert transferred["acc_adv_whitebox"].isna().all() and transferred["correct_adv_whitebox"].isna().all()
+    columns = [c for c in SWEEP_COLUMNS if "whitebox" not in c]
+    assert table[columns].equals(transferred[columns])
     unfiltered = accuracy(model, fgsm(model, X, Y, 0.5), Y)
-    assert table["acc_adv_unfiltered"].eq(unfiltered).all()
+    assert table["acc_adv_whitebox_unfiltered"].eq(unfiltered).all()
     model[0].weight.data = torch.tensor([[3.0, 0.0], [0.0, 0.0]])  # h1 step 1 removes 0, 0 and 1
     row = table[(table["filter"] == "h1") & (table["step"] == 1)].iloc[0]
-    assert row["acc_adv"] == accuracy(model, fgsm(model, X, Y, 0.5), Y)
+    assert row["acc_adv_whitebox"] == accuracy(model, fgsm(model, X, Y, 0.5), Y)
     assert row["acc_clean"] == pytest.approx(2 / 3)
 
 
-def test_regenerated_attack_can_be_pgd():
+def test_the_whitebox_attack_can_be_pgd():
     from fragility.attack import Attack
     from fragility.evaluation import accuracy
 
     model = hand_model()
     attack = Attack("pgd", options={"steps": 3, "random_start": False})
-    table = sweep(model, "0", X, Y, X_ADV, steps=3, regenerate_epsilon=0.5, attack=attack)
-    assert table["acc_adv_unfiltered"].eq(accuracy(model, attack(model, X, Y, 0.5), Y)).all()
+    table = sweep(model, "0", X, Y, X_ADV, steps=3, whitebox_epsilon=0.5, attack=attack)
+    assert table["acc_adv_whitebox_unfiltered"].eq(accuracy(model, attack(model, X, Y, 0.5), Y)).all()
     model[0].weight.data = torch.tensor([[3.0, 0.0], [0.0, 0.0]])  # h1 step 1
     row = table[(table["filter"] == "h1") & (table["step"] == 1)].iloc[0]
-    assert row["acc_adv"] == accuracy(model, attack(model, X, Y, 0.5), Y)
+    assert row["acc_adv_whitebox"] == accuracy(model, attack(model, X, Y, 0.5), Y)
 
 
 def test_a_fused_graph_that_disagrees_with_the_exact_one_is_not_used(monkeypatch, caplog):

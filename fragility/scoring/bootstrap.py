@@ -16,12 +16,17 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from .scores import INTEGRATIONS, KINDS, RUN_KEYS, filter_scores, labels_of, unit_curves
+from .scores import ADVERSARIAL_READINGS, INTEGRATIONS, KINDS, RUN_KEYS, filter_scores, labels_of, unit_curves
 
 log = logging.getLogger(__name__)
 
-# Bootstrap intervals (2.5 % and 97.5 % quantiles) and label confidences: NaN when off.
-INTERVAL_COLUMNS = [f"score_{k}_{q}" for k in KINDS for q in ("lo", "hi")] + [f"label_{k}_conf" for k in KINDS]
+# Bootstrap intervals (2.5 % and 97.5 % quantiles) and label confidences: NaN when off;
+# the transferred reading's first, then the white-box reading's.
+INTERVAL_COLUMNS = [
+    column
+    for kinds in (KINDS[:3], KINDS[3:])
+    for column in [f"score_{k}_{q}" for k in kinds for q in ("lo", "hi")] + [f"label_{k}_conf" for k in kinds]
+]
 
 
 def pack_correct(correct) -> bytes:
@@ -62,17 +67,23 @@ def bootstrap_unit(
     n = int(curve["n_images"].iloc[0])
     counts = replicate_counts(n, replicates, rng)
 
-    def accuracies(packed):  # variants × replicates: each accuracy as the mean over the drawn images
+    def accuracies(column, rows=slice(None)):  # variants × replicates: the mean over the drawn images
+        packed = curve[column].iloc[rows] if column in curve else [None]
+        if any(b is None for b in packed):  # a reading the sweep did not take
+            return np.full((len(curve.iloc[rows]), replicates), np.nan)
         return np.stack([unpack_correct(b, n) for b in packed]).astype(float) @ counts.T / n
 
+    adversarial = {
+        suffix: (accuracies(f"correct_adv{suffix}"), accuracies(f"correct_adv{suffix}_unfiltered", slice(0, 1))[0])
+        for suffix in ADVERSARIAL_READINGS.values()
+    }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scores = filter_scores(
             curve,
-            accuracies(curve["correct_clean"]),
-            accuracies(curve["correct_adv"]),
-            accuracies(curve["correct_clean_unfiltered"].iloc[:1])[0],
-            accuracies(curve["correct_adv_unfiltered"].iloc[:1])[0],
+            accuracies("correct_clean"),
+            accuracies("correct_clean_unfiltered", slice(0, 1))[0],
+            adversarial,
             integration,
         )
     if caught:

@@ -30,8 +30,19 @@ SCORE_COLUMNS = [
     "label_clean",
     "label_adv",
     "label_diff",
+    # the same adversarial scores from the white-box reading (NaN, null without it)
+    "score_adv_whitebox",
+    "score_diff_whitebox",
+    "norm_adv_whitebox",
+    "norm_diff_whitebox",
+    "label_adv_whitebox",
+    "label_diff_whitebox",
 ]
-KINDS = ("clean", "adv", "diff")  # the scores r, r_ε, Δr
+# The adversarial readings of a sweep (fragility.stress.synaptic): transferred (the paper's
+# acc_adv) and white-box (acc_adv_whitebox); each gives r_ε and Δr under its suffix.
+ADVERSARIAL_READINGS = {"transfer": "", "whitebox": "_whitebox"}
+# the scores r, r_ε, Δr, then r_ε and Δr of the white-box reading
+KINDS = ("clean", "adv", "diff", "adv_whitebox", "diff_whitebox")
 
 
 def baseline(n_removed, n_total):
@@ -125,33 +136,47 @@ def responses(sweep_df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df, combined], ignore_index=True)
 
 
-def filter_scores(curve: pd.DataFrame, clean, adv, unfiltered_clean, unfiltered_adv, integration: str) -> dict:
-    """Eq. 10–16 on one unit's sweep rows: ``filter -> {"clean", "adv", "diff"} -> score``
-    for each filter present (h1, h2, h3) and ``combined`` (mean response over them).
+def filter_scores(curve: pd.DataFrame, clean, unfiltered_clean, adversarial: dict, integration: str) -> dict:
+    """Eq. 10–16 on one unit's sweep rows: ``filter -> kind -> score`` for each filter
+    present (h1, h2, h3) and ``combined`` (mean response over them), kinds ``clean`` (r) and,
+    per adversarial reading ``suffix -> (accuracies, unfiltered accuracy)``, ``adv{suffix}``
+    (r_ε) and ``diff{suffix}`` (Δr).
 
     ``curve`` holds the rows (grouped by filter, each sorted by step) with ``n_removed`` and
-    ``n_total``; ``clean``/``adv`` the accuracies of those rows and ``unfiltered_*`` the
-    unfiltered accuracies, either as one value each (the point estimate) or with a
-    trailing axis of bootstrap replicates: the same maths serves both. A zero unfiltered
-    accuracy makes the scores NaN (:func:`scaled_performance`)."""
-    clean, adv = np.asarray(clean, dtype=float), np.asarray(adv, dtype=float)
-    scaled_clean = scaled_performance(clean, unfiltered_clean)
-    scaled_adv = scaled_performance(adv, unfiltered_adv)
+    ``n_total``; ``clean`` and the adversarial accuracies are those of the rows, either one
+    value per row (the point estimate) or with a trailing axis of bootstrap replicates: the
+    same maths serves both. A zero unfiltered accuracy makes the scores NaN
+    (:func:`scaled_performance`), and so does a reading the sweep did not take (NaN)."""
+    clean = np.asarray(clean, dtype=float)
+    scaled = {"clean": scaled_performance(clean, unfiltered_clean)}
+    for suffix, (accuracies, unfiltered) in adversarial.items():
+        scaled[f"adv{suffix}"] = scaled_performance(np.asarray(accuracies, dtype=float), unfiltered)
     base = baseline(curve["n_removed"], curve["n_total"]).reshape((-1,) + (1,) * (clean.ndim - 1))
     filters = list(dict.fromkeys(curve["filter"]))
     steps = len(curve) // len(filters)
     per_filter = {}
     for index, name in enumerate(filters):
         rows = slice(index * steps, (index + 1) * steps)
-        per_filter[name] = (scaled_clean[rows], scaled_adv[rows], base[rows])
-    per_filter["combined"] = tuple(np.mean([per_filter[f][i] for f in filters], axis=0) for i in range(3))
+        per_filter[name] = {"base": base[rows], **{kind: values[rows] for kind, values in scaled.items()}}
+    per_filter["combined"] = {key: np.mean([per_filter[f][key] for f in filters], axis=0) for key in per_filter[filters[0]]}
+    scores = {}
+    for name, curves in per_filter.items():
+        scores[name] = {"clean": area(curves["clean"] - curves["base"], integration, axis=0)}
+        for suffix in adversarial:
+            scores[name][f"adv{suffix}"] = area(curves[f"adv{suffix}"] - curves["base"], integration, axis=0)
+            scores[name][f"diff{suffix}"] = area(curves[f"adv{suffix}"] - curves["clean"], integration, axis=0)
+    return scores
+
+
+def adversarial_accuracies(curve: pd.DataFrame) -> dict:
+    """The point estimate's ``suffix -> (accuracies, unfiltered accuracy)`` of every
+    adversarial reading (a sweep table written before the white-box reading has none)."""
     return {
-        name: {
-            "clean": area(sc - b, integration, axis=0),
-            "adv": area(sa - b, integration, axis=0),
-            "diff": area(sa - sc, integration, axis=0),
-        }
-        for name, (sc, sa, b) in per_filter.items()
+        suffix: (
+            curve.get(f"acc_adv{suffix}", pd.Series(np.nan, index=curve.index)),
+            curve.get(f"acc_adv{suffix}_unfiltered", pd.Series(np.nan, index=curve.index)).iloc[0],
+        )
+        for suffix in ADVERSARIAL_READINGS.values()
     }
 
 
@@ -174,12 +199,7 @@ def point_scores(sweep_df: pd.DataFrame, integration: str = "rectangle", tau: fl
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             scores = filter_scores(
-                curve,
-                curve["acc_clean"],
-                curve["acc_adv"],
-                curve["acc_clean_unfiltered"].iloc[0],
-                curve["acc_adv_unfiltered"].iloc[0],
-                integration,
+                curve, curve["acc_clean"], curve["acc_clean_unfiltered"].iloc[0], adversarial_accuracies(curve), integration
             )
         undefined += [group[-1]] if caught else []
         for name, values in scores.items():
@@ -199,13 +219,15 @@ def point_scores(sweep_df: pd.DataFrame, integration: str = "rectangle", tau: fl
 
 
 def normalise_scores(table: pd.DataFrame) -> pd.DataFrame:
-    """norm_* columns: r and r_ε scaled together, Δr on its own, per (dataset, model)."""
+    """norm_* columns per (dataset, model): r and both readings' r_ε scaled together, both
+    readings' Δr together (one scale per heatmap, so the readings compare)."""
     table = table.copy()
     groups = [k for k in ("dataset", "model") if k in table]
     parts = table.groupby(groups, sort=False).groups.values() if groups else [table.index]
-    for index in parts:
-        both = normalise(np.concatenate([table.loc[index, "score_clean"], table.loc[index, "score_adv"]]))
-        table.loc[index, "norm_clean"] = both[: len(index)]
-        table.loc[index, "norm_adv"] = both[len(index) :]
-        table.loc[index, "norm_diff"] = normalise(table.loc[index, "score_diff"])
+    for together in (("clean", "adv", "adv_whitebox"), ("diff", "diff_whitebox")):
+        columns = [kind for kind in together if f"score_{kind}" in table]
+        for index in parts:
+            scaled = normalise(np.concatenate([table.loc[index, f"score_{kind}"] for kind in columns]))
+            for position, kind in enumerate(columns):
+                table.loc[index, f"norm_{kind}"] = scaled[position * len(index) : (position + 1) * len(index)]
     return table

@@ -49,8 +49,9 @@ class StressTest:
       ``results/{dataset}/{model}/seed{S}/{table}/epoch{EEE}/{unit}.parquet`` and collected
       per (dataset, model) as ``results/{dataset}/{model}/{table}.parquet``;
     - ``units(config, model)``: the units it runs on for one model;
-    - ``params(config, model)``: exactly what in the config changes its tables (a rule's
-      params, so Snakemake reruns it when they change and only then);
+    - ``params(config, model, units)``: exactly what in the config changes the tables of
+      those units of ``model`` (a rule's params, so Snakemake reruns a job when they change
+      and only then);
     - ``run(context, unit, params)``: table name → the test's rows for that unit (its own
       columns; the job adds the run columns and the attack);
     - ``ranks``: how it orders layers for the rank agreement, if it does.
@@ -61,7 +62,7 @@ class StressTest:
     tables: dict[str, list[str]]
     units: Callable[[dict, str], list[str]]
     run: Callable[[Context, str, dict], dict[str, pd.DataFrame]]
-    params: Callable[[dict, str], dict] = lambda config, model: {}
+    params: Callable[[dict, str, list[str]], dict] = lambda config, model, units: {}
     ranks: RankMeasures | None = None
     priority: int = 0
 

@@ -131,7 +131,7 @@ def _reinit_units(config: dict, model: str) -> list[str]:
     return perturbed_layers(config, model)
 
 
-def _reinit_params(config: dict, model: str) -> dict:
+def _reinit_params(config: dict, model: str, units: list[str]) -> dict:
     from ..config import is_given
 
     # re-randomisation draws from the run's initialiser; a given model has none of its own

@@ -12,13 +12,14 @@ import hashlib
 import logging
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from ..attack import Attack
 from ..engine.sweep import UNFILTERED, MaskedLayer, SweepOptions, check_options, predict_removals
-from ..evaluation import predict
+from ..engine.whitebox import attack_removals
 from ..filters import FILTERS, ThresholdRange, removal_mask, threshold
 from ..models import layer_weights
 from ..scoring.bootstrap import pack_correct
@@ -26,6 +27,10 @@ from .base import RUN_COLUMNS, Context, RankMeasures, StressTest
 
 log = logging.getLogger(__name__)
 
+# what each variant is classified on: the clean test set, the transferred adversarial set
+# (made once on the unfiltered network, the paper's) and, for the white-box units, the
+# variant's own adversarial images
+READINGS = ("clean", "adv", "adv_whitebox")
 SWEEP_COLUMNS = [
     "layer",
     "filter",
@@ -44,6 +49,11 @@ SWEEP_COLUMNS = [
     "correct_adv",
     "correct_clean_unfiltered",
     "correct_adv_unfiltered",
+    # the white-box reading (NaN and null for units without it: whitebox.layers)
+    "acc_adv_whitebox",
+    "acc_adv_whitebox_unfiltered",
+    "correct_adv_whitebox",
+    "correct_adv_whitebox_unfiltered",
 ]
 
 
@@ -95,9 +105,8 @@ def sweep(
     x_adv: torch.Tensor,
     options: SweepOptions | None = None,
     *,
-    regenerate_epsilon: float | None = None,
+    whitebox_epsilon: float | None = None,
     attack: Attack | None = None,
-    clamp: bool = True,
     stats: dict | None = None,
     **settings,
 ) -> pd.DataFrame:
@@ -105,29 +114,32 @@ def sweep(
 
     The sweep's settings come either as ``options`` or as :class:`SweepOptions` keywords
     (``steps=10, method="exact"``), never both. ``model`` must be in eval mode; it is left
-    exactly as it was found. With ``regenerate_epsilon`` every filtered network is attacked
-    afresh (``attack``, default FGSM with ``clamp``, at that ε, white-box) instead of being
-    scored on the given ``x_adv``. ``stats``, when given, is filled with how the sweep ran
-    (:func:`fragility.engine.sweep.predict_removals`).
+    exactly as it was found. ``acc_adv`` is the transferred reading: every variant classifies
+    the given ``x_adv``. With ``whitebox_epsilon`` every variant is also attacked itself
+    (``attack``, default FGSM, at that ε) and ``acc_adv_whitebox`` holds its accuracy on its
+    own adversarial images (:mod:`fragility.engine.whitebox`); else those columns are NaN.
+    ``stats``, when given, is filled with how the sweep ran.
     """
     options = SweepOptions.of(options, **settings)
     n = len(y)
-    if regenerate_epsilon is None:
-        # one pass over clean and adversarial images: each mask is applied once
-        variants, predicted = predict_variants(model, layer, torch.cat([x, x_adv]), options, stats)
-        correct_clean = {k: (p[:n] == y).numpy() for k, p in predicted.items()}
-        correct_adv = {k: (p[n:] == y).numpy() for k, p in predicted.items()}
-    else:
-        variants, predicted = predict_variants(model, layer, x, options, stats)
-        correct_clean = {k: (p == y).numpy() for k, p in predicted.items()}
-        attack = attack or Attack("fgsm", clamp)
-        correct_adv = _correct_reattacked(
-            model, layer, variants, x, y, regenerate_epsilon, attack, options.steps, options.batch_size
+    stats = {} if stats is None else stats
+    # one pass over clean and adversarial images: each mask is applied once
+    variants, predicted = predict_variants(model, layer, torch.cat([x, x_adv]), options, stats)
+    correct = {
+        "clean": {k: (p[:n] == y).numpy() for k, p in predicted.items()},
+        "adv": {k: (p[n:] == y).numpy() for k, p in predicted.items()},
+    }
+    if whitebox_epsilon is not None:
+        removals: dict[str, Variant] = {}
+        for v in variants:
+            removals.setdefault(v.key, v)
+        correct["adv_whitebox"] = attack_removals(
+            model, layer, x, y, removals, whitebox_epsilon, attack or Attack("fgsm"), options, stats=stats
         )
     n_total = sum(w.numel() for w in layer_weights(model, layer))
-    bits = {k: (pack_correct(correct_clean[k]), pack_correct(correct_adv[k])) for k in correct_clean}
-    rows = [
-        {
+    rows = []
+    for v in variants:
+        row = {
             "layer": layer,
             "filter": v.filter,
             "step": v.step,
@@ -135,18 +147,15 @@ def sweep(
             "alpha_norm": v.step / options.steps,
             "n_removed": v.n_removed,
             "n_total": n_total,
-            "acc_clean": correct_clean[v.key].sum() / n,
-            "acc_adv": correct_adv[v.key].sum() / n,
-            "acc_clean_unfiltered": correct_clean[UNFILTERED].sum() / n,
-            "acc_adv_unfiltered": correct_adv[UNFILTERED].sum() / n,
             "n_images": n,
-            "correct_clean": bits[v.key][0],
-            "correct_adv": bits[v.key][1],
-            "correct_clean_unfiltered": bits[UNFILTERED][0],
-            "correct_adv_unfiltered": bits[UNFILTERED][1],
         }
-        for v in variants
-    ]
+        for reading in READINGS:
+            found = correct.get(reading)
+            row[f"acc_{reading}"] = np.nan if found is None else found[v.key].sum() / n
+            row[f"acc_{reading}_unfiltered"] = np.nan if found is None else found[UNFILTERED].sum() / n
+            row[f"correct_{reading}"] = None if found is None else pack_correct(found[v.key])
+            row[f"correct_{reading}_unfiltered"] = None if found is None else pack_correct(found[UNFILTERED])
+        rows.append(row)
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
@@ -169,29 +178,15 @@ def predict_variants(
     return variants, predict_removals(model, layer, x, representatives, options, masked, stats)
 
 
-def _correct_reattacked(model, layer, variants, x, y, epsilon, attack: Attack, steps, batch_size) -> dict:
-    """Per distinct variant, which images stay correct under ``attack`` made against that variant."""
-    masked = MaskedLayer(model, layer, steps)
-    correct = {}
-    try:
-        for variant in [None] + variants:
-            key = UNFILTERED if variant is None else variant.key
-            if key not in correct:
-                masked.apply(variant)
-                x_adv = attack(model, x, y, epsilon, batch_size)
-                correct[key] = (predict(model, x_adv, batch_size) == y).numpy()
-    finally:
-        masked.restore()
-    return correct
+def _sweep_params(config: dict, model: str, units: list[str]) -> dict:
+    from ..config import attack_settings, whitebox_layers
 
-
-def _sweep_params(config: dict, model: str) -> dict:
-    from ..config import attack_settings
-
+    whitebox = [unit for unit in whitebox_layers(config, model) if unit in units]
     return {
         "steps": config["sweep"]["steps"],
         "filters": config["sweep"]["filters"],
-        "regenerate": attack_settings(config) if config["attack"]["regenerate"] else None,
+        "whitebox_units": whitebox,
+        "whitebox": attack_settings(config) if whitebox else None,
     }
 
 
@@ -202,8 +197,9 @@ def _sweep_units(config: dict, model: str) -> list[str]:
 
 
 def _run(context: Context, unit: str, params: dict) -> dict[str, pd.DataFrame]:
-    regenerate, tests, adversarial = params["regenerate"], context.tests, context.adversarial
+    tests, adversarial = context.tests, context.adversarial
     options = replace(context.options, steps=params["steps"], filters=tuple(params["filters"]))
+    whitebox = unit in params["whitebox_units"]
     table = sweep(
         context.model,
         unit,
@@ -211,15 +207,15 @@ def _run(context: Context, unit: str, params: dict) -> dict[str, pd.DataFrame]:
         tests.y,
         adversarial.x_adv,
         options,
-        regenerate_epsilon=adversarial.epsilon if regenerate else None,
-        attack=Attack(**regenerate) if regenerate else None,
+        whitebox_epsilon=adversarial.epsilon if whitebox else None,
+        attack=Attack(**params["whitebox"]) if whitebox else None,
     )
     return {"sweep": table}
 
 
 TEST = StressTest(
     name="sweep",
-    description="Synaptic filters h1, h2, h3 at every step on one unit, clean and adversarial (paper §2–4).",
+    description="Synaptic filters h1, h2, h3 at every step on one unit: clean, transferred adversarial (paper §2–4) and white-box.",
     tables={"sweep": RUN_COLUMNS + SWEEP_COLUMNS + ["attack"]},
     units=_sweep_units,
     params=_sweep_params,
