@@ -153,6 +153,14 @@ def _check_semantics(config: dict) -> None:
         for layer in whitebox_choice if isinstance(whitebox_choice, list) else []:
             if layer not in swept:
                 _fail(key, layer, f"not a swept unit of {model} (the white-box reading is part of the sweep; see sweep.layers)")
+        retrain = config["retrain"]
+        if retrain["label_attack"] == "whitebox" and retrain["label_score"] != "clean":
+            if not [u for u in whitebox_layers(config, model) if u != GLOBAL_LAYER]:
+                _fail(
+                    "retrain.label_attack",
+                    "whitebox",
+                    f"{model} has no layer with the white-box reading (whitebox.layers); its labels could freeze nothing",
+                )
         response = config["figures"]["response_layer"]
         if response is not None and response not in valid:
             _fail("figures.response_layer", response, f"must be a layer of every model ({model} has no such layer)")

@@ -47,7 +47,18 @@ FIGURES: dict[str, FigureSpec] = {
             ("scores",),
             "Local scores of {model} on {dataset} (paper Fig. 10): clean score r, adversarial score r_ε and difference "
             "score Δr of the combined filter response, per layer (rows) and checkpoint epoch (columns), mean over seeds. "
-            "Marks: Fr fragile (< −τ), Ro robust, Af antifragile (> τ), with their bootstrap confidence. Negative = fragile.",
+            "Marks: Fr fragile (< −τ), Ro robust, Af antifragile (> τ), with their bootstrap confidence. Negative = fragile. "
+            "The second row, where the sweep has it, reads r_ε and Δr white-box: every filtered variant attacked itself "
+            "instead of classifying the unfiltered network's adversarial set.",
+        ),
+        FigureSpec(
+            "whitebox",
+            lambda t, o: plots.transfer_vs_whitebox(t["scores"]),
+            ("scores",),
+            "Transferred against white-box adversarial scores of {model} on {dataset}: per unit with the white-box reading "
+            "(whitebox.layers) and checkpoint, r_ε and Δr of the combined response from the paper's transferred "
+            "adversarial set (x) and from attacking every filtered variant itself (y), mean over seeds with the bootstrap "
+            "95 % intervals. Below the diagonal the transferred reading makes the unit look more robust than it is.",
         ),
         FigureSpec(
             "global_scores",
@@ -77,7 +88,9 @@ FIGURES: dict[str, FigureSpec] = {
             lambda t, o: plots.retrain_comparison(t["retrain"], t["retrain_summary"]),
             ("retrain", "retrain_summary"),
             "Selective vs regular retraining of {model} on {dataset} (paper Fig. 12): clean and adversarial test accuracy "
-            "after retraining from each checkpoint, fragile layers frozen in the selective branch, mean ± std over seeds.",
+            "after retraining from each checkpoint, fragile layers frozen in the selective branch (labels of the reading "
+            "retrain.label_attack; a selective_<reading> branch shows the other reading's choice), mean ± std over seeds. "
+            "The title says how many layers each branch froze.",
         ),
         FigureSpec(
             "compression",

@@ -18,6 +18,7 @@ from . import GLOBAL_LAYER  # noqa: E402
 from .scoring.scores import responses  # noqa: E402
 
 SCORES = {"score_clean": "clean r", "score_adv": "adversarial r_ε", "score_diff": "difference Δr"}
+WHITEBOX_SCORES = {"score_adv_whitebox": "adversarial r_ε, white-box", "score_diff_whitebox": "difference Δr, white-box"}
 MARKS = {"fragile": "Fr", "robust": "Ro", "antifragile": "Af"}
 FILTER_NAMES = {"h1": "h1 high-pass", "h2": "h2 low-pass", "h3": "h3 pulse wave", "combined": "combined"}
 
@@ -36,17 +37,30 @@ def _majority(labels: pd.Series) -> str:
 
 
 def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") -> plt.Figure:
-    """Layer x epoch heatmaps of r, r_ε, Δr with Fr/Ro/Af marks (paper Fig. 10); with bootstrap
-    columns each mark carries its label confidence (mean over seeds)."""
+    """Layer x epoch heatmaps of r, r_ε, Δr with Fr/Ro/Af marks (paper Fig. 10), and below
+    them r_ε and Δr of the white-box reading where the sweep has it (blank cells: layers
+    without it); with bootstrap columns each mark carries its label confidence (mean over
+    seeds). Each score and its white-box twin share one colour scale."""
     local = scores[(scores["filter"] == filter_name) & (scores["layer"] != GLOBAL_LAYER)]
     if local.empty:
         return _empty_figure(f"Local scores ({filter_name}), {_title(scores)}: no local layer swept")
     order = list(dict.fromkeys(local["layer"]))
-    fig, axes = plt.subplots(1, 3, figsize=(4 + 1.5 * local["epoch"].nunique() * 3, 1.5 + 0.32 * len(order)), squeeze=False)
-    for ax, (column, name) in zip(axes[0], SCORES.items()):
-        values = local.pivot_table(index="layer", columns="epoch", values=column, aggfunc="mean").reindex(order)
+    whitebox = [c for c in WHITEBOX_SCORES if c in local and local[c].notna().any()]
+    rows = 2 if whitebox else 1
+    fig, axes = plt.subplots(
+        rows, 3, figsize=(4 + 1.5 * local["epoch"].nunique() * 3, rows * (1.5 + 0.32 * len(order))), squeeze=False
+    )
+    panels = [(axes[0][i], column, name) for i, (column, name) in enumerate(SCORES.items())]
+    panels += [(axes[1][1 + i], column, WHITEBOX_SCORES[column]) for i, column in enumerate(whitebox)]
+    if whitebox:
+        axes[1][0].axis("off")
+        axes[1][0].text(0.5, 0.5, "white-box reading:\nevery filtered variant\nattacked itself", ha="center", va="center")
+    for ax, column, name in panels:
+        values = local.pivot_table(index="layer", columns="epoch", values=column, aggfunc="mean", dropna=False).reindex(order)
         marks = _marks(local, column.replace("score", "label")).reindex(index=order, columns=values.columns)
-        limit = max(float(np.nanmax(np.abs(values.to_numpy()))), 1e-9)
+        shared = [c for c in (column, column.removesuffix("_whitebox"), f"{column}_whitebox") if c in local]
+        means = local.groupby(["layer", "epoch"])[shared].mean().to_numpy(dtype=float)
+        limit = max(float(np.nanmax(np.abs(means))), 1e-9)
         sns.heatmap(
             values,
             ax=ax,
@@ -59,9 +73,51 @@ def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") ->
             annot_kws={"fontsize": 6},
         )
         ax.set_title(name)
-        ax.set_ylabel("layer" if ax is axes[0][0] else "")
+        ax.set_ylabel("layer" if ax is axes[0][0] or (whitebox and ax is axes[1][1]) else "")
     confidence = " (mark: majority label and its bootstrap confidence)" if _has_intervals(local) else ""
     fig.suptitle(f"Local scores ({filter_name}), {_title(scores)}: negative = fragile{confidence}")
+    fig.tight_layout()
+    return fig
+
+
+def transfer_vs_whitebox(scores: pd.DataFrame, filter_name: str = "combined") -> plt.Figure:
+    """Per unit and checkpoint (mean over seeds): the transferred score against the white-box
+    one, r_ε and Δr, with the mean bootstrap 95 % intervals as error bars and the diagonal.
+    Points below the diagonal are units the transferred attack makes look stronger."""
+    rows = scores[scores["filter"] == filter_name]
+    if "score_adv_whitebox" not in rows or rows["score_adv_whitebox"].isna().all():
+        return _empty_figure(f"Transferred vs white-box scores, {_title(scores)}: no unit has the white-box reading")
+    rows = rows.dropna(subset=["score_adv_whitebox"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), squeeze=False)
+    epochs = sorted(rows["epoch"].unique())
+    for ax, kind, name in zip(axes[0], ("adv", "diff"), ("adversarial r_ε", "difference Δr")):
+        columns = [f"score_{kind}{suffix}" for suffix in ("", "_whitebox")]
+        bounds = [f"{c}_{q}" for c in columns for q in ("lo", "hi") if f"{c}_{q}" in rows]
+        means = rows.groupby(["layer", "epoch"], sort=False)[columns + bounds].mean().reset_index()
+        for colour, epoch in enumerate(epochs):
+            part = means[means["epoch"] == epoch]
+            x, y = part[columns[0]], part[columns[1]]
+            errors = {}
+            if len(bounds) == 4 and part[bounds].notna().all().all():
+                errors = {
+                    "xerr": [x - part[f"{columns[0]}_lo"], part[f"{columns[0]}_hi"] - x],
+                    "yerr": [y - part[f"{columns[1]}_lo"], part[f"{columns[1]}_hi"] - y],
+                }
+            ax.errorbar(x, y, fmt="o", ms=4, capsize=2, lw=0.8, color=f"C{colour}", label=f"epoch {epoch}", **errors)
+            for _, point in part.iterrows():
+                ax.annotate(
+                    point["layer"], (point[columns[0]], point[columns[1]]), fontsize=6, xytext=(3, 3), textcoords="offset points"
+                )
+        low = float(np.nanmin(means[columns + [b for b in bounds]].to_numpy(dtype=float)))
+        high = float(np.nanmax(means[columns + [b for b in bounds]].to_numpy(dtype=float)))
+        ax.plot([low, high], [low, high], color="grey", lw=0.8, ls="--", label="transferred = white-box")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlabel(f"{name}, transferred (one adversarial set for every variant)")
+        ax.set_ylabel(f"{name}, white-box (every variant attacked itself)")
+        ax.set_title(name)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Transferred vs white-box scores ({filter_name}), {_title(scores)}: mean over seeds, bootstrap 95 %")
     fig.tight_layout()
     return fig
 
@@ -201,7 +257,7 @@ def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = Non
             hue="branch",
             ax=ax,
             errorbar="sd",
-            hue_order=["regular", "selective"],
+            hue_order=list(dict.fromkeys(["regular", "selective", *retrain["branch"]])),
         )
         title = f"{name} test accuracy after retraining"
         if summary is not None:
@@ -221,9 +277,22 @@ def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = Non
                     )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("checkpoint epoch")
-    fig.suptitle(f"Selective vs regular retraining, {_title(retrain)}")
+    fig.suptitle(f"Selective vs regular retraining, {_title(retrain)}{_frozen_text(retrain)}")
     fig.tight_layout()
     return fig
+
+
+def _frozen_text(retrain: pd.DataFrame) -> str:
+    """'\nselective (transfer labels): froze 0.0 of 5 layers on average; ...' where the table says."""
+    if "label_attack" not in retrain or "n_layers" not in retrain:
+        return ""
+    parts = [
+        f"{branch} ({rows['label_attack'].iloc[0]} labels): froze {rows['n_frozen'].mean():.1f} of "
+        f"{rows['n_layers'].mean():.0f} layers on average"
+        + (", identical to regular (froze nothing)" if (rows["n_frozen"] == 0).all() else "")
+        for branch, rows in retrain.dropna(subset=["label_attack"]).groupby("branch", sort=False)
+    ]
+    return "\n" + "; ".join(parts) if parts else ""
 
 
 def _difference_text(row, scope: str = "") -> str:

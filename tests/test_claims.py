@@ -133,7 +133,8 @@ def claims():
 
 def test_every_claim_row(claims):
     assert list(claims.reset_index().columns) == CLAIMS_COLUMNS
-    assert len(claims) == 2 * 6 + 1
+    assert len(claims) == 2 * 7 + 1
+    assert np.isnan(claims.loc[("transfer_inflates_adversarial_score", "a")]["value"])  # no white-box reading
 
 
 def test_layer_claims(claims):
@@ -205,3 +206,62 @@ def test_a_model_never_retrained_has_no_retraining_claim():
         pd.DataFrame(columns=["dataset", "model", "seed", "epoch", "branch", "acc_clean", "acc_adv"]), "adv", "held_out", "net"
     )
     assert math.isnan(row["value"]) and row["n"] == 0 and not row["holds"] and "not retrained" in row["detail"]
+
+
+def test_transfer_inflates_adversarial_score_by_hand():
+    from fragility.scoring.claims import transfer_inflates_adversarial_score
+
+    scores = pd.DataFrame(
+        {
+            "seed": [0, 0, 1, 1, 1],
+            "epoch": 2,
+            "layer": ["conv1", "fc", "conv1", "fc", "layer1.0.conv1"],
+            "filter": ["combined", "combined", "combined", "combined", "h1"],
+            "score_adv": [0.05, 0.10, 0.02, -0.01, 0.5],
+            "score_adv_whitebox": [-0.24, -0.10, -0.03, 0.01, np.nan],
+            "label_diff": ["antifragile", "antifragile", "robust", "robust", "robust"],
+            "label_diff_whitebox": ["fragile", "fragile", "robust", "robust", None],
+        }
+    )
+    row = transfer_inflates_adversarial_score(scores, "d", "m")
+    assert row["value"] == pytest.approx(3 / 4) and row["n"] == 4  # the h1 row is not a combined response
+    assert row["spread"] == pytest.approx(np.std([1.0, 0.5], ddof=1))
+    assert "mean +0.130" in row["detail"] and "Δr labels differ at 2 of 4" in row["detail"]  # (.29 + .2 + .05 − .02) / 4
+    assert "over 4 (seed, checkpoint, unit) of 2 units" in row["detail"] and row["holds"]  # interval above 0
+    balanced = transfer_inflates_adversarial_score(scores.assign(score_adv=[0.1, -0.1, 0.1, -0.1, 0.0]), "d", "m")
+    assert not balanced["holds"]  # differences +.34, 0, +.13, −.11: the interval reaches below 0
+
+
+def _retrain_pairs(selective_frozen, n_layers=4, gain=0.01):
+    rows = []
+    for i, frozen in enumerate(selective_frozen):
+        base = {"dataset": "d", "model": "m", "seed": i, "epoch": 2, "n_layers": n_layers}
+        rows.append({**base, "branch": "regular", "acc_clean": 0.5, "acc_adv": 0.3, "n_frozen": 0, "label_attack": None})
+        adv = 0.3 if frozen == 0 else 0.3 + gain * (i + 1)
+        rows.append(
+            {**base, "branch": "selective", "acc_clean": 0.5, "acc_adv": adv, "n_frozen": frozen, "label_attack": "whitebox"}
+        )
+    return pd.DataFrame(rows)
+
+
+def test_a_branch_that_froze_nothing_or_all_but_one_is_reported_not_compared():
+    from fragility.scoring.claims import selective_beats_regular
+
+    nothing = selective_beats_regular(_retrain_pairs([0, 0, 0]), "adv", "d", "m")
+    assert np.isnan(nothing["value"]) and nothing["n"] == 0 and not nothing["holds"]
+    assert "3 pairs froze no layer (identical to regular by construction)" in nothing["detail"]
+    assert "labels of the whitebox reading" in nothing["detail"]
+    mixed = selective_beats_regular(_retrain_pairs([0, 2, 3, 2, 4]), "adv", "d", "m")
+    assert mixed["n"] == 2 and mixed["value"] == pytest.approx(np.mean([0.02, 0.04]))  # seeds 1 and 3 compare
+    assert "1 pairs froze no layer" in mixed["detail"] and "2 froze every labelled layer but at most one" in mixed["detail"]
+
+
+def test_selective_rows_for_each_reading():
+    from fragility.scoring.claims import selective_by_reading
+
+    table = _retrain_pairs([1, 2, 1])
+    other = table[table["branch"] == "selective"].assign(branch="selective_transfer", label_attack="transfer", acc_adv=0.2)
+    rows = {r["claim"]: r for r in selective_by_reading(pd.concat([table, other]), "d", "m")}
+    assert set(rows) == {"selective_beats_regular_adv_whitebox", "selective_beats_regular_adv_transfer"}
+    assert rows["selective_beats_regular_adv_whitebox"]["value"] == pytest.approx(0.02)
+    assert rows["selective_beats_regular_adv_transfer"]["value"] == pytest.approx(-0.1)

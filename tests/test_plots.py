@@ -860,3 +860,53 @@ def test_rank_agreement_without_local_layers_says_so():
         pd.DataFrame(columns=["dataset", "model", "epoch", "measure_a", "measure_b", "kendall_tau", "spread", "n_layers"])
     )
     assert "no local layers to rank" in fig._suptitle.get_text() and not any(ax.collections for ax in fig.axes)
+
+
+# ---------------------------------------------------------------- the white-box reading
+
+
+def whitebox_scores() -> pd.DataFrame:
+    """heatmap_scores with the white-box twins: r_ε and Δr lowered by 0.25 (conv1, conv3) and
+    missing for fc2 (no white-box reading there)."""
+    table = heatmap_scores()
+    for kind in ("adv", "diff"):
+        twin = f"score_{kind}_whitebox"
+        table[twin] = table[f"score_{kind}"] - 0.25
+        table[f"{twin}_lo"], table[f"{twin}_hi"] = table[twin] - 0.1, table[twin] + 0.1
+        table[f"label_{kind}_whitebox"] = [label_of(v) for v in table[twin]]
+        table[f"label_{kind}_whitebox_conf"] = 0.8
+        unread = table["layer"] == "fc2"
+        table.loc[unread, [c for c in table if c.startswith(f"score_{kind}_whitebox")]] = np.nan
+        table.loc[unread, [f"label_{kind}_whitebox", f"label_{kind}_whitebox_conf"]] = None
+    return table
+
+
+def test_the_local_heatmap_gains_the_whitebox_row_on_its_twins_colour_scale():
+    scores = whitebox_scores()
+    fig = plots.local_score_heatmaps(scores)
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in titled] == SCORE_TITLES + ["adversarial r_ε, white-box", "difference Δr, white-box"]
+    for kind, ax in zip((1, 2), titled[3:]):
+        grid = expected_grid(kind) - 0.25
+        grid[LAYERS.index("fc2")] = np.nan  # blank: no white-box reading
+        np.testing.assert_allclose(heatmap_grid(ax), grid)
+        shared = np.nanmax(np.abs(np.concatenate([expected_grid(kind).ravel(), grid.ravel()])))
+        np.testing.assert_allclose(ax.collections[0].get_clim(), (-shared, shared))
+        np.testing.assert_allclose(titled[kind].collections[0].get_clim(), (-shared, shared))
+    assert cell_texts(titled[3])[(0, 0)] == "Fr .80"  # conv1 at epoch 2: −0.5 − 0.25 + mean offset
+
+
+def test_transfer_vs_whitebox_puts_each_unit_at_its_two_scores_beside_the_diagonal():
+    fig = plots.transfer_vs_whitebox(whitebox_scores())
+    adv, diff = fig.axes
+    assert adv.get_title() == "adversarial r_ε" and diff.get_title() == "difference Δr"
+    offset = np.mean(SEED_OFFSETS)
+    for ax, kind in ((adv, 1), (diff, 2)):
+        expected = {(layer, round(b[kind] + offset, 9)) for (layer, _), b in LOCAL.items() if layer != "fc2"}
+        expected |= {(GLOBAL, round(5.0 + offset, 9))}
+        found = {(t.get_text(), round(float(t.xy[0]), 9)) for t in ax.texts}
+        assert found == expected  # one point per (unit, epoch) with the reading; fc2 has none
+        assert all(np.isclose(t.xy[1], t.xy[0] - 0.25) for t in ax.texts)
+        diagonal = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert len(diagonal) == 1 and np.allclose(diagonal[0].get_xdata(), diagonal[0].get_ydata())
+    assert "no unit has the white-box reading" in plots.transfer_vs_whitebox(heatmap_scores())._suptitle.get_text()

@@ -61,13 +61,27 @@ def _state(model):
 @pytest.mark.parametrize("branches", [("regular", "selective"), ("selective", "regular")])
 def test_with_nothing_frozen_both_branches_are_bit_identical_in_any_order(small_digits, checkpoint_path, branches):
     before = hashlib.sha256(checkpoint_path.read_bytes()).hexdigest()
-    table, models = retrain(checkpoint_path, small_digits, [], epochs=1, epsilon=0.05, device="cpu", branches=branches)
+    table, models = retrain(
+        checkpoint_path, small_digits, [], epochs=1, epsilon=0.05, device="cpu", branches=branches, reuse=False
+    )
     regular, selective = _state(models["regular"]), _state(models["selective"])
     assert regular.keys() == selective.keys()
     assert all(torch.equal(regular[k], selective[k]) for k in regular)
     rows = table.set_index("branch")[["acc_clean", "acc_adv"]]
     assert rows.loc["regular"].tolist() == rows.loc["selective"].tolist()
     assert hashlib.sha256(checkpoint_path.read_bytes()).hexdigest() == before
+    assert table["same_as"].isna().all()
+
+
+def test_a_branch_freezing_what_another_froze_is_reported_not_retrained(small_digits, checkpoint_path):
+    frozen = {"selective": [], "selective_whitebox": ["fc"], "other": ["fc"]}
+    table, models = retrain(checkpoint_path, small_digits, frozen, epochs=1, epsilon=0.05, device="cpu")
+    rows = table.set_index("branch")
+    assert list(rows.index) == ["regular", "selective", "selective_whitebox", "other"]
+    assert rows["same_as"].fillna("-").tolist() == ["-", "regular", "-", "selective_whitebox"]
+    assert models["selective"] is models["regular"] and models["other"] is models["selective_whitebox"]
+    columns = ["acc_clean", "acc_adv", "n_frozen"]
+    assert rows.loc["other", columns].tolist() == rows.loc["selective_whitebox", columns].tolist()
 
 
 def test_resume_works_on_its_own_copy_of_the_checkpoint_state(small_digits, checkpoint_path):
@@ -81,3 +95,29 @@ def test_resume_works_on_its_own_copy_of_the_checkpoint_state(small_digits, chec
     assert all(torch.equal(checkpoint.model_state[k], weights[k]) for k in weights)
     second = checkpoint.resume([], "cpu")
     assert all(torch.equal(a, b) for a, b in zip(second.model.state_dict().values(), weights.values()))
+
+
+def test_label_attack_picks_the_frozen_layers_from_its_reading():
+    from fragility.retrain import selective_branches
+
+    scores = pd.DataFrame(
+        {
+            "layer": ["conv1", "layer1.0.conv1", "fc", "__global__"],
+            "filter": ["combined"] * 4,
+            "label_clean": ["fragile", "robust", "robust", "fragile"],
+            "label_diff": ["antifragile", "fragile", "robust", "fragile"],
+            "label_diff_whitebox": ["fragile", None, "fragile", "fragile"],  # layer1.0.conv1 not read white-box
+        }
+    )
+    transfer = selective_branches(scores, "diff", "combined", "transfer")
+    assert list(transfer) == ["selective", "selective_whitebox"]
+    assert (transfer["selective"].frozen, transfer["selective"].label_attack, transfer["selective"].n_layers) == (
+        ["layer1.0.conv1"],
+        "transfer",
+        3,
+    )
+    assert (transfer["selective_whitebox"].frozen, transfer["selective_whitebox"].n_layers) == (["conv1", "fc"], 2)
+    whitebox = selective_branches(scores, "diff", "combined", "whitebox")
+    assert list(whitebox) == ["selective", "selective_transfer"] and whitebox["selective"].frozen == ["conv1", "fc"]
+    assert list(selective_branches(scores, "clean", "combined", "whitebox")) == ["selective"]  # one clean label
+    assert list(selective_branches(scores.drop(columns="label_diff_whitebox"), "diff")) == ["selective"]

@@ -79,24 +79,80 @@ def batchnorm_rescue(sweep: pd.DataFrame, layers: list[str], chance: float, data
     return _fraction_row(claim, dataset, model, rescued, rows["seed"], 0.5, detail)
 
 
-def selective_beats_regular(retrain: pd.DataFrame, accuracy: str, dataset: str, model: str) -> dict:
-    """Mean selective − regular over all (seed, checkpoint) pairs; holds when the mean is > 0
-    and the Wilcoxon signed-rank p < 0.05."""
-    claim = f"selective_beats_regular_{accuracy}"
+def selective_beats_regular(
+    retrain: pd.DataFrame, accuracy: str, dataset: str, model: str, branch: str = "selective", claim: str | None = None
+) -> dict:
+    """Mean ``branch`` − regular over the (seed, checkpoint) pairs where the branch compares:
+    holds when the mean is > 0 and the Wilcoxon signed-rank p < 0.05. A pair whose branch
+    froze nothing (regular by construction) or every labelled layer but at most one is not a
+    comparison: it is counted out and said so; with no pair left the value is NaN."""
+    claim = claim or f"selective_beats_regular_{accuracy}"
     if retrain.empty:
         return _row(claim, dataset, model, np.nan, np.nan, 0, False, "not retrained (the dataset has no training split)")
-    summary = summarise_differences(paired_differences(retrain)[f"diff_{accuracy}"])
-    holds = summary["mean_diff"] > 0 and summary["wilcoxon_p"] < 0.05
-    return _row(
-        claim,
-        dataset,
-        model,
-        summary["mean_diff"],
-        summary["std_diff"],
-        summary["n_pairs"],
-        holds,
-        f"Wilcoxon p = {summary['wilcoxon_p']:.3g}",
+    rows = retrain[retrain["branch"] == branch]
+    if rows.empty:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, f"no {branch} branch was retrained")
+    nothing = rows["n_frozen"] == 0 if "n_frozen" in rows else pd.Series(False, index=rows.index)
+    nearly_all = (
+        (rows["n_layers"] > 1) & (rows["n_frozen"] >= rows["n_layers"] - 1)
+        if "n_layers" in rows
+        else pd.Series(False, index=rows.index)
     )
+    reading = f"labels of the {rows['label_attack'].iloc[0]} reading; " if "label_attack" in rows else ""
+    counted_out = ""
+    if nothing.any() or nearly_all.any():
+        counted_out = (
+            f"; counted out: {int(nothing.sum())} pairs froze no layer (identical to regular by construction), "
+            f"{int(nearly_all.sum())} froze every labelled layer but at most one"
+        )
+    keep = rows.loc[~(nothing | nearly_all), ["seed", "epoch"]]
+    frozen = f"froze {rows['n_frozen'].mean():.1f} layers on average" if "n_frozen" in rows else ""
+    if keep.empty:
+        detail = f"{reading}{frozen}; no pair compares{counted_out}"
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, detail)
+    pairs = retrain.merge(keep, on=["seed", "epoch"])
+    summary = summarise_differences(paired_differences(pairs, branch)[f"diff_{accuracy}"])
+    holds = summary["mean_diff"] > 0 and summary["wilcoxon_p"] < 0.05
+    detail = f"{reading}{frozen + '; ' if frozen else ''}Wilcoxon p = {summary['wilcoxon_p']:.3g}{counted_out}"
+    return _row(claim, dataset, model, summary["mean_diff"], summary["std_diff"], summary["n_pairs"], holds, detail)
+
+
+def selective_by_reading(retrain: pd.DataFrame, dataset: str, model: str) -> list[dict]:
+    """``selective_beats_regular_adv_<reading>`` for each adversarial reading whose labels
+    chose a retrained branch (``retrain.label_attack`` and the other, where the sweep has it)."""
+    if retrain.empty or "label_attack" not in retrain:
+        return []
+    readings = retrain.dropna(subset=["label_attack"]).drop_duplicates("label_attack")
+    return [
+        selective_beats_regular(retrain, "adv", dataset, model, row.branch, f"selective_beats_regular_adv_{row.label_attack}")
+        for row in readings.itertuples()
+    ]
+
+
+def transfer_inflates_adversarial_score(scores: pd.DataFrame, dataset: str, model: str, seed: int = 0) -> dict:
+    """Over the (seed, checkpoint, unit) with both readings (combined response): the fraction
+    whose transferred r_ε lies above the white-box r_ε; ``detail`` gives the mean difference
+    with a 95 % bootstrap interval over those units (2,000 resamples, ``seed``). Holds when the
+    interval lies above 0: reusing the unfiltered network's attack makes layers look stronger."""
+    claim = "transfer_inflates_adversarial_score"
+    rows = scores[scores["filter"] == "combined"]
+    rows = rows.dropna(subset=["score_adv", "score_adv_whitebox"]) if "score_adv_whitebox" in rows else rows.iloc[:0]
+    if rows.empty:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, "no unit has the white-box reading (whitebox.layers)")
+    difference = (rows["score_adv"] - rows["score_adv_whitebox"]).to_numpy()
+    resampled = np.random.default_rng(seed).choice(difference, size=(2000, len(difference))).mean(axis=1)
+    lo, hi = np.quantile(resampled, [0.025, 0.975])
+    labels = (
+        f"; Δr labels differ at {int((rows['label_diff'] != rows['label_diff_whitebox']).sum())} of {len(rows)}"
+        if "label_diff_whitebox" in rows
+        else ""
+    )
+    detail = (
+        f"transferred r_ε − white-box r_ε: mean {difference.mean():+.3f} [95 % {lo:+.3f}, {hi:+.3f}] over "
+        f"{len(rows)} (seed, checkpoint, unit) of {rows['layer'].nunique()} units{labels}"
+    )
+    row = _fraction_row(claim, dataset, model, rows["score_adv"] > rows["score_adv_whitebox"], rows["seed"], 0.0, detail)
+    return {**row, "holds": bool(lo > 0)}
 
 
 def global_scores_converge(scores: pd.DataFrame, dataset: str, model: str) -> dict:
@@ -145,7 +201,9 @@ def claims_table(
             batchnorm_rescue(own_sweep, role["bn_convs"], chance[dataset], dataset, model),
             selective_beats_regular(own_retrain, "adv", dataset, model),
             selective_beats_regular(own_retrain, "clean", dataset, model),
+            *selective_by_reading(own_retrain, dataset, model),
             global_scores_converge(part, dataset, model),
+            transfer_inflates_adversarial_score(part, dataset, model),
         ]
     if scores["dataset"].nunique() >= 2:
         rows += [global_scores_similar_across_datasets(scores, model, tau) for model in scores["model"].unique()]

@@ -8,14 +8,14 @@ import pandas as pd
 SUMMARY_COLUMNS = ["dataset", "model", "scope", "epoch", "accuracy", "n_pairs", "mean_diff", "std_diff", "wilcoxon_p"]
 
 
-def paired_differences(table: pd.DataFrame) -> pd.DataFrame:
-    """Selective − regular accuracy per (dataset, model, seed, epoch) pair: ``diff_clean``, ``diff_adv``."""
+def paired_differences(table: pd.DataFrame, branch: str = "selective") -> pd.DataFrame:
+    """``branch`` − regular accuracy per (dataset, model, seed, epoch) pair: ``diff_clean``, ``diff_adv``."""
     keys = [k for k in ("dataset", "model", "seed", "epoch") if k in table]
     wide = table.pivot_table(index=keys, columns="branch", values=["acc_clean", "acc_adv"], aggfunc="first")
     return pd.DataFrame(
         {
-            "diff_clean": wide[("acc_clean", "selective")] - wide[("acc_clean", "regular")],
-            "diff_adv": wide[("acc_adv", "selective")] - wide[("acc_adv", "regular")],
+            "diff_clean": wide[("acc_clean", branch)] - wide[("acc_clean", "regular")],
+            "diff_adv": wide[("acc_adv", branch)] - wide[("acc_adv", "regular")],
         }
     ).reset_index()
 

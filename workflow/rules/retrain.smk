@@ -21,6 +21,7 @@ rule retrain:
         epochs=retrain_epochs(config),
         label_score=config["retrain"]["label_score"],
         label_filter=config["retrain"]["label_filter"],
+        label_attack=config["retrain"]["label_attack"],
         integration=config["scores"]["integration"],
         tau=config["scores"]["tau"],
         attack=ATTACK,
