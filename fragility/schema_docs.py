@@ -74,8 +74,8 @@ Each rule's `params` hold exactly the config keys that can change its output, so
 | `max_train`, `stem`, `image_size`, `init`, `train.*` | training and everything downstream |
 | a given model's `weights` (file or path), `architecture`, `mean`, `std`, `dataset`; `train.lr`, `train.batch_size` | its `given_model` checkpoint and everything downstream (the checkpoint holds the retraining optimizer settings) |
 | a dataset mapping's `imagefolder`, `npz`, `channels`, `image_size` | that dataset's test set, training and everything downstream (file contents are not tracked: `--forcerun testset`) |
-| `attack.clamp`, `attack.method`, `attack.pgd.*` (the latter only with `method: pgd`) | ε search, adversarial sets, retraining, and everything downstream (sweeps only through their adversarial set, or directly with `attack.regenerate`) |
-| `attack.regenerate` | sweeps |
+| `attack.clamp`, `attack.method`, `attack.pgd.*` (the latter only with `method: pgd`) | ε search, adversarial sets, retraining, and everything downstream (sweeps through their adversarial set and, for the units with the white-box reading, directly) |
+| `attack.regenerate`, `whitebox.layers` | the sweeps of the units whose white-box reading they switch on or off, and everything downstream |
 | `epsilon.*` | ε search and everything downstream |
 | `sweep.steps`, `sweep.filters` | every sweep |
 | `sweep.layers` | adding a layer runs its sweep and its re-initialisation (one per checkpoint) and reruns the tables, retraining and figures that read them; removing one reruns those readers; reordering runs nothing |

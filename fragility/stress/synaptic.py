@@ -181,7 +181,7 @@ def predict_variants(
 def _sweep_params(config: dict, model: str, units: list[str]) -> dict:
     from ..config import attack_settings, whitebox_layers
 
-    whitebox = [unit for unit in whitebox_layers(config, model) if unit in units]
+    whitebox = sorted(set(whitebox_layers(config, model)) & set(units))  # sorted: reordering sweep.layers reruns nothing
     return {
         "steps": config["sweep"]["steps"],
         "filters": config["sweep"]["filters"],

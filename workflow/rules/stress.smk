@@ -60,7 +60,7 @@ for _test in STRESS_TESTS.values():
                 mem_mb=lambda wildcards, attempt: 2000 * attempt,
             params:
                 test=_test.name,
-                settings=lambda wildcards, test=_test: test.params(config, wildcards.model, [wildcards.layer]),
+                settings=lambda wildcards, test=_test, units=_units: test.params(config, wildcards.model, units),
             script:
                 "../scripts/stress.py"
 
