@@ -110,7 +110,7 @@ def test_every_layer_of_the_given_model_is_scored(own_model_run):
 def test_retraining_runs_only_where_there_is_a_train_split(own_model_run):
     workdir, _ = own_model_run
     retrain = pd.read_parquet(workdir / "results/patterns/cnn/retrain.parquet")
-    assert set(retrain["branch"]) == {"regular", "selective"} and set(retrain["epoch"]) == {0}
+    assert set(retrain["branch"]) == {"regular", "selective", "selective_whitebox"} and set(retrain["epoch"]) == {0}
     assert not (workdir / "results/held_out/cnn_held_out/retrain.parquet").exists()
     claims = pd.read_parquet(workdir / "results/reproduction/claims.parquet")
     assert set(claims["model"]) == {"cnn", "cnn_held_out"}
