@@ -58,7 +58,8 @@ def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") ->
     for ax, column, name in panels:
         values = local.pivot_table(index="layer", columns="epoch", values=column, aggfunc="mean", dropna=False).reindex(order)
         marks = _marks(local, column.replace("score", "label")).reindex(index=order, columns=values.columns)
-        shared = [c for c in (column, column.removesuffix("_whitebox"), f"{column}_whitebox") if c in local]
+        twin = column.removesuffix("_whitebox") if column.endswith("_whitebox") else f"{column}_whitebox"
+        shared = [c for c in (column, twin) if c in local]
         means = local.groupby(["layer", "epoch"])[shared].mean().to_numpy(dtype=float)
         limit = max(float(np.nanmax(np.abs(means))), 1e-9)
         sns.heatmap(
@@ -108,8 +109,8 @@ def transfer_vs_whitebox(scores: pd.DataFrame, filter_name: str = "combined") ->
                 ax.annotate(
                     point["layer"], (point[columns[0]], point[columns[1]]), fontsize=6, xytext=(3, 3), textcoords="offset points"
                 )
-        low = float(np.nanmin(means[columns + [b for b in bounds]].to_numpy(dtype=float)))
-        high = float(np.nanmax(means[columns + [b for b in bounds]].to_numpy(dtype=float)))
+        extent = means[columns + bounds].to_numpy(dtype=float)
+        low, high = float(np.nanmin(extent)), float(np.nanmax(extent))
         ax.plot([low, high], [low, high], color="grey", lw=0.8, ls="--", label="transferred = white-box")
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(0, color="grey", lw=0.5)
