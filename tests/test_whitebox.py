@@ -6,7 +6,7 @@ import torch
 
 from fragility import GLOBAL_LAYER
 from fragility.attack import Attack, fgsm
-from fragility.engine.sweep import UNFILTERED, MaskedLayer, SweepOptions
+from fragility.engine.sweep import UNFILTERED, MaskedLayer, SweepOptions, check_options, variant_batch_for
 from fragility.engine.whitebox import adversarial_images, attack_removals
 from fragility.evaluation import predict
 from fragility.models import build_model
@@ -25,11 +25,11 @@ def resnet():
     return model, x, predict(model, x).clone()
 
 
-def _images(model, layer, x, y, method, attack=None):
+def _images(model, layer, x, y, method, attack=None, variant_batch=1):
     masked = MaskedLayer(model, layer, STEPS)
     _, removals = plan_variants(masked.values, STEPS)
     stats, images = {}, {}
-    options = SweepOptions(steps=STEPS, batch_size=10, method=method)
+    options = SweepOptions(steps=STEPS, batch_size=10, method=method, variant_batch=variant_batch)
     for key, start, x_adv in adversarial_images(
         model, layer, x, y, removals, EPSILON, attack or Attack("fgsm"), options, masked, stats
     ):
@@ -48,6 +48,30 @@ def test_the_cached_path_makes_the_naive_paths_images(resnet, layer):
     for key in naive:
         assert torch.equal(naive[key], cached[key]), key
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("layer", ["conv1", "layer2.0.downsample.0", "fc", GLOBAL_LAYER])
+def test_variants_batched_in_one_call_make_the_same_images(resnet, layer):
+    """Stacked weights mapped over (torch.func) and one batched backward through the kept
+    prefix graph: the images of attacking each variant alone (this net has no gradient
+    component close enough to 0 for the other summation order to flip its sign)."""
+    model, x, y = resnet
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    one, _ = _images(model, layer, x, y, "exact")
+    batched, path = _images(model, layer, x, y, "exact", variant_batch=3)  # 3 does not divide the variants: a short group
+    assert path == "batched"
+    assert one.keys() == batched.keys()
+    for key in one:
+        assert torch.equal(one[key], batched[key]), key
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_variant_batch_auto_batches_on_a_gpu_only():
+    assert variant_batch_for("auto", torch.device("cpu")) == 1
+    assert variant_batch_for("auto", torch.device("cuda")) > 1
+    assert variant_batch_for(4, torch.device("cpu")) == 4
+    with pytest.raises(ValueError, match="variant_batch"):
+        check_options(build_model("resnet18", 10, 1, None, [0.5], [0.25]).eval(), SweepOptions(variant_batch=0))
 
 
 def test_a_variant_row_is_the_attack_on_that_variant_counted_by_hand(resnet):

@@ -48,6 +48,7 @@ class SweepOptions:
     cache_budget_mb: float = 1024.0
     margin_guard: float = 1e-3
     probe: bool = True  # fast: keep the fused graph only where a probe finds it faster (False: always)
+    variant_batch: int = 1  # variants per call where the engine batches them (the white-box reading)
 
     @classmethod
     def of(cls, options: SweepOptions | None = None, **settings) -> SweepOptions:
@@ -63,6 +64,16 @@ class SweepOptions:
         if "filters" in settings:
             settings["filters"] = tuple(settings["filters"])
         return options if options is not None else cls(**settings)
+
+
+GPU_VARIANT_BATCH = 16  # sweep.variant_batch: auto on a GPU
+
+
+def variant_batch_for(setting: int | str, device: torch.device) -> int:
+    """``sweep.variant_batch`` on ``device``: ``auto`` batches variants on a GPU only."""
+    if setting != "auto":
+        return int(setting)
+    return GPU_VARIANT_BATCH if device.type == "cuda" else 1
 
 
 class MaskedLayer:
@@ -146,6 +157,8 @@ def check_options(model: nn.Module, options: SweepOptions) -> None:
     unknown = [f for f in options.filters if f not in FILTERS]
     if unknown:
         raise ValueError(f"unknown filter {unknown[0]!r}; choose from {FILTERS}")
+    if options.variant_batch < 1:
+        raise ValueError(f"variant_batch must be >= 1, got {options.variant_batch}")
     if not options.margin_guard >= 0:
         raise ValueError(f"margin_guard must be >= 0, got {options.margin_guard}")
     if model.training:

@@ -12,7 +12,14 @@ Two paths give identical adversarial images and accuracies:
 - ``cached`` (the default for one-step attacks, FGSM) keeps the graph of the test images'
   forward pass up to the filtered layer — the same for every variant — and per variant runs
   only the suffix forward, then backpropagates through suffix and kept prefix graph to the
-  images. Multi-step attacks (PGD) move the images every step, so they run ``naive``.
+  images. Multi-step attacks (PGD) move the images every step, so they run ``naive``;
+- ``batched`` (``SweepOptions.variant_batch`` > 1, the default on a GPU) is ``cached`` with
+  several variants per call: their masked weights stacked and the suffix mapped over them
+  (``torch.func.vmap`` of ``functional_call``), each variant's gradient then taken back
+  through the one kept prefix graph in a single batched backward. Float sums run in
+  another order, so a gradient component within rounding of 0 may change sign: the images
+  agree to float rounding. A suffix that cannot be mapped over variants (an in-place
+  operation on an activation shared by all of them) runs ``cached``, and the log says so.
 """
 
 from __future__ import annotations
@@ -97,10 +104,15 @@ def adversarial_images(
         example = _to_device(x[: options.batch_size], masked.weights[0].device)
         network = split_at(model, filtered_layers(model, layer), example)
         path = "cached" if network.upstream else "naive"
+    if path == "cached" and options.variant_batch > 1:
+        names = [f"{name}.weight" for name in filtered_layers(model, layer)]
+        path = "batched" if _maps_over_variants(network, masked, names, x[:2], y[:2]) else "cached"
     if stats is not None:
         stats["whitebox_path"] = path
     try:
-        if path == "cached":
+        if path == "batched":
+            yield from _batched(network, masked, names, removals, x, y, epsilon, attack, options)
+        elif path == "cached":
             yield from _cached(network, masked, removals, x, y, epsilon, attack, options.batch_size)
         else:
             yield from _naive(model, masked, removals, x, y, epsilon, attack, options.batch_size)
@@ -134,6 +146,75 @@ def _cached(network, masked, removals, x, y, epsilon, attack, batch_size):
             if start == 0:
                 _progress(done, len(removals))
         del cached
+
+
+def _batched(network, masked, names, removals, x, y, epsilon, attack, options):
+    """:func:`_cached` with ``options.variant_batch`` variants per suffix call and one
+    batched backward through the kept prefix graph for all of them."""
+    device = masked.weights[0].device
+    items = list(removals.items())
+    groups = [items[i : i + options.variant_batch] for i in range(0, len(items), options.variant_batch)]
+    for start in range(0, len(x), options.batch_size):
+        xb = _to_device(x[start : start + options.batch_size], device).requires_grad_(True)
+        yb = y[start : start + options.batch_size].to(device)
+        with torch.enable_grad():
+            cached = network.prefix(xb)
+        done = 0
+        for group in groups:
+            signs = _batched_gradient_signs(network, masked, names, [variant for _, variant in group], xb, yb, cached)
+            for (key, variant), sign in zip(group, signs):
+                masked.apply(variant)
+                yield key, start, perturb(xb.detach().cpu(), sign.cpu(), epsilon, attack.clamp)
+                done += 1
+                if start == 0:
+                    _progress(done, len(items))
+        del cached
+
+
+def _batched_gradient_signs(network, masked, names, variants, xb, yb, cached) -> torch.Tensor:
+    """sign(∇x CE) of the batch ``xb`` under each of ``variants``: (variants, *xb.shape)."""
+    from torch.func import functional_call, grad, vmap
+
+    stacked = [torch.stack(weights) for weights in zip(*(_masked_weights(masked, v) for v in variants))]
+    inputs = [t for t in cached if isinstance(t, torch.Tensor) and t.requires_grad]
+    positions = [i for i, t in enumerate(cached) if isinstance(t, torch.Tensor) and t.requires_grad]
+
+    def loss(weights, *differentiable):
+        values = list(cached)
+        for position, value in zip(positions, differentiable):
+            values[position] = value
+        logits = functional_call(network.suffix, dict(zip(names, weights)), tuple(values))
+        return F.cross_entropy(logits, yb, reduction="sum")
+
+    with torch.enable_grad():
+        outer = vmap(grad(loss, argnums=tuple(range(1, len(inputs) + 1))), in_dims=(0, *[None] * len(inputs)))
+        upstream = outer(stacked, *[t.detach() for t in inputs])
+        (gradients,) = torch.autograd.grad(inputs, xb, grad_outputs=upstream, retain_graph=True, is_grads_batched=True)
+    return gradients.sign()
+
+
+def _masked_weights(masked: MaskedLayer, variant) -> list[torch.Tensor]:
+    """The filtered tensors with ``variant``'s weights zeroed, the originals untouched."""
+    mask = None if variant is None else variant.mask(masked)
+    return [
+        original if mask is None else original.masked_fill(mask[start:stop].view(original.shape).to(original.device), 0)
+        for original, start, stop in zip(masked.originals, masked.bounds, masked.bounds[1:])
+    ]
+
+
+def _maps_over_variants(network, masked, names, x, y) -> bool:
+    """Whether the suffix runs mapped over stacked weights (an in-place operation between a
+    variant's activation and one shared by all variants cannot)."""
+    device = masked.weights[0].device
+    xb = _to_device(x, device).requires_grad_(True)
+    with torch.enable_grad():
+        cached = network.prefix(xb)
+    try:
+        _batched_gradient_signs(network, masked, names, [None, None], xb, y.to(device), cached)
+    except RuntimeError as exc:
+        log.info("white-box: variants are attacked one at a time here (%s)", str(exc).splitlines()[0][:160])
+        return False
+    return True
 
 
 def _progress(done: int, total: int) -> None:
