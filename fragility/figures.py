@@ -49,7 +49,8 @@ FIGURES: dict[str, FigureSpec] = {
             "score Δr of the combined filter response, per layer (rows) and checkpoint epoch (columns), mean over seeds. "
             "Marks: Fr fragile (< −τ), Ro robust, Af antifragile (> τ), with their bootstrap confidence. Negative = fragile. "
             "The second row, where the sweep has it, reads r_ε and Δr white-box: every filtered variant attacked itself "
-            "instead of classifying the unfiltered network's adversarial set.",
+            "instead of classifying the unfiltered network's adversarial set. Hatched cells and ? marks: a checkpoint "
+            "flagged not usable (trust.parquet: no better than chance, or not stressed by the attack).",
         ),
         FigureSpec(
             "whitebox",
@@ -65,7 +66,8 @@ FIGURES: dict[str, FigureSpec] = {
             lambda t, o: plots.global_scores(t["scores"]),
             ("scores",),
             "Global scores (all Conv2d/Linear weights filtered together) of {model} on {dataset} over training epochs "
-            "(paper Fig. 9), per filter, mean ± std over seeds, the bootstrap 95 % interval shaded.",
+            "(paper Fig. 9), per filter, mean ± std over seeds, the bootstrap 95 % interval shaded; grey crosses mark "
+            "checkpoints flagged not usable (trust.parquet).",
         ),
         FigureSpec(
             "landscape",

@@ -19,16 +19,29 @@ from .scoring.scores import responses  # noqa: E402
 
 SCORES = {"score_clean": "clean r", "score_adv": "adversarial r_ε", "score_diff": "difference Δr"}
 WHITEBOX_SCORES = {"score_adv_whitebox": "adversarial r_ε, white-box", "score_diff_whitebox": "difference Δr, white-box"}
-MARKS = {"fragile": "Fr", "robust": "Ro", "antifragile": "Af"}
+MARKS = {"fragile": "Fr", "robust": "Ro", "antifragile": "Af", "undetermined": "?"}
 FILTER_NAMES = {"h1": "h1 high-pass", "h2": "h2 low-pass", "h3": "h3 pulse wave", "combined": "combined"}
 
 
 def _title(df: pd.DataFrame) -> str:
-    """'dataset / model / attack fgsm' for what the table holds one of."""
+    """'dataset / model / attack fgsm' for what the table holds one of, and the checkpoints
+    it flags as not usable (:mod:`fragility.trust`)."""
     parts = [str(df[c].iloc[0]) for c in ("dataset", "model") if c in df and df[c].nunique() == 1]
     if "attack" in df and df["attack"].nunique() == 1:
         parts.append(f"attack {df['attack'].iloc[0]}")
-    return " / ".join(parts)
+    flagged = _unusable(df)
+    note = f" [NOT USABLE: {', '.join(flagged)}]" if flagged else ""
+    return " / ".join(parts) + note
+
+
+def _unusable(df: pd.DataFrame) -> list[str]:
+    """'seed 0 epoch 2' for every checkpoint the table flags as not usable ('epoch 2' in a
+    table over seeds, such as the agreement's)."""
+    if "usable" not in df:
+        return []
+    keys = [k for k in ("seed", "epoch") if k in df]
+    rows = df.loc[~df["usable"].astype(bool), keys].drop_duplicates().sort_values(keys)
+    return [" ".join(f"{k} {int(v)}" for k, v in zip(keys, row)) for row in rows.itertuples(index=False)]
 
 
 def _majority(labels: pd.Series) -> str:
@@ -73,12 +86,27 @@ def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") ->
             cbar_kws={"shrink": 0.6},
             annot_kws={"fontsize": 6},
         )
+        _hatch_unusable(ax, local, order, list(values.columns))
         ax.set_title(name)
         ax.set_ylabel("layer" if ax is axes[0][0] or (whitebox and ax is axes[1][1]) else "")
     confidence = " (mark: majority label and its bootstrap confidence)" if _has_intervals(local) else ""
+    confidence += "; hatched: a checkpoint not usable, ? undetermined" if _unusable(local) else ""
     fig.suptitle(f"Local scores ({filter_name}), {_title(scores)}: negative = fragile{confidence}")
     fig.tight_layout()
     return fig
+
+
+def _hatch_unusable(ax, local: pd.DataFrame, layers: list[str], epochs: list) -> None:
+    """Hatch the heatmap cells (layer, epoch) that hold a checkpoint not usable."""
+    from matplotlib.patches import Rectangle
+
+    if "usable" not in local:
+        return
+    flagged = local.loc[~local["usable"].astype(bool), ["layer", "epoch"]].drop_duplicates()
+    for layer, epoch in flagged.itertuples(index=False):
+        if layer in layers and epoch in epochs:
+            cell = (epochs.index(epoch), layers.index(layer))
+            ax.add_patch(Rectangle(cell, 1, 1, fill=False, hatch="///", edgecolor="grey", lw=0, label="_unusable"))
 
 
 def transfer_vs_whitebox(scores: pd.DataFrame, filter_name: str = "combined") -> plt.Figure:
@@ -165,6 +193,9 @@ def global_scores(scores: pd.DataFrame) -> plt.Figure:
                 ax.fill_between(
                     mean.index, by_epoch[f"{column}_lo"].mean(), by_epoch[f"{column}_hi"].mean(), color=f"C{colour}", alpha=0.12
                 )
+        flagged = table[~table["usable"].astype(bool)] if "usable" in table else table.iloc[:0]
+        if len(flagged):
+            ax.scatter(flagged["epoch"], flagged[column], marker="x", color="grey", s=40, zorder=3, label="not usable")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(name)
         ax.set_xlabel("epoch")

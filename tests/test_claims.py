@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fragility.scoring.claims import CLAIMS_COLUMNS, claims_markdown, claims_table, removable
+from fragility.scoring.claims import CLAIMS_COLUMNS, claims_html, claims_markdown, claims_table, removable
 
 ROLES = {"net": {"first_conv": "conv1", "last_layer": "fc", "bn_convs": ["block.conv"]}}
 CHANCE = {"a": 0.1, "b": 0.1}
@@ -265,3 +265,40 @@ def test_selective_rows_for_each_reading():
     assert set(rows) == {"selective_beats_regular_adv_whitebox", "selective_beats_regular_adv_transfer"}
     assert rows["selective_beats_regular_adv_whitebox"]["value"] == pytest.approx(0.02)
     assert rows["selective_beats_regular_adv_transfer"]["value"] == pytest.approx(-0.1)
+
+
+def test_unusable_checkpoints_are_left_out_and_counted():
+    """Seed 1 did not learn (trust.parquet): its rows are left out, n shrinks, the detail says so,
+    and the warning that opens claims.md and claims.html names it."""
+    runs = [(0, 2), (1, 2)]
+    labels = {(0, 2): {"conv1": ("fragile", "fragile"), "fc": ("fragile", "fragile")}, (1, 2): {"conv1": ("robust", "robust")}}
+    scores = pd.DataFrame(scores_rows("a", labels, {run: -0.1 for run in runs}))
+    scores["usable"] = scores["seed"] == 0
+    sweep = pd.DataFrame(sweep_rows("a", {run: 0.5 for run in runs})).assign(usable=lambda t: t["seed"] == 0)
+    retrain = pd.DataFrame(retrain_rows("a", {run: (0.0, 0.01) for run in runs})).assign(usable=lambda t: t["seed"] == 0)
+    table = claims_table(scores, sweep, retrain, ROLES, CHANCE, tau=0.02).set_index("claim")
+    first = table.loc["first_conv_fragile"]
+    assert first["value"] == 1.0 and first["n"] == 1 and first["holds"]  # seed 1's robust conv1 is not counted
+    assert first["detail"].endswith("; 1 unusable (seed, checkpoint) left out (trust.parquet)")
+    assert table.loc["batchnorm_rescue", "n"] == 1
+    trust = pd.DataFrame(
+        [
+            {"dataset": "a", "model": "net", "seed": 0, "epoch": 2, "usable": True, "why": ""},
+            {
+                "dataset": "a",
+                "model": "net",
+                "seed": 1,
+                "epoch": 2,
+                "usable": False,
+                "why": "clean accuracy 0.100 is not above chance",
+            },
+        ]
+    )
+    markdown = claims_markdown(table.reset_index(), trust)
+    assert (
+        markdown.startswith("> **Warning: 1 of 2 checkpoints are not usable")
+        and "a/net seed 1 epoch 2: clean accuracy" in markdown
+    )
+    assert claims_html(table.reset_index(), trust).startswith('<div style="border:2px solid #b00')
+    nothing = claims_table(scores.assign(usable=False), sweep, retrain, ROLES, CHANCE, tau=0.02)
+    assert nothing["value"].isna().all() and nothing["detail"].str.startswith("no usable checkpoint; 2 unusable").all()

@@ -910,3 +910,28 @@ def test_transfer_vs_whitebox_puts_each_unit_at_its_two_scores_beside_the_diagon
         diagonal = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
         assert len(diagonal) == 1 and np.allclose(diagonal[0].get_xdata(), diagonal[0].get_ydata())
     assert "no unit has the white-box reading" in plots.transfer_vs_whitebox(heatmap_scores())._suptitle.get_text()
+
+
+# ---------------------------------------------------------------- checkpoints not usable (trust)
+
+
+def test_unusable_checkpoints_are_hatched_crossed_and_named():
+    """Seed 0 at epoch 4 is flagged (trust.parquet): its heatmap cells are hatched, its global
+    scores crossed in grey, and every figure's title names it."""
+    scores = heatmap_scores()
+    scores["usable"] = ~((scores["seed"] == 0) & (scores["epoch"] == 4))
+    scores.loc[~scores["usable"], [f"label_{kind}" for kind in KINDS]] = "undetermined"
+    fig = plots.local_score_heatmaps(scores)
+    clean = fig.axes[0]
+    hatched = sorted((p.get_x(), p.get_y()) for p in clean.patches if p.get_hatch() == "///")
+    assert hatched == [(1, 0), (1, 1), (1, 2)]  # the epoch-4 column of every layer
+    np.testing.assert_allclose(heatmap_grid(clean), expected_grid(0))  # the numbers are kept
+    title = fig._suptitle.get_text()
+    assert "[NOT USABLE: seed 0 epoch 4]" in title and "hatched: a checkpoint not usable" in title
+    table = global_table()
+    table["usable"] = table["epoch"] != table["epoch"].min()
+    first = int(table["epoch"].min())
+    global_fig = plots.global_scores(table)
+    crosses = [c for c in global_fig.axes[0].collections if c.get_label() == "not usable"]
+    assert len(crosses) == 1 and set(crosses[0].get_offsets()[:, 0]) == {first}
+    assert f"[NOT USABLE: seed 0 epoch {first}, seed 1 epoch {first}, seed 2 epoch {first}]" in global_fig._suptitle.get_text()

@@ -20,6 +20,7 @@ from fragility.scoring.stats import SUMMARY_COLUMNS
 from fragility.stress.kernels import KERNEL_COLUMNS, TARGETING_COLUMNS
 from fragility.stress.reinit import CRITICALITY_COLUMNS
 from fragility.sweep import SWEEP_COLUMNS
+from fragility.trust import TRUST_COLUMNS
 
 RUN_KEYS = ["dataset", "model", "seed", "epoch"]
 FIGURES = figure_names("model")  # every model figure the registry holds: the tiny run draws them all
@@ -69,14 +70,17 @@ def test_bad_config_fails_before_any_job_with_one_line(tmp_path):
 def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     results = tiny_run / "results" / "digits" / "resnet18"
     sweep = pd.read_parquet(results / "sweep.parquet")
-    assert list(sweep.columns) == RUN_KEYS + SWEEP_COLUMNS + ["attack"] and (sweep["attack"] == "fgsm").all()
+    assert list(sweep.columns) == RUN_KEYS + SWEEP_COLUMNS + ["attack", "usable"] and (sweep["attack"] == "fgsm").all()
+    assert sweep["usable"].all()  # the tiny config's network learns: both checkpoints are usable
     assert set(sweep["layer"]) == {"conv1", "fc", "__global__"} and set(sweep["epoch"]) == {1, 2}
     assert len(sweep) == 2 * 3 * 3 * 5  # epochs x layers x filters x (A + 1)
     one_layer = pd.read_parquet(results / "seed0" / "sweep" / "epoch001" / "fc.parquet")
     assert list(one_layer.columns) == RUN_KEYS + SWEEP_COLUMNS + ["attack"]
-    assert list(pd.read_parquet(results / "scores.parquet").columns) == SCORE_COLUMNS + INTERVAL_COLUMNS
+    assert list(pd.read_parquet(results / "scores.parquet").columns) == SCORE_COLUMNS + INTERVAL_COLUMNS + ["usable"]
+    trust = pd.read_parquet(results / "trust.parquet")
+    assert list(trust.columns) == TRUST_COLUMNS and len(trust) == 2 and trust["usable"].all() and (trust["why"] == "").all()
     retrain = pd.read_parquet(results / "retrain.parquet")
-    assert list(retrain.columns) == ["dataset", "model", "seed"] + RETRAIN_COLUMNS and len(retrain) == 2 * 3
+    assert list(retrain.columns) == ["dataset", "model", "seed"] + RETRAIN_COLUMNS + ["usable"] and len(retrain) == 2 * 3
     assert retrain.groupby("branch")["label_attack"].first().fillna("-").to_dict() == {
         "regular": "-",
         "selective": "transfer",  # retrain.label_attack: the paper's reading by default
@@ -91,12 +95,12 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     adversarial = AdversarialSet.load(results / "seed0" / "adversarial" / "epoch002.pt", testset)
     assert adversarial.x_adv.shape == (100, 1, 8, 8) and adversarial.epsilon == epsilon["epsilon"].iloc[0]
     kernels = pd.read_parquet(results / "kernels.parquet")
-    assert list(kernels.columns) == RUN_KEYS + ["attack"] + KERNEL_COLUMNS and set(kernels["layer"]) == {"conv1"}
+    assert list(kernels.columns) == RUN_KEYS + ["attack"] + KERNEL_COLUMNS + ["usable"] and set(kernels["layer"]) == {"conv1"}
     assert len(kernels) == 2 * 64 and kernels.groupby("epoch")["fragile_clean"].any().all()
     targeting = pd.read_parquet(results / "targeting.parquet")
-    assert list(targeting.columns) == RUN_KEYS + ["attack"] + TARGETING_COLUMNS and len(targeting) == 2 * 2
+    assert list(targeting.columns) == RUN_KEYS + ["attack"] + TARGETING_COLUMNS + ["usable"] and len(targeting) == 2 * 2
     criticality = pd.read_parquet(results / "criticality.parquet")
-    assert list(criticality.columns) == RUN_KEYS + ["attack"] + CRITICALITY_COLUMNS
+    assert list(criticality.columns) == RUN_KEYS + ["attack"] + CRITICALITY_COLUMNS + ["usable"]
     assert len(criticality) == 2 * 2 * 2  # epochs x layers (conv1, fc; not __global__) x perturbations
     agreement = pd.read_parquet(results / "agreement.parquet")
     assert list(agreement.columns) == AGREEMENT_COLUMNS and len(agreement) == 2 * 66 and agreement["n_layers"].eq(2).all()
@@ -127,12 +131,11 @@ REFERENCE = ROOT / "tests" / "data" / "tiny_reference"
 
 @pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.parquet")), ids=lambda p: p.stem)
 def test_tiny_run_tables_equal_the_reference(tiny_run, path):
-    """Every table of the tiny config equals the one kept in tests/data/tiny_reference, made
-    before the stress tests moved onto one shape and before the white-box reading joined:
-    column for column, value for value, on the reference's columns and rows (the white-box
-    columns, branches and claims are new; the transferred reading must not move). The
-    combined point scores may differ in the last bit (≤ 2e-16): point and bootstrap scores now
-    share one mean over filters."""
+    """Every table of the tiny config equals the one kept in tests/data/tiny_reference (made
+    with this config on a 2-core CPU machine; remake it with the tiny run's tables when a
+    change is meant to move a number): column for column, value for value, on the
+    reference's columns and rows, so that columns, branches and claims added later leave it
+    standing."""
     trained = pd.read_parquet(tiny_run / "results" / "digits" / "resnet18" / "epsilon.parquet")
     expected = pd.read_parquet(REFERENCE / "epsilon.parquet")
     if not trained["acc_clean"].equals(expected["acc_clean"]):
@@ -314,6 +317,39 @@ def test_report_shows_every_figure(tiny_run):
     caption = REGISTERED_FIGURES["local_scores"].caption.format(dataset="digits", model="resnet18")
     assert caption.split(":")[0] in html  # captions come from the registry, wildcards filled in
     assert "claims.html" in html
+
+
+def test_an_untrained_network_is_flagged_and_required_trust_stops_the_run(tmp_path):
+    """Learning rate 1e-9: the network guesses. trust.require: the run stops after the trust
+    check with one line naming each checkpoint, before any stress job, writing no table;
+    without it every checkpoint is analysed, flagged, labelled undetermined and counted out."""
+    workdir = scratch_workdir(tmp_path)
+    (workdir / "untrained.yaml").write_text(
+        "train: {lr: 1.0e-9}\nsweep: {steps: 2, layers: {resnet18: [fc]}}\nscores: {bootstrap: 0}\n"
+    )
+    configs = ["--configfile", str(workdir / "overrides.yaml"), str(workdir / "untrained.yaml")]
+    stopped = snakemake(workdir, "--cores", "2", *configs, "--config", "trust={require: true}")
+    assert stopped.returncode != 0
+    results = workdir / "results" / "digits" / "resnet18"
+    lines = (workdir / "results" / "logs" / "trust" / "digits" / "resnet18.log").read_text().splitlines()
+    error = [line for line in lines if line.startswith("Error: ")]
+    assert len(error) == 1 and error[0].startswith(
+        "Error: trust.require: 2 checkpoint(s) not usable: digits/resnet18 seed 0 epoch 1: "
+    )
+    assert "is not above chance 0.100" in error[0]
+    assert not (results / "trust.parquet").exists() and not (results / "seed0" / "sweep").exists()
+    analysed = snakemake(workdir, "--cores", "2", *configs, "--", "results/reproduction/claims.parquet")
+    assert analysed.returncode == 0, analysed.stderr[-3000:]
+    trust = pd.read_parquet(results / "trust.parquet")
+    assert not trust["usable"].any() and trust["why"].str.contains("not above chance").all()
+    scores = pd.read_parquet(results / "scores.parquet")
+    assert (scores["label_clean"] == "undetermined").all() and scores["score_clean"].notna().all()
+    claims = pd.read_parquet(workdir / "results" / "reproduction" / "claims.parquet")
+    first = claims.set_index("claim").loc["first_conv_fragile"]
+    assert first["n"] == 0 and first["detail"] == "no usable checkpoint; 2 unusable (seed, checkpoint) left out (trust.parquet)"
+    log = (workdir / "results" / "logs" / "sweep" / "digits" / "resnet18" / "seed0" / "epoch001" / "fc.log").read_text()
+    assert "checkpoint digits/resnet18 seed 0 epoch 1 is not usable: clean accuracy" in log
+    assert (workdir / "results" / "reproduction" / "claims.md").read_text().startswith("> **Warning: 2 of 2 checkpoints")
 
 
 @pytest.mark.slow

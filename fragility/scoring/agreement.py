@@ -14,7 +14,7 @@ import pandas as pd
 from .. import GLOBAL_LAYER
 
 KEYS = ["dataset", "model", "seed", "epoch", "layer"]
-AGREEMENT_COLUMNS = ["dataset", "model", "epoch", "measure_a", "measure_b", "kendall_tau", "spread", "n_layers"]
+AGREEMENT_COLUMNS = ["dataset", "model", "epoch", "measure_a", "measure_b", "kendall_tau", "spread", "n_layers", "usable"]
 
 
 def layer_measures(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.DataFrame:
@@ -45,14 +45,26 @@ def kendall_tau_b(a, b) -> float:
     return float(kendalltau(a[keep], b[keep], variant="b").statistic)
 
 
+def _unusable_runs(tables: dict[str, pd.DataFrame]) -> set[tuple]:
+    """(dataset, model, seed, epoch) of every checkpoint a table flags as not usable."""
+    flagged = [t.loc[~t["usable"].astype(bool), KEYS[:4]] for t in tables.values() if "usable" in t]
+    return {tuple(row) for part in flagged for row in part.itertuples(index=False)}
+
+
 def rank_agreement(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.DataFrame:
     """Kendall's τ_b between every pair of measures (:func:`layer_measures`), per (seed,
     epoch) over the swept layers; ``kendall_tau`` is the mean over seeds and ``spread`` the
-    std (ddof 1; NaN for one seed)."""
+    std (ddof 1; NaN for one seed). Seeds whose checkpoint is not usable
+    (:mod:`fragility.trust`) are left out of the mean where another seed is usable;
+    ``usable`` says whether one was."""
     measures = layer_measures(tables, families)
     names = [c for c in measures.columns if c not in KEYS]
+    unusable = _unusable_runs(tables)
     rows = []
     for (dataset, model, epoch), part in measures.groupby(["dataset", "model", "epoch"], sort=True):
+        trusted = part[[(dataset, model, seed, epoch) not in unusable for seed in part["seed"]]]
+        usable = not trusted.empty
+        part = trusted if usable else part
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
                 taus = [kendall_tau_b(run[a], run[b]) for _, run in part.groupby("seed")]
@@ -67,6 +79,7 @@ def rank_agreement(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.
                         "kendall_tau": float(np.mean(finite)) if finite else np.nan,
                         "spread": float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan,
                         "n_layers": int(part.groupby("seed")[[a, b]].count().min().min()),
+                        "usable": usable,
                     }
                 )
     return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import GLOBAL_LAYER
+from ..trust import checkpoint_name, usable_rows
 from .stats import paired_differences, summarise_differences
 
 CLAIMS_COLUMNS = ["claim", "dataset", "model", "value", "spread", "n", "holds", "detail"]
@@ -184,18 +185,38 @@ def global_scores_similar_across_datasets(scores: pd.DataFrame, model: str, tau:
     )
 
 
+# the claims of every (dataset, model), in order; with no usable checkpoint each is n/a
+PAIR_CLAIMS = (
+    "first_conv_fragile",
+    "last_linear_fragile",
+    "batchnorm_rescue",
+    "selective_beats_regular_adv",
+    "selective_beats_regular_clean",
+    "global_scores_converge",
+    "transfer_inflates_adversarial_score",
+)
+
+
 def claims_table(
     scores: pd.DataFrame, sweep: pd.DataFrame, retrain: pd.DataFrame, roles: dict, chance: dict, tau: float
 ) -> pd.DataFrame:
     """Every claim for every (dataset, model) of the tables. ``roles[model]`` names its
     ``first_conv``, ``last_layer`` and ``bn_convs`` (middle convs followed by BatchNorm);
-    ``chance[dataset]`` is 1/K."""
+    ``chance[dataset]`` is 1/K. Rows of checkpoints that are not usable (a ``usable``
+    column, :mod:`fragility.trust`) are left out, and each claim's ``detail`` says how many."""
     rows = []
     for (dataset, model), part in scores.groupby(["dataset", "model"], sort=False):
+        part, left_out = usable_rows(part)
+        note = f"; {left_out} unusable (seed, checkpoint) left out (trust.parquet)" if left_out else ""
+        if part.empty:
+            rows += [
+                _row(claim, dataset, model, np.nan, np.nan, 0, False, f"no usable checkpoint{note}") for claim in PAIR_CLAIMS
+            ]
+            continue
         role = roles[model]
-        own_sweep = sweep[(sweep["dataset"] == dataset) & (sweep["model"] == model)]
-        own_retrain = retrain[(retrain["dataset"] == dataset) & (retrain["model"] == model)]
-        rows += [
+        own_sweep, _ = usable_rows(sweep[(sweep["dataset"] == dataset) & (sweep["model"] == model)])
+        own_retrain, _ = usable_rows(retrain[(retrain["dataset"] == dataset) & (retrain["model"] == model)])
+        found = [
             layer_fragile(part, "first_conv_fragile", role["first_conv"], dataset, model),
             layer_fragile(part, "last_linear_fragile", role["last_layer"], dataset, model),
             batchnorm_rescue(own_sweep, role["bn_convs"], chance[dataset], dataset, model),
@@ -205,14 +226,28 @@ def claims_table(
             global_scores_converge(part, dataset, model),
             transfer_inflates_adversarial_score(part, dataset, model),
         ]
-    if scores["dataset"].nunique() >= 2:
-        rows += [global_scores_similar_across_datasets(scores, model, tau) for model in scores["model"].unique()]
+        rows += [{**row, "detail": row["detail"] + note} for row in found]
+    trusted, _ = usable_rows(scores)
+    if trusted["dataset"].nunique() >= 2:
+        rows += [global_scores_similar_across_datasets(trusted, model, tau) for model in trusted["model"].unique()]
     return pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
 
 
-def claims_markdown(claims: pd.DataFrame) -> str:
-    """The claims table as Markdown, one line per claim."""
-    lines = ["| claim | dataset | model | value | spread | n | holds | detail |", "|---|---|---|---|---|---|---|---|"]
+def untrusted_warning(trust: pd.DataFrame) -> str:
+    """One sentence naming every checkpoint that is not usable and why ('' when all are)."""
+    bad = trust[~trust["usable"].astype(bool)]
+    if bad.empty:
+        return ""
+    named = "; ".join(f"{checkpoint_name(row)}: {row['why']}" for _, row in bad.iterrows())
+    return f"Warning: {len(bad)} of {len(trust)} checkpoints are not usable and are left out of the claims ({named})."
+
+
+def claims_markdown(claims: pd.DataFrame, trust: pd.DataFrame | None = None) -> str:
+    """The claims table as Markdown, one line per claim, after a warning naming the
+    checkpoints that are not usable (``trust``), if any."""
+    warning = untrusted_warning(trust) if trust is not None else ""
+    lines = [f"> **{warning}**", ""] if warning else []
+    lines += ["| claim | dataset | model | value | spread | n | holds | detail |", "|---|---|---|---|---|---|---|---|"]
     for row in claims.itertuples():
         spread = "" if pd.isna(row.spread) else f"{row.spread:.3f}"
         value = "n/a" if pd.isna(row.value) else f"{row.value:.3f}"
@@ -221,6 +256,21 @@ def claims_markdown(claims: pd.DataFrame) -> str:
             f"{'**yes**' if row.holds else 'no'} | {row.detail} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def claims_html(claims: pd.DataFrame, trust: pd.DataFrame | None = None) -> str:
+    """The claims table as HTML, opening with a warning box naming the checkpoints that are
+    not usable (``trust``), if any."""
+    import html
+
+    warning = untrusted_warning(trust) if trust is not None else ""
+    box = (
+        '<div style="border:2px solid #b00;background:#fee;padding:8px;margin-bottom:12px">'
+        f"<strong>{html.escape(warning)}</strong></div>\n"
+        if warning
+        else ""
+    )
+    return box + claims.to_html(index=False, float_format="%.3f")
 
 
 def removable(sweep: pd.DataFrame, max_loss: float = 0.01) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..trust import RUN_COLUMNS, undetermine_labels, with_usable
 from .bootstrap import INTERVAL_COLUMNS, intervals
 from .scores import SCORE_COLUMNS, point_scores
 
@@ -15,5 +16,10 @@ def score_table(
 ) -> pd.DataFrame:
     """Scores, labels and normalised scores per unit and filter (h1, h2, h3, combined); with
     ``bootstrap`` replicates (and the sweep's per-image ``correct_*`` columns) their 95 %
-    intervals and label confidences (:mod:`fragility.scoring.bootstrap`), else NaN there."""
-    return intervals(point_scores(sweep_df, integration, tau), sweep_df, integration, tau, bootstrap, bootstrap_seed)
+    intervals and label confidences (:mod:`fragility.scoring.bootstrap`), else NaN there.
+    A sweep with ``usable`` flags (:mod:`fragility.trust`) passes them on, and the labels
+    of unusable checkpoints are ``undetermined`` (the scores are kept)."""
+    table = intervals(point_scores(sweep_df, integration, tau), sweep_df, integration, tau, bootstrap, bootstrap_seed)
+    if "usable" not in sweep_df:
+        return table
+    return undetermine_labels(with_usable(table, sweep_df[RUN_COLUMNS + ["usable"]].drop_duplicates()))

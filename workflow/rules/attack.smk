@@ -24,13 +24,15 @@ rule epsilon:
 
 
 rule adversarial:
-    """The adversarial test set of one checkpoint, made once with the unfiltered network."""
+    """The adversarial test set of one checkpoint, made once with the unfiltered network, and
+    the record of what the attack did to it (what the checkpoint's trust is judged from)."""
     input:
         checkpoint=CHECKPOINT,
         testset=f"{RESULTS}/{{dataset}}/testset.pt",
         epsilon=f"{RUN_DIR}/epsilon.parquet",
     output:
-        f"{RUN_DIR}/adversarial/epoch{{epoch}}.pt",
+        adversarial=f"{RUN_DIR}/adversarial/epoch{{epoch}}.pt",
+        record=f"{RUN_DIR}/adversarial/epoch{{epoch}}.parquet",
     log:
         f"{LOGS}/adversarial/{{dataset}}/{{model}}/seed{{seed}}/epoch{{epoch}}.log",
     benchmark:
@@ -64,3 +66,28 @@ rule collect_epsilon:
         mem_mb=2000,
     script:
         "../scripts/collect.py"
+
+
+rule trust:
+    """Which checkpoints can be read: above chance and stressed by the attack (trust.*)."""
+    input:
+        records=model_runs(f"{RUN_DIR}/adversarial/epoch{{epoch}}.parquet"),
+        epsilon=model_runs(f"{RUN_DIR}/epsilon.parquet"),
+    output:
+        f"{MODEL_DIR}/trust.parquet",
+    log:
+        f"{LOGS}/trust/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/trust/{{dataset}}/{{model}}.tsv"
+    localrule: True
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+    params:
+        alpha=config["trust"]["alpha"],
+        ratio_tol=config["trust"]["ratio_tol"],
+        target=config["epsilon"]["target"],
+        require=config["trust"]["require"],
+    script:
+        "../scripts/trust.py"

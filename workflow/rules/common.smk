@@ -83,10 +83,14 @@ def epochs_of(model):
     return [f"{e:03d}" for e in model_epochs(config, model)]
 
 
+TRUST = f"{MODEL_DIR}/trust.parquet"
 STRESS_INPUTS = {
     "checkpoint": CHECKPOINT,
     "testset": f"{RESULTS}/{{dataset}}/testset.pt",
     "adversarial": f"{RUN_DIR}/adversarial/epoch{{epoch}}.pt",
+    # no stress job starts before the trust check (which fails with trust.require and an unusable
+    # checkpoint); ancient: re-judging trust (trust.alpha) changes flags downstream, not a stress table
+    "trust": ancient(TRUST),
 }
 
 
@@ -194,7 +198,7 @@ def stress_tables(model):
 
 def planned_tables(dataset, model):
     """Every collected table the workflow makes for one (dataset, model)."""
-    tables = ["epsilon", "scores", "agreement", "removable"] + stress_tables(model)
+    tables = ["epsilon", "trust", "scores", "agreement", "removable"] + stress_tables(model)
     tables += ["retrain", "retrain_summary"] if retrains(config, dataset, model) else []
     return tables
 

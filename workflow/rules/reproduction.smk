@@ -25,6 +25,7 @@ rule claims:
         scores=[p for dataset, model in pairs() for p in model_tables(dataset, model, "scores")],
         sweep=[p for dataset, model in pairs() for p in model_tables(dataset, model, "sweep")],
         retrain=[p for dataset, model in pairs() for p in model_tables(dataset, model, "retrain")],
+        trust=[p for dataset, model in pairs() for p in model_tables(dataset, model, "trust")],
     output:
         table=f"{RESULTS}/reproduction/claims.parquet",
         markdown=f"{RESULTS}/reproduction/claims.md",

@@ -32,7 +32,8 @@ rule retrain:
 rule collect_retrain:
     """Retraining results of every run and checkpoint of one (dataset, model)."""
     input:
-        model_runs(f"{RUN_DIR}/retrain/epoch{{epoch}}.parquet"),
+        units=model_runs(f"{RUN_DIR}/retrain/epoch{{epoch}}.parquet"),
+        trust=TRUST,
     output:
         f"{MODEL_DIR}/retrain.parquet",
     log:

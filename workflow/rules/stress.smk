@@ -70,7 +70,8 @@ for _test in STRESS_TESTS.values():
             name:
                 f"collect_{_table}"
             input:
-                collected_units(_table),
+                units=collected_units(_table),
+                trust=TRUST,
             output:
                 f"{MODEL_DIR}/{_table}.parquet",
             log:

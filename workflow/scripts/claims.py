@@ -2,22 +2,19 @@ import pandas as pd
 from stage import start
 
 from fragility.io import atomic_path, write_parquet
-from fragility.scoring.claims import claims_markdown, claims_table
+from fragility.scoring.claims import claims_html, claims_markdown, claims_table
 
 log = start(snakemake, uses_torch=False)
 tables = {
     name: pd.concat([pd.read_parquet(p) for p in snakemake.input[name]], ignore_index=True)
-    for name in ("scores", "sweep", "retrain")
+    for name in ("scores", "sweep", "retrain", "trust")
 }
 claims = claims_table(
     tables["scores"], tables["sweep"], tables["retrain"], snakemake.params.roles, snakemake.params.chance, snakemake.params.tau
 )
-markdown = claims_markdown(claims)
+markdown = claims_markdown(claims, tables["trust"])
 log.info("claims:\n%s", markdown)
 write_parquet(claims, snakemake.output.table)
-for path, text in (
-    (snakemake.output.markdown, markdown),
-    (snakemake.output.html, claims.to_html(index=False, float_format="%.3f")),
-):
+for path, text in ((snakemake.output.markdown, markdown), (snakemake.output.html, claims_html(claims, tables["trust"]))):
     with atomic_path(path) as tmp:
         tmp.write_text(text)
