@@ -450,6 +450,13 @@ def kernel_layers(config: dict, model: str) -> list[str]:
         return []
 
 
+def whitebox_epochs(config: dict, model: str) -> list[int]:
+    """The checkpoint epochs of ``model`` whose sweeps get the white-box reading
+    (``whitebox.checkpoints``; ``attack.regenerate: true`` asks for all)."""
+    epochs = model_epochs(config, model)
+    return epochs if config["attack"]["regenerate"] or config["whitebox"]["checkpoints"] == "all" else epochs[-1:]
+
+
 def whitebox_layers(config: dict, model: str) -> list[str]:
     """The swept units of ``model`` that also get the white-box reading (``whitebox.layers``;
     ``attack.regenerate: true`` asks for every swept unit), in sweep order."""
@@ -464,6 +471,14 @@ def whitebox_layers(config: dict, model: str) -> list[str]:
         from .models import stage_layers
 
         chosen = set(stage_layers(*_built_as(config, model))) | {GLOBAL_LAYER}
+    elif choice == "ends":
+        from .models import first_conv_layer
+
+        layers = model_layers(config, model)
+        try:
+            chosen = {first_conv_layer(*_built_as(config, model)), layers[-1]}
+        except ValueError:  # no Conv2d (an MLP factory): the last layer only
+            chosen = {layers[-1]}
     else:
         chosen = set(choice)
     return [unit for unit in swept if unit in chosen]

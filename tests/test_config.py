@@ -1,7 +1,7 @@
 import pytest
 
 from fragility.attack import Attack
-from fragility.config import ConfigError, attack_settings, sweep_layers, validate_config
+from fragility.config import ConfigError, attack_settings, sweep_layers, validate_config, whitebox_epochs, whitebox_layers
 
 
 def test_defaults_fill_every_key():
@@ -91,6 +91,11 @@ def test_defaults_fill_every_key():
         ({"attack": {"method": "cw"}}, "config key 'attack.method': 'cw' is not one of ['fgsm', 'pgd']"),
         ({"attack": {"pgd": {"steps": 0}}}, "config key 'attack.pgd.steps': 0 is less than the minimum of 1"),
         ({"attack": {"pgd": {"step_size": 0}}}, "config key 'attack.pgd.step_size': 0 is less than or equal to the minimum of 0"),
+        ({"whitebox": {"checkpoints": "first"}}, "config key 'whitebox.checkpoints': 'first' is not one of ['last', 'all']"),
+        (
+            {"whitebox": {"layers": {"default": ["layer9"]}}},
+            "config key 'whitebox.layers.default': 'layer9' is invalid; not a swept unit of resnet18",
+        ),
         (
             {"figures": {"response_epoch": 3}},
             "config key 'figures.response_epoch': 3 is invalid; must be a checkpoint epoch: [2, 4]",
@@ -166,3 +171,21 @@ def test_given_weights_that_do_not_fit_fail_before_any_job(tmp_path):
     weights["extra"] = torch.zeros(1)
     with pytest.raises(ConfigError, match="unexpected key 'extra'"):
         validate_config(given_config(tmp_path, weights=weights))
+
+
+def test_the_whitebox_reading_defaults_to_the_two_ends_at_each_runs_last_checkpoint():
+    config = validate_config({})
+    assert whitebox_layers(config, "resnet18") == ["conv1", "fc"] and whitebox_epochs(config, "resnet18") == [4]
+    stages = validate_config({"whitebox": {"layers": {"default": "stages"}, "checkpoints": "all"}})
+    assert whitebox_layers(stages, "resnet18") == [
+        "conv1",
+        "layer2.0.conv1",
+        "layer3.0.conv1",
+        "layer4.0.conv1",
+        "fc",
+        "__global__",
+    ] and whitebox_epochs(stages, "resnet18") == [2, 4]
+    regenerate = validate_config({"attack": {"regenerate": True}})
+    assert whitebox_layers(regenerate, "resnet18") == sweep_layers(regenerate, "resnet18") and whitebox_epochs(
+        regenerate, "resnet18"
+    ) == [2, 4]

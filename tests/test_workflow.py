@@ -86,7 +86,8 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
         "selective": "transfer",  # retrain.label_attack: the paper's reading by default
         "selective_whitebox": "whitebox",
     }
-    assert sweep["acc_adv_whitebox"].notna().all()  # whitebox.layers: stages holds conv1, fc and __global__
+    with_reading = sweep.dropna(subset=["acc_adv_whitebox"])
+    assert set(with_reading["layer"]) == {"conv1", "fc"} and set(with_reading["epoch"]) == {1, 2}  # whitebox.layers: ends
     epsilon = pd.read_parquet(results / "epsilon.parquet")
     assert epsilon["epsilon"].gt(0).all() and {"reached", "def7_holds", "def8_holds"} <= set(epsilon.columns)
     train_log = pd.read_parquet(results / "seed0" / "train_log.parquet")
@@ -117,7 +118,7 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
         "global_scores_converge",
         "transfer_inflates_adversarial_score",
     }
-    assert claims.set_index("claim").loc["transfer_inflates_adversarial_score", "n"] == 2 * 3  # epochs x units
+    assert claims.set_index("claim").loc["transfer_inflates_adversarial_score", "n"] == 2 * 2  # epochs x units
     assert (tiny_run / "results" / "reproduction" / "claims.md").read_text().startswith("| claim |")
     assert list(pd.read_parquet(results / "removable.parquet").columns) == REMOVABLE_COLUMNS
     scores = pd.read_parquet(results / "scores.parquet")

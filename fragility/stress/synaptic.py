@@ -179,13 +179,14 @@ def predict_variants(
 
 
 def _sweep_params(config: dict, model: str, units: list[str]) -> dict:
-    from ..config import attack_settings, whitebox_layers
+    from ..config import attack_settings, whitebox_epochs, whitebox_layers
 
     whitebox = sorted(set(whitebox_layers(config, model)) & set(units))  # sorted: reordering sweep.layers reruns nothing
     return {
         "steps": config["sweep"]["steps"],
         "filters": config["sweep"]["filters"],
         "whitebox_units": whitebox,
+        "whitebox_epochs": whitebox_epochs(config, model) if whitebox else [],
         "whitebox": attack_settings(config) if whitebox else None,
     }
 
@@ -199,7 +200,7 @@ def _sweep_units(config: dict, model: str) -> list[str]:
 def _run(context: Context, unit: str, params: dict) -> dict[str, pd.DataFrame]:
     tests, adversarial = context.tests, context.adversarial
     options = replace(context.options, steps=params["steps"], filters=tuple(params["filters"]))
-    whitebox = unit in params["whitebox_units"]
+    whitebox = unit in params["whitebox_units"] and context.checkpoint.epoch in params["whitebox_epochs"]
     table = sweep(
         context.model,
         unit,
