@@ -124,6 +124,7 @@ def _check_semantics(config: dict) -> None:
         ("sweep.layers", config["sweep"]["layers"]),
         ("kernels.layers", config["kernels"]["layers"]),
         ("whitebox.layers", config["whitebox"]["layers"]),
+        ("blocks", config["blocks"]),
     ):
         for model in mapping:
             if model != "default" and model not in known:
@@ -147,9 +148,10 @@ def _check_semantics(config: dict) -> None:
         for layer in kernel_choice if isinstance(kernel_choice, list) else []:
             if layer not in valid - {GLOBAL_LAYER}:
                 _fail(key, layer, f"not a Conv2d/Linear layer of {model}; e.g. {sorted(valid - {GLOBAL_LAYER})[:4]}")
+        _check_blocks(config, model)
         whitebox_choice = config["whitebox"]["layers"].get(model, config["whitebox"]["layers"]["default"])
         key = "whitebox.layers." + (model if model in config["whitebox"]["layers"] else "default")
-        swept = set(sweep_layers(config, model))
+        swept = set(sweep_units(config, model))
         for layer in whitebox_choice if isinstance(whitebox_choice, list) else []:
             if layer not in swept:
                 _fail(key, layer, f"not a swept unit of {model} (the white-box reading is part of the sweep; see sweep.layers)")
@@ -167,6 +169,24 @@ def _check_semantics(config: dict) -> None:
     epoch = config["figures"]["response_epoch"]
     if epoch is not None and epoch not in checkpoint_epochs(config):
         _fail("figures.response_epoch", epoch, f"must be a checkpoint epoch: {checkpoint_epochs(config)}")
+
+
+def _check_blocks(config: dict, model: str) -> None:
+    """Every listed block of ``model`` a module that holds a layer and maps one 4-D tensor to
+    one 4-D tensor on the images of each dataset it runs on."""
+    from .models import ArchitectureError, check_blocks
+
+    choice = config["blocks"].get(model, config["blocks"]["default"])
+    if not isinstance(choice, list):
+        return
+    key = "blocks." + (model if model in config["blocks"] else "default")
+    architecture, stem, _, _ = _built_as(config, model)
+    for dataset in model_datasets(config, model):
+        info = dataset_info(config, dataset)
+        try:
+            check_blocks(architecture, choice, stem, info.num_classes, info.image_shape)
+        except ArchitectureError as exc:
+            raise ConfigError(f"config key '{key}': {exc}") from exc
 
 
 def _check_datasets(config: dict) -> dict[str, dict]:
@@ -268,7 +288,13 @@ def _model_entry(item) -> dict:
 def _normalise_model_keys(config: dict, models: dict) -> None:
     """Per-model keys may name a model as written (``timm/resnet10t``); use its name."""
     written = {e["architecture"]: name for name, e in models.items() if e["weights"] is None}
-    for mapping in (config["stem"], config["sweep"]["layers"], config["kernels"]["layers"], config["whitebox"]["layers"]):
+    for mapping in (
+        config["stem"],
+        config["sweep"]["layers"],
+        config["kernels"]["layers"],
+        config["whitebox"]["layers"],
+        config["blocks"],
+    ):
         for key in [k for k in mapping if k in written and written[k] != k]:
             mapping[written[key]] = mapping.pop(key)
 
@@ -420,10 +446,36 @@ def layer_choice(config: dict, model: str):
 
 
 def perturbed_layers(config: dict, model: str) -> list[str]:
-    """The swept layers re-initialised one at a time (not ``__global__``), in module order so
-    that reordering ``sweep.layers`` changes nothing."""
+    """The swept layers, then the blocks, re-initialised one at a time (not ``__global__``),
+    in module order so that reordering ``sweep.layers`` changes nothing."""
     chosen = set(sweep_layers(config, model))
-    return [layer for layer in model_layers(config, model) if layer in chosen]
+    return [layer for layer in model_layers(config, model) if layer in chosen] + block_units(config, model)
+
+
+def block_units(config: dict, model: str) -> list[str]:
+    """The blocks of ``model`` swept and re-initialised as units (``blocks``), in module order."""
+    choice = config["blocks"].get(model, config["blocks"]["default"])
+    if choice == "none":
+        return []
+    if choice != "auto":
+        return _block_order(config, model, choice)
+    from .models import block_names
+
+    return block_names(*_built_as(config, model))
+
+
+def _block_order(config: dict, model: str, chosen: list[str]) -> list[str]:
+    """``chosen`` in module order (reordering the list changes nothing)."""
+    from .models import backbone, meta_model
+
+    order = {name: i for i, (name, _) in enumerate(backbone(meta_model(*_built_as(config, model))).named_modules())}
+    return sorted(chosen, key=lambda name: order.get(name, len(order)))
+
+
+def sweep_units(config: dict, model: str) -> list[str]:
+    """Every unit the synaptic filters sweep for ``model``: the layers (and ``__global__``) of
+    ``sweep.layers``, then the blocks of ``blocks``."""
+    return sweep_layers(config, model) + block_units(config, model)
 
 
 def unit_groups(config: dict, units: list[str]) -> list[list[str]]:
@@ -462,7 +514,7 @@ def whitebox_layers(config: dict, model: str) -> list[str]:
     ``attack.regenerate: true`` asks for every swept unit), in sweep order."""
     mapping = config["whitebox"]["layers"]
     choice = "all" if config["attack"]["regenerate"] else mapping.get(model, mapping["default"])
-    swept = sweep_layers(config, model)
+    swept = sweep_units(config, model)
     if choice == "none":
         return []
     if choice == "all":

@@ -53,6 +53,16 @@ FIGURES: dict[str, FigureSpec] = {
             "flagged not usable (trust.parquet: no better than chance, or not stressed by the attack).",
         ),
         FigureSpec(
+            "block_scores",
+            lambda t, o: plots.local_score_heatmaps(t["scores"], unit_kind="block"),
+            ("scores",),
+            "Block scores of {model} on {dataset} (METHOD §12): the synaptic filters applied to all Conv2d/Linear weights "
+            "of a block (a residual block, Fire module, inverted residual) together, with one threshold range over them; "
+            "clean score r, adversarial score r_ε and difference score Δr of the combined response per block (rows) and "
+            "checkpoint epoch (columns), mean over seeds, marks as in the local scores. Blocks are not layers: a block "
+            "holds a residual connection that a layer's score cannot see.",
+        ),
+        FigureSpec(
             "whitebox",
             lambda t, o: plots.transfer_vs_whitebox(t["scores"]),
             ("scores",),
@@ -125,8 +135,8 @@ FIGURES: dict[str, FigureSpec] = {
             "agreement",
             lambda t, o: plots.rank_agreement(t["agreement"]),
             ("agreement",),
-            "Rank agreement between the stress tests of {model} on {dataset}, per checkpoint: Kendall's τ_b between the "
-            "layer orderings (least to most robust, ``__global__`` excluded) of the synaptic-filter scores r and r_ε "
+            "Rank agreement between the stress tests of {model} on {dataset}, per checkpoint, layers and (second row) "
+            "blocks apart: Kendall's τ_b between the unit orderings (least to most robust, ``__global__`` excluded) of the synaptic-filter scores r and r_ε "
             "(h1, h2, h3, combined) and of re-initialisation and re-randomisation (−drop in clean and adversarial "
             "accuracy), averaged over seeds. +1: the two measures rank the layers alike; 0: unrelated; −1: reversed.",
         ),

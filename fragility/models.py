@@ -270,18 +270,112 @@ def meta_model(name: str, stem: str = "plain", num_classes: int = 10, in_channel
         ) from exc
 
 
-def filtered_layers(model: nn.Module, layer: str) -> list[str]:
-    """The layers a filter acts on: ``layer`` itself, or every one for ``__global__``."""
+# Blocks (METHOD §12): module classes, by the module that defines them, found by `blocks: auto`
+BLOCK_TYPES = {
+    "torchvision.models.resnet": ("BasicBlock", "Bottleneck"),
+    "torchvision.models.shufflenetv2": ("InvertedResidual",),
+    "torchvision.models.mobilenetv2": ("InvertedResidual",),
+    "torchvision.models.mobilenetv3": ("InvertedResidual",),
+    "torchvision.models.efficientnet": ("MBConv", "FusedMBConv"),
+    "torchvision.models.squeezenet": ("Fire",),
+    "timm.models.resnet": ("BasicBlock", "Bottleneck"),
+    "timm.models._efficientnet_blocks": ("InvertedResidual", "DepthwiseSeparableConv", "EdgeResidual"),
+    "timm.models.byobnet": ("BasicBlock", "BottleneckBlock", "DarkBlock", "EdgeBlock", "RepVggBlock"),
+    "timm.models.convnext": ("ConvNeXtBlock",),
+}
+UNIT_KINDS = ("layer", "block", "global")
+
+
+def is_block(module: nn.Module) -> bool:
+    """Whether ``module`` is of a block class :data:`BLOCK_TYPES` names."""
+    return type(module).__name__ in BLOCK_TYPES.get(type(module).__module__, ())
+
+
+def list_blocks(model: nn.Module) -> list[str]:
+    """Qualified names of the outermost blocks (:func:`is_block`), in module order."""
+    found: list[str] = []
+    for name, module in backbone(model).named_modules():
+        if is_block(module) and not any(name.startswith(outer + ".") for outer in found):
+            found.append(name)
+    return found
+
+
+def block_names(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> list[str]:
+    """The blocks of architecture ``name`` (``blocks: auto``) without allocating its weights."""
+    return list_blocks(meta_model(name, stem, num_classes, in_channels))
+
+
+def check_blocks(architecture: str, blocks: list[str], stem: str, num_classes: int, input_shape: tuple[int, int, int]) -> None:
+    """:class:`ArchitectureError` (one line) for the first of ``blocks`` that is not a module of
+    ``architecture``, is a layer itself, holds no Conv2d/Linear, or does not map one 4-D tensor
+    to one 4-D tensor on images of ``input_shape`` (a forward pass on the meta device)."""
+    net = backbone(meta_model(architecture, stem, num_classes, input_shape[0]))
+    layers = list_layers(net)
+    seen: dict[str, tuple] = {}
+    hooks = []
+    for block in blocks:
+        try:
+            module = net.get_submodule(block)
+        except AttributeError:
+            raise ArchitectureError(f"block {block!r} is not a module of {architecture}; e.g. {_block_hint(net)}") from None
+        if isinstance(module, FILTERABLE):
+            raise ArchitectureError(f"block {block!r} of {architecture} is a layer, not a block (sweep.layers lists layers)")
+        if not any(layer.startswith(block + ".") for layer in layers):
+            raise ArchitectureError(f"block {block!r} of {architecture} holds no Conv2d/Linear layer")
+        hooks.append(module.register_forward_hook(lambda _m, args, out, block=block: seen.setdefault(block, (args, out))))
+    try:
+        with torch.no_grad():
+            net(torch.empty(2, *input_shape, device="meta"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for block in blocks:
+        args, out = seen.get(block, ((), None))
+        four_d = len(args) == 1 and _is_4d(args[0]) and _is_4d(out)
+        if not four_d:
+            raise ArchitectureError(
+                f"block {block!r} of {architecture} does not map one 4-D tensor to one 4-D tensor "
+                f"(inputs {_shapes(args)}, output {_shapes(out)}); a block must (METHOD §12)"
+            )
+
+
+def _block_hint(net: nn.Module) -> str:
+    return ", ".join(list_blocks(net)[:3]) or "no block found by type"
+
+
+def _is_4d(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() == 4
+
+
+def _shapes(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return str(tuple(value.shape))
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_shapes(v) for v in value) + ")"
+    return type(value).__name__
+
+
+def filtered_layers(model: nn.Module, unit: str) -> list[str]:
+    """The layers a filter acts on: ``unit`` itself (a layer), every layer inside it (a
+    block), or every one (``__global__``)."""
     known = list_layers(model)
-    if layer == GLOBAL_LAYER:
-        return known
-    if layer not in known:
-        raise KeyError(f"layer {layer!r} is not a Conv2d/Linear of this model; layers: {', '.join(sorted(known))}")
-    return [layer]
+    if unit == GLOBAL_LAYER or unit in known:
+        return known if unit == GLOBAL_LAYER else [unit]
+    inside = [layer for layer in known if layer.startswith(unit + ".")]
+    if not inside:
+        raise KeyError(f"unit {unit!r} is not a Conv2d/Linear layer or a block of this model; layers: {', '.join(sorted(known))}")
+    return inside
+
+
+def unit_kind(model: nn.Module, unit: str) -> str:
+    """``global``, ``layer`` or ``block`` (:data:`UNIT_KINDS`)."""
+    if unit == GLOBAL_LAYER:
+        return "global"
+    return "layer" if unit in list_layers(model) else "block"
 
 
 def layer_weights(model: nn.Module, layer: str) -> list[nn.Parameter]:
-    """The weight tensors a filter acts on: one layer's, or all of them for ``__global__``."""
+    """The weight tensors a filter acts on: one layer's, a block's, or all of them for ``__global__``."""
     net = backbone(model)
     return [net.get_submodule(n).weight for n in filtered_layers(model, layer)]
 

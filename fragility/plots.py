@@ -49,14 +49,17 @@ def _majority(labels: pd.Series) -> str:
     return MARKS[labels.mode().iloc[0]] if len(labels) else ""
 
 
-def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") -> plt.Figure:
+def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined", unit_kind: str = "layer") -> plt.Figure:
     """Layer x epoch heatmaps of r, r_ε, Δr with Fr/Ro/Af marks (paper Fig. 10), and below
     them r_ε and Δr of the white-box reading where the sweep has it (blank cells: layers
     without it); with bootstrap columns each mark carries its label confidence (mean over
-    seeds). Each score and its white-box twin share one colour scale."""
+    seeds). Each score and its white-box twin share one colour scale. ``unit_kind="block"``
+    draws the blocks instead (blocks are not layers: they get their own figure)."""
     local = scores[(scores["filter"] == filter_name) & (scores["layer"] != GLOBAL_LAYER)]
+    local = local[local["unit_kind"] == unit_kind] if "unit_kind" in local else local.iloc[:0] if unit_kind != "layer" else local
+    what = "Local scores" if unit_kind == "layer" else "Block scores"
     if local.empty:
-        return _empty_figure(f"Local scores ({filter_name}), {_title(scores)}: no local layer swept")
+        return _empty_figure(f"{what} ({filter_name}), {_title(scores)}: no {unit_kind} swept")
     order = list(dict.fromkeys(local["layer"]))
     whitebox = [c for c in WHITEBOX_SCORES if c in local and local[c].notna().any()]
     rows = 2 if whitebox else 1
@@ -88,10 +91,10 @@ def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined") ->
         )
         _hatch_unusable(ax, local, order, list(values.columns))
         ax.set_title(name)
-        ax.set_ylabel("layer" if ax is axes[0][0] or (whitebox and ax is axes[1][1]) else "")
+        ax.set_ylabel(unit_kind if ax is axes[0][0] or (whitebox and ax is axes[1][1]) else "")
     confidence = " (mark: majority label and its bootstrap confidence)" if _has_intervals(local) else ""
     confidence += "; hatched: a checkpoint not usable, ? undetermined" if _unusable(local) else ""
-    fig.suptitle(f"Local scores ({filter_name}), {_title(scores)}: negative = fragile{confidence}")
+    fig.suptitle(f"{what} ({filter_name}), {_title(scores)}: negative = fragile{confidence}")
     fig.tight_layout()
     return fig
 
@@ -458,32 +461,37 @@ def kernel_consistency(kernels: pd.DataFrame) -> plt.Figure:
 
 
 def rank_agreement(agreement: pd.DataFrame) -> plt.Figure:
-    """Kendall's τ_b between the layer rankings of every pair of measures, one heatmap per
-    checkpoint (mean over seeds)."""
+    """Kendall's τ_b between the unit rankings of every pair of measures, one heatmap per
+    checkpoint (mean over seeds): layers in the first row, blocks (where swept) in a row of
+    their own — blocks are not layers."""
     if agreement.empty:
         return _empty_figure("Rank agreement: no local layers to rank (only __global__ swept)")
+    kinds = [k for k in ("layer", "block") if k in set(agreement["unit_kind"])] if "unit_kind" in agreement else ["layer"]
     epochs = sorted(agreement["epoch"].unique())
     names = list(dict.fromkeys(list(agreement["measure_a"]) + list(agreement["measure_b"])))
-    fig, axes = plt.subplots(1, len(epochs), figsize=(1.2 + 5.2 * len(epochs), 5), squeeze=False)
-    for ax, epoch in zip(axes[0], epochs):
-        part = agreement[agreement["epoch"] == epoch]
-        grid = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
-        for row in part.itertuples():
-            grid.loc[row.measure_a, row.measure_b] = grid.loc[row.measure_b, row.measure_a] = row.kendall_tau
-        sns.heatmap(
-            grid,
-            ax=ax,
-            cmap="RdBu",
-            vmin=-1,
-            vmax=1,
-            annot=True,
-            fmt=".1f",
-            annot_kws={"fontsize": 6},
-            cbar=ax is axes[0][-1],
-            square=True,
-        )
-        ax.set_title(f"epoch {epoch} ({int(part['n_layers'].max())} layers)", fontsize=9)
-        ax.tick_params(labelsize=7)
-    fig.suptitle(f"Rank agreement of layer measures (Kendall's τ_b, mean over seeds), {_title(agreement)}")
+    fig, axes = plt.subplots(len(kinds), len(epochs), figsize=(1.2 + 5.2 * len(epochs), 5 * len(kinds)), squeeze=False)
+    for row, kind in enumerate(kinds):
+        for ax, epoch in zip(axes[row], epochs):
+            part = agreement[agreement["epoch"] == epoch]
+            part = part[part["unit_kind"] == kind] if "unit_kind" in part else part
+            grid = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+            for entry in part.itertuples():
+                grid.loc[entry.measure_a, entry.measure_b] = grid.loc[entry.measure_b, entry.measure_a] = entry.kendall_tau
+            sns.heatmap(
+                grid,
+                ax=ax,
+                cmap="RdBu",
+                vmin=-1,
+                vmax=1,
+                annot=True,
+                fmt=".1f",
+                annot_kws={"fontsize": 6},
+                cbar=ax is axes[row][-1],
+                square=True,
+            )
+            units = "layers" if kind == "layer" else "blocks"
+            ax.set_title(f"epoch {epoch} ({int(part['n_layers'].max()) if len(part) else 0} {units})", fontsize=9)
+            ax.tick_params(labelsize=7)
+    fig.suptitle(f"Rank agreement of unit measures (Kendall's τ_b, mean over seeds), {_title(agreement)}")
     fig.tight_layout()
     return fig

@@ -52,15 +52,22 @@ def label_column(score: str, label_attack: str = "transfer") -> str:
     return f"label_{score}" + ("_whitebox" if label_attack == "whitebox" and score != "clean" else "")
 
 
-def layers_to_freeze(scores: pd.DataFrame, label_column: str = "label_diff", filter_name: str = "combined") -> list[str]:
-    """Layers (not ``__global__``) whose ``label_column`` is fragile for ``filter_name``."""
+def _layer_rows(scores: pd.DataFrame, filter_name: str) -> pd.DataFrame:
+    """The rows of ``filter_name`` for layers: not ``__global__``, not blocks (a block's
+    layers are frozen through their own labels)."""
     rows = scores[(scores["filter"] == filter_name) & (scores["layer"] != GLOBAL_LAYER)]
+    return rows[rows["unit_kind"] == "layer"] if "unit_kind" in rows else rows
+
+
+def layers_to_freeze(scores: pd.DataFrame, label_column: str = "label_diff", filter_name: str = "combined") -> list[str]:
+    """Layers (not ``__global__`` or blocks) whose ``label_column`` is fragile for ``filter_name``."""
+    rows = _layer_rows(scores, filter_name)
     return sorted(rows.loc[rows[label_column] == "fragile", "layer"].unique().tolist())
 
 
 def labelled_layers(scores: pd.DataFrame, label_column: str, filter_name: str = "combined") -> list[str]:
-    """Layers (not ``__global__``) that have a ``label_column`` label: the ones it can freeze."""
-    rows = scores[(scores["filter"] == filter_name) & (scores["layer"] != GLOBAL_LAYER)]
+    """Layers (not ``__global__`` or blocks) that have a ``label_column`` label: the ones it can freeze."""
+    rows = _layer_rows(scores, filter_name)
     return sorted(rows.loc[rows[label_column].notna(), "layer"].unique().tolist())
 
 

@@ -828,7 +828,7 @@ def test_rank_agreement_shows_symmetric_tau_grids_per_checkpoint():
         (2, 2): "1.0",
     }
     assert set(cell_texts(second)) == {(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 0), (2, 2)}  # no τ: blank
-    assert fig._suptitle.get_text() == "Rank agreement of layer measures (Kendall's τ_b, mean over seeds), mnist / lenet"
+    assert fig._suptitle.get_text() == "Rank agreement of unit measures (Kendall's τ_b, mean over seeds), mnist / lenet"
 
 
 def test_local_score_heatmaps_without_local_layers_say_so():
@@ -935,3 +935,25 @@ def test_unusable_checkpoints_are_hatched_crossed_and_named():
     crosses = [c for c in global_fig.axes[0].collections if c.get_label() == "not usable"]
     assert len(crosses) == 1 and set(crosses[0].get_offsets()[:, 0]) == {first}
     assert f"[NOT USABLE: seed 0 epoch {first}, seed 1 epoch {first}, seed 2 epoch {first}]" in global_fig._suptitle.get_text()
+
+
+def test_blocks_get_their_own_heatmap_and_agreement_row():
+    """Blocks are not layers: the local heatmap leaves them out, block_scores draws only them,
+    and the agreement figure ranks them in a row of their own."""
+    scores = heatmap_scores()
+    scores["unit_kind"] = np.where(scores["layer"] == GLOBAL, "global", np.where(scores["layer"] == "fc2", "block", "layer"))
+    local = plots.local_score_heatmaps(scores)
+    assert texts(local.axes[0].get_yticklabels()) == ["conv1", "conv3"]
+    blocks = plots.local_score_heatmaps(scores, unit_kind="block")
+    assert texts(blocks.axes[0].get_yticklabels()) == ["fc2"] and blocks.axes[0].get_ylabel() == "block"
+    np.testing.assert_allclose(heatmap_grid(blocks.axes[0]), [expected_grid(0)[1]])
+    assert blocks._suptitle.get_text().startswith("Block scores (combined)")
+    none = plots.local_score_heatmaps(scores[scores["unit_kind"] != "block"], unit_kind="block")
+    assert none._suptitle.get_text().endswith("no block swept")
+    rows = [(kind, 2, "h1_clean", "reinit_clean", tau, 0.1, n) for kind, tau, n in (("layer", 0.5, 6), ("block", -0.5, 3))]
+    columns = ["dataset", "model", "unit_kind", "epoch", "measure_a", "measure_b", "kendall_tau", "spread", "n_layers"]
+    agreement = pd.DataFrame([("mnist", "lenet", *row) for row in rows], columns=columns)
+    fig = plots.rank_agreement(agreement)
+    layer_panel, block_panel = [ax for ax in fig.axes if ax.get_title()]
+    assert (layer_panel.get_title(), block_panel.get_title()) == ("epoch 2 (6 layers)", "epoch 2 (3 blocks)")
+    np.testing.assert_allclose(heatmap_grid(block_panel), [[1.0, -0.5], [-0.5, 1.0]])

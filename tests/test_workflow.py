@@ -38,7 +38,9 @@ def test_default_config_plans_the_whole_dag(tmp_path):
     assert jobs["train"] == 2 and jobs["retrain"] == 4 and jobs["adversarial"] == 4 and jobs["epsilon"] == 2
     assert jobs["kernels"] == 4 and jobs["figure_local_scores"] == 1 and jobs["figure_compare_models"] == 1
     per_layer = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers_per_job: 1}", "models=[resnet18,squeezenet1_1]"))
-    assert per_layer["sweep"] == 2 * 2 * (21 + 1 + 26 + 1)  # every Conv2d/Linear plus __global__ of both models
+    assert per_layer["sweep"] == 2 * 2 * (21 + 1 + 8 + 26 + 1 + 8)  # every Conv2d/Linear, __global__ and block of both models
+    no_blocks = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers_per_job: 1}", "blocks={default: none}"))
+    assert no_blocks["sweep"] == 2 * 2 * (21 + 1) and no_blocks["criticality"] == 2 * 2 * 21  # blocks: none plans no block unit
 
 
 def test_timm_models_are_trained_and_swept_under_their_names(tmp_path):
@@ -72,8 +74,10 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     sweep = pd.read_parquet(results / "sweep.parquet")
     assert list(sweep.columns) == RUN_KEYS + SWEEP_COLUMNS + ["attack", "usable"] and (sweep["attack"] == "fgsm").all()
     assert sweep["usable"].all()  # the tiny config's network learns: both checkpoints are usable
-    assert set(sweep["layer"]) == {"conv1", "fc", "__global__"} and set(sweep["epoch"]) == {1, 2}
-    assert len(sweep) == 2 * 3 * 3 * 5  # epochs x layers x filters x (A + 1)
+    assert set(sweep["layer"]) == {"conv1", "fc", "__global__", "layer1.0", "layer4.1"} and set(sweep["epoch"]) == {1, 2}
+    assert len(sweep) == 2 * 5 * 3 * 5  # epochs x units x filters x (A + 1)
+    kinds = sweep.groupby("layer")["unit_kind"].first().to_dict()
+    assert kinds == {"conv1": "layer", "fc": "layer", "__global__": "global", "layer1.0": "block", "layer4.1": "block"}
     one_layer = pd.read_parquet(results / "seed0" / "sweep" / "epoch001" / "fc.parquet")
     assert list(one_layer.columns) == RUN_KEYS + SWEEP_COLUMNS + ["attack"]
     assert list(pd.read_parquet(results / "scores.parquet").columns) == SCORE_COLUMNS + INTERVAL_COLUMNS + ["usable"]
@@ -102,9 +106,11 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert list(targeting.columns) == RUN_KEYS + ["attack"] + TARGETING_COLUMNS + ["usable"] and len(targeting) == 2 * 2
     criticality = pd.read_parquet(results / "criticality.parquet")
     assert list(criticality.columns) == RUN_KEYS + ["attack"] + CRITICALITY_COLUMNS + ["usable"]
-    assert len(criticality) == 2 * 2 * 2  # epochs x layers (conv1, fc; not __global__) x perturbations
+    assert len(criticality) == 2 * 4 * 2  # epochs x units (conv1, fc and the two blocks; not __global__) x perturbations
+    assert set(criticality.loc[criticality["unit_kind"] == "block", "layer"]) == {"layer1.0", "layer4.1"}
     agreement = pd.read_parquet(results / "agreement.parquet")
-    assert list(agreement.columns) == AGREEMENT_COLUMNS and len(agreement) == 2 * 66 and agreement["n_layers"].eq(2).all()
+    assert list(agreement.columns) == AGREEMENT_COLUMNS and len(agreement) == 2 * 2 * 66  # layers and blocks apart
+    assert agreement["n_layers"].eq(2).all() and set(agreement["unit_kind"]) == {"layer", "block"}
     claims = pd.read_parquet(tiny_run / "results" / "reproduction" / "claims.parquet")
     assert list(claims.columns) == CLAIMS_COLUMNS and len(claims) == 9
     assert set(claims["claim"]) == {

@@ -14,7 +14,18 @@ import pandas as pd
 from .. import GLOBAL_LAYER
 
 KEYS = ["dataset", "model", "seed", "epoch", "layer"]
-AGREEMENT_COLUMNS = ["dataset", "model", "epoch", "measure_a", "measure_b", "kendall_tau", "spread", "n_layers", "usable"]
+AGREEMENT_COLUMNS = [
+    "dataset",
+    "model",
+    "unit_kind",  # layers and blocks are ranked apart: blocks are not layers
+    "epoch",
+    "measure_a",
+    "measure_b",
+    "kendall_tau",
+    "spread",
+    "n_layers",
+    "usable",
+]
 
 
 def layer_measures(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.DataFrame:
@@ -31,7 +42,13 @@ def layer_measures(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.
             chosen = rows[rows[family["by"]] == value].set_index(KEYS)
             for column in family["columns"]:
                 columns[f"{value}_{column.rsplit('_', 1)[1]}"] = family["sign"] * chosen[column]
-    return pd.DataFrame(columns).reset_index()
+    measures = pd.DataFrame(columns).reset_index()
+    kinds = [t[KEYS + ["unit_kind"]] for t in tables.values() if "unit_kind" in t]
+    if kinds:
+        measures = measures.merge(pd.concat(kinds).drop_duplicates(KEYS), on=KEYS, how="left")
+    else:  # tables written before blocks: every unit a layer
+        measures["unit_kind"] = "layer"
+    return measures
 
 
 def kendall_tau_b(a, b) -> float:
@@ -53,15 +70,15 @@ def _unusable_runs(tables: dict[str, pd.DataFrame]) -> set[tuple]:
 
 def rank_agreement(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.DataFrame:
     """Kendall's τ_b between every pair of measures (:func:`layer_measures`), per (seed,
-    epoch) over the swept layers; ``kendall_tau`` is the mean over seeds and ``spread`` the
+    epoch) over the swept layers, and apart over the blocks (``unit_kind``); ``kendall_tau`` is the mean over seeds and ``spread`` the
     std (ddof 1; NaN for one seed). Seeds whose checkpoint is not usable
     (:mod:`fragility.trust`) are left out of the mean where another seed is usable;
     ``usable`` says whether one was."""
     measures = layer_measures(tables, families)
-    names = [c for c in measures.columns if c not in KEYS]
+    names = [c for c in measures.columns if c not in KEYS + ["unit_kind"]]
     unusable = _unusable_runs(tables)
     rows = []
-    for (dataset, model, epoch), part in measures.groupby(["dataset", "model", "epoch"], sort=True):
+    for (dataset, model, kind, epoch), part in measures.groupby(["dataset", "model", "unit_kind", "epoch"], sort=True):
         trusted = part[[(dataset, model, seed, epoch) not in unusable for seed in part["seed"]]]
         usable = not trusted.empty
         part = trusted if usable else part
@@ -73,6 +90,7 @@ def rank_agreement(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.
                     {
                         "dataset": dataset,
                         "model": model,
+                        "unit_kind": kind,
                         "epoch": epoch,
                         "measure_a": a,
                         "measure_b": b,

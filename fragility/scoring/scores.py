@@ -20,6 +20,7 @@ SCORE_COLUMNS = [
     "epoch",
     "attack",
     "layer",
+    "unit_kind",  # layer, block or global
     "filter",
     "score_clean",
     "score_adv",

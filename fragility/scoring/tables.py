@@ -20,6 +20,10 @@ def score_table(
     A sweep with ``usable`` flags (:mod:`fragility.trust`) passes them on, and the labels
     of unusable checkpoints are ``undetermined`` (the scores are kept)."""
     table = intervals(point_scores(sweep_df, integration, tau), sweep_df, integration, tau, bootstrap, bootstrap_seed)
+    if "unit_kind" in sweep_df:  # layer, block or global, beside the unit's name
+        keys = [k for k in RUN_COLUMNS if k in sweep_df] + ["layer"]
+        table = table.merge(sweep_df[keys + ["unit_kind"]].drop_duplicates(), on=keys, how="left", validate="many_to_one")
+        table = table[[c for c in SCORE_COLUMNS if c in table] + [c for c in table if c not in SCORE_COLUMNS]]
     if "usable" not in sweep_df:
         return table
     return undetermine_labels(with_usable(table, sweep_df[RUN_COLUMNS + ["usable"]].drop_duplicates()))

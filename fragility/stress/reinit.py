@@ -1,4 +1,4 @@
-"""Re-initialisation and re-randomisation: stress one layer by resetting it (Zhang, Bengio & Singer
+"""Re-initialisation and re-randomisation: stress one layer (or block) by resetting it (Zhang, Bengio & Singer
 2019, "Are all layers created equal?"), every other parameter and all BatchNorm statistics
 as in the checkpoint.
 
@@ -23,11 +23,11 @@ from torch import nn
 from .. import GLOBAL_LAYER
 from ..artifacts import ModelSpec
 from ..evaluation import accuracy
-from ..models import backbone
+from ..models import backbone, filtered_layers, unit_kind
 from .base import RUN_COLUMNS, Context, RankMeasures, StressTest
 
 PERTURBATIONS = ("reinit", "rerandom")
-CRITICALITY_COLUMNS = ["layer", "perturbation", "acc_clean", "acc_adv", "drop_clean", "drop_adv"]
+CRITICALITY_COLUMNS = ["layer", "unit_kind", "perturbation", "acc_clean", "acc_adv", "drop_clean", "drop_adv"]
 
 
 def initial_state(spec: ModelSpec, seed: int) -> dict[str, torch.Tensor]:
@@ -37,16 +37,22 @@ def initial_state(spec: ModelSpec, seed: int) -> dict[str, torch.Tensor]:
     return spec.build().state_dict()
 
 
-def _parameters(model: nn.Module, layer: str) -> dict[str, nn.Parameter]:
-    if layer == GLOBAL_LAYER:
-        raise ValueError("re-initialisation perturbs one layer, not __global__")
-    module = backbone(model).get_submodule(layer)
-    return {name: p for name, p in (("weight", module.weight), ("bias", module.bias)) if p is not None}
+def _parameters(model: nn.Module, unit: str) -> dict[str, nn.Parameter]:
+    """``{layer}.weight`` and ``{layer}.bias`` of the unit's layers (one layer's, or every
+    layer's of a block), by qualified name."""
+    if unit == GLOBAL_LAYER:
+        raise ValueError("re-initialisation perturbs one layer or block, not __global__")
+    net = backbone(model)
+    found = {}
+    for layer in filtered_layers(model, unit):
+        module = net.get_submodule(layer)
+        found.update({f"{layer}.{name}": p for name, p in (("weight", module.weight), ("bias", module.bias)) if p is not None})
+    return found
 
 
 @contextlib.contextmanager
-def _perturbed(model: nn.Module, layer: str, values: dict[str, torch.Tensor]):
-    parameters = _parameters(model, layer)
+def _perturbed(model: nn.Module, unit: str, values: dict[str, torch.Tensor]):
+    parameters = _parameters(model, unit)
     originals = {name: p.detach().clone() for name, p in parameters.items()}
     try:
         with torch.no_grad():
@@ -59,21 +65,30 @@ def _perturbed(model: nn.Module, layer: str, values: dict[str, torch.Tensor]):
                 p.copy_(originals[name])
 
 
-def reinit(model: nn.Module, layer: str, initial: dict[str, torch.Tensor]):
-    """Within the block, ``layer``'s weight and bias are those of ``initial`` (a state dict of
-    the same architecture, e.g. :func:`initial_state`)."""
+def reinit(model: nn.Module, unit: str, initial: dict[str, torch.Tensor]):
+    """Within the block, the weights and biases of ``unit`` (a layer, or every layer of a
+    block) are those of ``initial`` (a state dict of the same architecture, e.g.
+    :func:`initial_state`)."""
     prefix = "net." if any(k.startswith("net.") for k in initial) else ""
-    return _perturbed(model, layer, {name: initial[f"{prefix}{layer}.{name}"] for name in _parameters(model, layer)})
+    return _perturbed(model, unit, {name: initial[prefix + name] for name in _parameters(model, unit)})
 
 
-def rerandomise(model: nn.Module, layer: str, init: str, seed: int):
-    """Within the block, ``layer``'s weight and bias are a fresh draw from ``init``
-    (``kaiming_uniform``, the paper's, or ``torchvision``: Kaiming-normal fan-out for
-    convolutions, PyTorch's default for Linear), biases from PyTorch's default
-    U(±1/√fan_in); seeded by (seed, layer)."""
+def rerandomise(model: nn.Module, unit: str, init: str, seed: int):
+    """Within the block, the weights and biases of ``unit`` (a layer, or every layer of a
+    block) are a fresh draw from ``init`` (``kaiming_uniform``, the paper's, or
+    ``torchvision``: Kaiming-normal fan-out for convolutions, PyTorch's default for Linear),
+    biases from PyTorch's default U(±1/√fan_in); each layer's draw seeded by (seed, layer),
+    so a block's layers get the draws they get alone."""
+    values = {}
+    for layer in filtered_layers(model, unit):
+        values.update(_fresh_draw(model, layer, init, seed))
+    return _perturbed(model, unit, values)
+
+
+def _fresh_draw(model: nn.Module, layer: str, init: str, seed: int) -> dict[str, torch.Tensor]:
     parameters = _parameters(model, layer)
     generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(layer.encode()))
-    weight = torch.empty(parameters["weight"].shape)
+    weight = torch.empty(parameters[f"{layer}.weight"].shape)
     if init == "kaiming_uniform":
         nn.init.kaiming_uniform_(weight, generator=generator)
     elif init == "torchvision" and weight.dim() == 4:
@@ -82,11 +97,11 @@ def rerandomise(model: nn.Module, layer: str, init: str, seed: int):
         nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
     else:
         raise ValueError(f"unknown init {init!r}; choose kaiming_uniform or torchvision")
-    values = {"weight": weight}
-    if "bias" in parameters:
+    values = {f"{layer}.weight": weight}
+    if f"{layer}.bias" in parameters:
         bound = 1 / math.sqrt(weight[0].numel())
-        values["bias"] = torch.empty(parameters["bias"].shape).uniform_(-bound, bound, generator=generator)
-    return _perturbed(model, layer, values)
+        values[f"{layer}.bias"] = torch.empty(parameters[f"{layer}.bias"].shape).uniform_(-bound, bound, generator=generator)
+    return values
 
 
 def criticality_table(
@@ -115,6 +130,7 @@ def criticality_table(
             rows.append(
                 {
                     "layer": layer,
+                    "unit_kind": unit_kind(model, layer),
                     "perturbation": perturbation,
                     "acc_clean": acc_clean,
                     "acc_adv": acc_adv,

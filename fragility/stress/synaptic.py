@@ -21,7 +21,7 @@ from ..attack import Attack
 from ..engine.sweep import UNFILTERED, MaskedLayer, SweepOptions, check_options, predict_removals
 from ..engine.whitebox import attack_removals
 from ..filters import FILTERS, ThresholdRange, removal_mask, threshold
-from ..models import layer_weights
+from ..models import layer_weights, unit_kind
 from ..scoring.bootstrap import pack_correct
 from .base import RUN_COLUMNS, Context, RankMeasures, StressTest
 
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 READINGS = ("clean", "adv", "adv_whitebox")
 SWEEP_COLUMNS = [
     "layer",
+    "unit_kind",  # layer, block or global (fragility.models.unit_kind)
     "filter",
     "step",
     "alpha",
@@ -137,10 +138,12 @@ def sweep(
             model, layer, x, y, removals, whitebox_epsilon, attack or Attack("fgsm"), options, stats=stats
         )
     n_total = sum(w.numel() for w in layer_weights(model, layer))
+    kind = unit_kind(model, layer)
     rows = []
     for v in variants:
         row = {
             "layer": layer,
+            "unit_kind": kind,
             "filter": v.filter,
             "step": v.step,
             "alpha": v.alpha,
@@ -192,9 +195,9 @@ def _sweep_params(config: dict, model: str, units: list[str]) -> dict:
 
 
 def _sweep_units(config: dict, model: str) -> list[str]:
-    from ..config import sweep_layers
+    from ..config import sweep_units
 
-    return sweep_layers(config, model)
+    return sweep_units(config, model)
 
 
 def _run(context: Context, unit: str, params: dict) -> dict[str, pd.DataFrame]:
