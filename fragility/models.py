@@ -322,7 +322,7 @@ def check_blocks(architecture: str, blocks: list[str], stem: str, num_classes: i
             raise ArchitectureError(f"block {block!r} of {architecture} is a layer, not a block (sweep.layers lists layers)")
         if not any(layer.startswith(block + ".") for layer in layers):
             raise ArchitectureError(f"block {block!r} of {architecture} holds no Conv2d/Linear layer")
-        hooks.append(module.register_forward_hook(lambda _m, args, out, block=block: seen.setdefault(block, (args, out))))
+        hooks.append(module.register_forward_hook(_recorder(seen, block)))
     try:
         with torch.no_grad():
             net(torch.empty(2, *input_shape, device="meta"))
@@ -337,6 +337,15 @@ def check_blocks(architecture: str, blocks: list[str], stem: str, num_classes: i
                 f"block {block!r} of {architecture} does not map one 4-D tensor to one 4-D tensor "
                 f"(inputs {_shapes(args)}, output {_shapes(out)}); a block must (METHOD §12)"
             )
+
+
+def _recorder(seen: dict, block: str):
+    """A forward hook keeping the first inputs and output of ``block`` (and changing nothing)."""
+
+    def hook(_module, args, out):
+        seen.setdefault(block, (args, out))
+
+    return hook
 
 
 def _block_hint(net: nn.Module) -> str:

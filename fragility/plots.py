@@ -56,10 +56,11 @@ def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined", un
     seeds). Each score and its white-box twin share one colour scale. ``unit_kind="block"``
     draws the blocks instead (blocks are not layers: they get their own figure)."""
     local = scores[(scores["filter"] == filter_name) & (scores["layer"] != GLOBAL_LAYER)]
-    local = local[local["unit_kind"] == unit_kind] if "unit_kind" in local else local.iloc[:0] if unit_kind != "layer" else local
+    local = local[_unit_kinds(local) == unit_kind]
     what = "Local scores" if unit_kind == "layer" else "Block scores"
     if local.empty:
-        return _empty_figure(f"{what} ({filter_name}), {_title(scores)}: no {unit_kind} swept")
+        missing = "local layer" if unit_kind == "layer" else unit_kind
+        return _empty_figure(f"{what} ({filter_name}), {_title(scores)}: no {missing} swept")
     order = list(dict.fromkeys(local["layer"]))
     whitebox = [c for c in WHITEBOX_SCORES if c in local and local[c].notna().any()]
     rows = 2 if whitebox else 1
@@ -97,6 +98,11 @@ def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined", un
     fig.suptitle(f"{what} ({filter_name}), {_title(scores)}: negative = fragile{confidence}")
     fig.tight_layout()
     return fig
+
+
+def _unit_kinds(rows: pd.DataFrame) -> pd.Series:
+    """Each row's ``unit_kind``; rows of tables written before blocks are layers."""
+    return rows["unit_kind"].astype(object).fillna("layer") if "unit_kind" in rows else pd.Series("layer", index=rows.index)
 
 
 def _hatch_unusable(ax, local: pd.DataFrame, layers: list[str], epochs: list) -> None:

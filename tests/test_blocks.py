@@ -44,7 +44,11 @@ def test_a_block_is_every_layer_inside_it():
         ("resnet18", "layer9.0", "block 'layer9.0' is not a module of resnet18; e.g. layer1.0, layer1.1, layer2.0"),
         ("resnet18", "layer1.0.conv1", "is a layer, not a block"),
         ("resnet18", "layer1.0.bn1", "block 'layer1.0.bn1' of resnet18 holds no Conv2d/Linear layer"),
-        ("timm/vit_tiny_patch16_224", "patch_embed", "does not map one 4-D tensor to one 4-D tensor (inputs ((2, 3, 224, 224)), output (2, 196, 192))"),
+        (
+            "timm/vit_tiny_patch16_224",
+            "patch_embed",
+            "does not map one 4-D tensor to one 4-D tensor (inputs ((2, 3, 224, 224)), output (2, 196, 192))",
+        ),
     ],
 )
 def test_a_block_that_is_not_one_fails_in_one_line(architecture, block, message):

@@ -1,7 +1,17 @@
 import pytest
 
 from fragility.attack import Attack
-from fragility.config import ConfigError, attack_settings, sweep_layers, validate_config, whitebox_epochs, whitebox_layers
+from fragility.config import (
+    ConfigError,
+    attack_settings,
+    block_units,
+    perturbed_layers,
+    sweep_layers,
+    sweep_units,
+    validate_config,
+    whitebox_epochs,
+    whitebox_layers,
+)
 
 
 def test_defaults_fill_every_key():
@@ -91,6 +101,9 @@ def test_defaults_fill_every_key():
         ({"attack": {"method": "cw"}}, "config key 'attack.method': 'cw' is not one of ['fgsm', 'pgd']"),
         ({"attack": {"pgd": {"steps": 0}}}, "config key 'attack.pgd.steps': 0 is less than the minimum of 1"),
         ({"attack": {"pgd": {"step_size": 0}}}, "config key 'attack.pgd.step_size': 0 is less than or equal to the minimum of 0"),
+        ({"blocks": {"default": ["layer9.0"]}}, "config key 'blocks.default': block 'layer9.0' is not a module of resnet18"),
+        ({"blocks": {"default": ["layer1.0.bn1"]}}, "config key 'blocks.default': block 'layer1.0.bn1' of resnet18 holds no"),
+        ({"blocks": {"default": "some"}}, "config key 'blocks.default': 'some' is invalid; allowed: `auto`, `none`, or a list"),
         ({"whitebox": {"checkpoints": "first"}}, "config key 'whitebox.checkpoints': 'first' is not one of ['last', 'all']"),
         (
             {"whitebox": {"layers": {"default": ["layer9"]}}},
@@ -186,6 +199,17 @@ def test_the_whitebox_reading_defaults_to_the_two_ends_at_each_runs_last_checkpo
         "__global__",
     ] and whitebox_epochs(stages, "resnet18") == [2, 4]
     regenerate = validate_config({"attack": {"regenerate": True}})
-    assert whitebox_layers(regenerate, "resnet18") == sweep_layers(regenerate, "resnet18") and whitebox_epochs(
+    assert whitebox_layers(regenerate, "resnet18") == sweep_units(regenerate, "resnet18") and whitebox_epochs(
         regenerate, "resnet18"
     ) == [2, 4]
+
+
+def test_blocks_are_units_after_the_layers_in_module_order():
+    config = validate_config({})
+    blocks = [f"layer{s}.{b}" for s in (1, 2, 3, 4) for b in (0, 1)]
+    assert block_units(config, "resnet18") == blocks  # blocks: auto
+    assert sweep_units(config, "resnet18") == sweep_layers(config, "resnet18") + blocks
+    assert perturbed_layers(config, "resnet18")[-9:] == ["fc"] + blocks
+    listed = validate_config({"blocks": {"default": "none", "resnet18": ["layer4.1", "layer1.0"]}})
+    assert block_units(listed, "resnet18") == ["layer1.0", "layer4.1"]  # reordering the list changes nothing
+    assert block_units(validate_config({"blocks": {"default": "none"}}), "resnet18") == []

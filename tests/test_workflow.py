@@ -47,7 +47,8 @@ def test_timm_models_are_trained_and_swept_under_their_names(tmp_path):
     workdir = scratch_workdir(tmp_path, "config.yaml")
     jobs = planned_jobs(snakemake(workdir, "-n", "--config", "models=[resnet18,timm/resnet10t]", "sweep={layers_per_job: 8}"))
     assert jobs["train"] == 2 * 2 and jobs["sweep_timm_resnet10t_part0"] == 4 and jobs["sweep_timm_resnet10t_part1"] == 4
-    assert "sweep_timm_resnet10t_part2" not in jobs  # 15 layers + __global__ in jobs of 8
+    assert jobs["sweep_timm_resnet10t_part2"] == 4  # 15 layers + __global__ + 4 blocks (timm's, by type) in jobs of 8
+    assert "sweep_timm_resnet10t_part3" not in jobs
 
 
 def test_reproduce_config_plans_the_whole_dag(tmp_path):
@@ -128,7 +129,10 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert (tiny_run / "results" / "reproduction" / "claims.md").read_text().startswith("| claim |")
     assert list(pd.read_parquet(results / "removable.parquet").columns) == REMOVABLE_COLUMNS
     scores = pd.read_parquet(results / "scores.parquet")
-    assert scores[INTERVAL_COLUMNS].notna().all().all()  # bootstrap: 200 replicates by default
+    transferred = [c for c in INTERVAL_COLUMNS if "whitebox" not in c]
+    assert scores[transferred].notna().all().all()  # bootstrap: 200 replicates by default
+    read = scores["score_adv_whitebox"].notna()
+    assert scores.loc[read, INTERVAL_COLUMNS].notna().all().all() and scores.loc[~read, INTERVAL_COLUMNS].isna().any(axis=1).all()
     summary = pd.read_parquet(results / "retrain_summary.parquet")
     assert list(summary.columns) == SUMMARY_COLUMNS and len(summary) == (2 + 1) * 2  # (2 epochs + all) x clean/adv
 
@@ -246,7 +250,7 @@ def test_adding_a_layer_plans_its_sweeps_and_what_reads_them(tiny_run, tmp_path)
     for name, table in before.items():
         pd.testing.assert_frame_equal(after[name], table, check_exact=True)
     log = (workdir / "results" / "logs" / "sweep" / "digits" / "resnet18" / "seed0" / "epoch002" / "part0.log").read_text()
-    assert log.count("reused the tables of an earlier run") == 3 and log.count("layer layer1.0.conv1: ") >= 1
+    assert log.count("reused the tables of an earlier run") == 5 and log.count("layer layer1.0.conv1: ") >= 1
 
 
 def test_single_layer_jobs_write_the_tables_of_grouped_jobs(tiny_run, tmp_path):
@@ -257,7 +261,7 @@ def test_single_layer_jobs_write_the_tables_of_grouped_jobs(tiny_run, tmp_path):
         (workdir / "results" / "digits" / "resnet18" / "seed0" / "sweep" / name).unlink()
     (tmp_path / "single.yaml").write_text("sweep: {layers_per_job: 1}\n")
     command = ["--configfile", str(workdir / "overrides.yaml"), str(tmp_path / "single.yaml")]
-    assert _sweep_jobs(planned_jobs(snakemake(workdir, "-n", *command, "--", "results/digits/resnet18/sweep.parquet"))) == 6
+    assert _sweep_jobs(planned_jobs(snakemake(workdir, "-n", *command, "--", "results/digits/resnet18/sweep.parquet"))) == 10
     result = snakemake(workdir, "--cores", "2", *command, "--", "results/digits/resnet18/sweep.parquet")
     assert result.returncode == 0, result.stderr[-3000:]
     single = _sweep_tables(workdir)
@@ -332,7 +336,7 @@ def test_an_untrained_network_is_flagged_and_required_trust_stops_the_run(tmp_pa
     without it every checkpoint is analysed, flagged, labelled undetermined and counted out."""
     workdir = scratch_workdir(tmp_path)
     (workdir / "untrained.yaml").write_text(
-        "train: {lr: 1.0e-9}\nsweep: {steps: 2, layers: {resnet18: [fc]}}\nscores: {bootstrap: 0}\n"
+        "train: {lr: 1.0e-9}\nsweep: {steps: 2, layers: {resnet18: [fc]}}\nblocks: {resnet18: none}\nscores: {bootstrap: 0}\n"
     )
     configs = ["--configfile", str(workdir / "overrides.yaml"), str(workdir / "untrained.yaml")]
     stopped = snakemake(workdir, "--cores", "2", *configs, "--config", "trust={require: true}")

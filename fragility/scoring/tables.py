@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from .. import GLOBAL_LAYER
 from ..trust import RUN_COLUMNS, undetermine_labels, with_usable
 from .bootstrap import INTERVAL_COLUMNS, intervals
 from .scores import SCORE_COLUMNS, point_scores
@@ -23,7 +25,9 @@ def score_table(
     if "unit_kind" in sweep_df:  # layer, block or global, beside the unit's name
         keys = [k for k in RUN_COLUMNS if k in sweep_df] + ["layer"]
         table = table.merge(sweep_df[keys + ["unit_kind"]].drop_duplicates(), on=keys, how="left", validate="many_to_one")
-        table = table[[c for c in SCORE_COLUMNS if c in table] + [c for c in table if c not in SCORE_COLUMNS]]
+    else:  # a sweep written before blocks: its units are layers and __global__
+        table["unit_kind"] = np.where(table["layer"] == GLOBAL_LAYER, "global", "layer")
+    table = table[[c for c in SCORE_COLUMNS if c in table] + [c for c in table if c not in SCORE_COLUMNS]]
     if "usable" not in sweep_df:
         return table
     return undetermine_labels(with_usable(table, sweep_df[RUN_COLUMNS + ["usable"]].drop_duplicates()))
