@@ -88,8 +88,8 @@ def test_slurm_ran_the_jobs(slurm_run):
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", result.stdout + result.stderr)
     # testset, train, epsilon, 2 adversarial, the sweep group and its retry; tables run locally
     assert len(submitted) >= 7
-    # the profile's sweep.layers_per_job 1: one Snakemake job per (checkpoint, layer), grouped by 8 into SLURM jobs
-    assert re.search(r"^sweep\s+6$", result.stdout + result.stderr, re.M), "the sweeps did not fan out per layer"
+    # the profile's sweep.layers_per_job 1: one Snakemake job per (checkpoint, unit: 3 layers and 2 blocks), grouped by 8 into SLURM jobs
+    assert re.search(r"^sweep\s+10$", result.stdout + result.stderr, re.M), "the sweeps did not fan out per unit"
     states = dict(
         line.split()
         for line in subprocess.run(
