@@ -78,21 +78,20 @@ def read_attack_records(paths) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)[RECORD_COLUMNS]
 
 
-def chance_p_value(correct: int, n: int, num_classes: int) -> float:
+def chance_p_value(correct, n: int, num_classes: int):
     """One-sided binomial p: the probability that guessing (1/K per image) gets at least
-    ``correct`` of ``n`` images right."""
+    ``correct`` of ``n`` images right (``correct`` may be an array of counts)."""
     from scipy.stats import binom
 
-    return float(binom.sf(correct - 1, n, 1.0 / num_classes))
+    p = binom.sf(np.asarray(correct) - 1, n, 1.0 / num_classes)
+    return float(p) if np.ndim(p) == 0 else p
 
 
 def min_correct(n: int, num_classes: int, alpha: float) -> int:
     """The fewest correct images of ``n`` that count as above chance at level ``alpha``
     (p ≤ α); ``n + 1`` when no count does."""
-    from scipy.stats import binom
-
     counts = np.arange(n + 1)
-    passing = counts[binom.sf(counts - 1, n, 1.0 / num_classes) <= alpha]
+    passing = counts[chance_p_value(counts, n, num_classes) <= alpha]
     return int(passing[0]) if len(passing) else n + 1
 
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..engine.sweep import SweepOptions
-
-RUN_COLUMNS = ["dataset", "model", "seed", "epoch"]
+from ..trust import RUN_COLUMNS  # noqa: F401  (re-exported; its one home is the torch-free trust module)
 
 
 @dataclass(frozen=True)
