@@ -149,6 +149,7 @@ def _check_semantics(config: dict) -> None:
             if layer not in valid - {GLOBAL_LAYER}:
                 _fail(key, layer, f"not a Conv2d/Linear layer of {model}; e.g. {sorted(valid - {GLOBAL_LAYER})[:4]}")
         _check_blocks(config, model)
+        _check_triage(config, model)
         whitebox_choice = config["whitebox"]["layers"].get(model, config["whitebox"]["layers"]["default"])
         key = "whitebox.layers." + (model if model in config["whitebox"]["layers"] else "default")
         swept = set(sweep_units(config, model))
@@ -187,6 +188,28 @@ def _check_blocks(config: dict, model: str) -> None:
             check_blocks(architecture, choice, stem, info.num_classes, info.image_shape)
         except ArchitectureError as exc:
             raise ConfigError(f"config key '{key}': {exc}") from exc
+
+
+def _check_triage(config: dict, model: str) -> None:
+    """Every triaged block of ``model`` replaceable by one 3×3 convolution (an integer stride
+    by ``triage.stride``'s rule) on the images of each dataset it runs on."""
+    from .models import block_io_shapes
+    from .stress.triage import TriageError, compression_stride
+
+    blocks = triage_units(config, model)
+    if not blocks:
+        return
+    key = "blocks." + (model if model in config["blocks"] else "default")
+    architecture, stem, _, _ = _built_as(config, model)
+    side = None if is_given(config, model) else config["image_size"]  # the network sees images resized to it
+    for dataset in model_datasets(config, model):
+        info = dataset_info(config, dataset)
+        shape = (info.image_shape[0], side, side) if side else info.image_shape
+        for block, (shape_in, shape_out) in block_io_shapes(architecture, blocks, stem, info.num_classes, shape).items():
+            try:
+                compression_stride(block, shape_in, shape_out, config["triage"]["stride"])
+            except TriageError as exc:
+                raise ConfigError(f"config key '{key}': {model} on {dataset}: {exc}") from exc
 
 
 def _check_datasets(config: dict) -> dict[str, dict]:
@@ -507,6 +530,40 @@ def whitebox_epochs(config: dict, model: str) -> list[int]:
     (``whitebox.checkpoints``; ``attack.regenerate: true`` asks for all)."""
     epochs = model_epochs(config, model)
     return epochs if config["attack"]["regenerate"] or config["whitebox"]["checkpoints"] == "all" else epochs[-1:]
+
+
+def triage_units(config: dict, model: str) -> list[str]:
+    """The blocks of ``model`` that triage compresses (the configured blocks; none without
+    ``triage.schemes`` or a training split)."""
+    if not config["triage"]["schemes"]:
+        return []
+    if not any(dataset_info(config, d).has_train for d in model_datasets(config, model)):
+        return []
+    return block_units(config, model)
+
+
+def triage_epochs(config: dict, model: str) -> list[int]:
+    """The checkpoint epochs of ``model`` that triage runs from (``triage.checkpoints``)."""
+    epochs = model_epochs(config, model)
+    return epochs if config["triage"]["checkpoints"] == "all" else epochs[-1:]
+
+
+def triage_settings(config: dict, model: str) -> dict:
+    """What changes a triage job's tables: the schemes and their training (``triage.epochs``
+    null: ``train.checkpoint_every``), and the initialiser S is drawn from."""
+    from .stress.triage import SCHEMES
+
+    triage = config["triage"]
+    epochs = triage["epochs"] if triage["epochs"] is not None else config["train"]["checkpoint_every"]
+    return {
+        "schemes": [s for s in SCHEMES if s in triage["schemes"]],
+        "epochs": epochs,
+        "temperature": triage["temperature"],
+        "alpha": triage["alpha"],
+        "max_train": triage["max_train"],
+        "stride": triage["stride"],
+        "init": config["init"],
+    }
 
 
 def whitebox_layers(config: dict, model: str) -> list[str]:

@@ -137,8 +137,27 @@ FIGURES: dict[str, FigureSpec] = {
             ("agreement",),
             "Rank agreement between the stress tests of {model} on {dataset}, per checkpoint, layers and (second row) "
             "blocks apart: Kendall's τ_b between the unit orderings (least to most robust, ``__global__`` excluded) of the synaptic-filter scores r and r_ε "
-            "(h1, h2, h3, combined) and of re-initialisation and re-randomisation (−drop in clean and adversarial "
-            "accuracy), averaged over seeds. +1: the two measures rank the layers alike; 0: unrelated; −1: reversed.",
+            "(h1, h2, h3, combined), of re-initialisation and re-randomisation (−drop in clean and adversarial "
+            "accuracy) and, for blocks, of triage (triage_local: −accuracy lost with the block compressed, local scheme), "
+            "averaged over seeds. +1: the two measures rank the layers alike; 0: unrelated; −1: reversed.",
+        ),
+        FigureSpec(
+            "triage",
+            lambda t, o: plots.triage_convergence(t["triage"]),
+            ("triage",),
+            "Deep net triage of {model} on {dataset} (METHOD §13): each block replaced by one Conv2d(3×3)–BatchNorm–ReLU "
+            "and retrained by each scheme — local (only the new layer), global (every parameter), distil (every parameter, "
+            "the checkpoint network as teacher) —; clean (top) and adversarial (bottom) accuracy against the triage epoch "
+            "(0: right after compression), the attack made afresh against each compressed network, mean ± std over seeds "
+            "and checkpoints; dashed: the base network.",
+        ),
+        FigureSpec(
+            "triage_criticality",
+            lambda t, o: plots.triage_criticality(t["triage_drops"]),
+            ("triage_drops",),
+            "Block criticality of {model} on {dataset} by triage (METHOD §13): the clean and adversarial accuracy the "
+            "network loses when the block is replaced by one layer and only that layer is retrained (local scheme, after "
+            "its last epoch), mean ± std over seeds and checkpoints. A tall bar: the block does work one layer cannot.",
         ),
         FigureSpec(
             "removable",

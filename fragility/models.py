@@ -309,6 +309,14 @@ def check_blocks(architecture: str, blocks: list[str], stem: str, num_classes: i
     """:class:`ArchitectureError` (one line) for the first of ``blocks`` that is not a module of
     ``architecture``, is a layer itself, holds no Conv2d/Linear, or does not map one 4-D tensor
     to one 4-D tensor on images of ``input_shape`` (a forward pass on the meta device)."""
+    block_io_shapes(architecture, blocks, stem, num_classes, input_shape)
+
+
+def block_io_shapes(
+    architecture: str, blocks: list[str], stem: str, num_classes: int, input_shape: tuple[int, int, int]
+) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Each block's (C, H, W) in and out on images of ``input_shape`` (a forward pass on the
+    meta device), checked as :func:`check_blocks` says."""
     net = backbone(meta_model(architecture, stem, num_classes, input_shape[0]))
     layers = list_layers(net)
     seen: dict[str, tuple] = {}
@@ -329,6 +337,7 @@ def check_blocks(architecture: str, blocks: list[str], stem: str, num_classes: i
     finally:
         for hook in hooks:
             hook.remove()
+    shapes = {}
     for block in blocks:
         args, out = seen.get(block, ((), None))
         four_d = len(args) == 1 and _is_4d(args[0]) and _is_4d(out)
@@ -337,6 +346,8 @@ def check_blocks(architecture: str, blocks: list[str], stem: str, num_classes: i
                 f"block {block!r} of {architecture} does not map one 4-D tensor to one 4-D tensor "
                 f"(inputs {_shapes(args)}, output {_shapes(out)}); a block must (METHOD §12)"
             )
+        shapes[block] = (tuple(args[0].shape[1:]), tuple(out.shape[1:]))
+    return shapes
 
 
 def _recorder(seen: dict, block: str):

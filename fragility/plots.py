@@ -501,3 +501,52 @@ def rank_agreement(agreement: pd.DataFrame) -> plt.Figure:
     fig.suptitle(f"Rank agreement of unit measures (Kendall's τ_b, mean over seeds), {_title(agreement)}")
     fig.tight_layout()
     return fig
+
+
+TRIAGE_ACCURACIES = {"acc_clean": "clean", "acc_adv": "adversarial"}
+
+
+def triage_convergence(triage: pd.DataFrame) -> plt.Figure:
+    """Accuracy of each compressed network against the triage epoch, one column per block,
+    clean and adversarial rows, a line per scheme (mean ± std over seeds and checkpoints),
+    the base network's accuracy dashed (METHOD §13)."""
+    blocks = list(dict.fromkeys(triage["block"]))
+    if not blocks:
+        return _empty_figure("No block was triaged (blocks, triage.schemes)")
+    fig, axes = plt.subplots(2, len(blocks), figsize=(max(6.0, 2.6 * len(blocks) + 1), 5.4), squeeze=False, sharey="row")
+    for column, block in enumerate(blocks):
+        rows = triage[triage["block"] == block]
+        for row, (accuracy, name) in enumerate(TRIAGE_ACCURACIES.items()):
+            ax = axes[row][column]
+            first = row == 0 and column == 0
+            sns.lineplot(rows, x="triage_epoch", y=accuracy, hue="scheme", errorbar="sd", marker="o", ax=ax, legend=first)
+            ax.axhline(rows[f"base_{accuracy}"].mean(), color="k", ls="--", lw=0.9, label="base network")
+            ax.set_title(f"{block}, {name}", fontsize=8)
+            ax.set_xlabel("triage epoch")
+            ax.set_ylabel(f"{name} accuracy")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Triage: each block replaced by one layer and retrained\n{_title(triage)}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def triage_criticality(drops: pd.DataFrame) -> plt.Figure:
+    """Per block, the clean and adversarial accuracy lost after the last ``local`` triage
+    epoch (criticality, METHOD §13), mean ± std over seeds and checkpoints."""
+    local = drops[drops["compression"] == "triage_local"]
+    if local.empty:
+        return _empty_figure("No local triage scheme ran (triage.schemes)")
+    long = local.melt(
+        id_vars=["seed", "epoch", "layer"], value_vars=["drop_clean", "drop_adv"], var_name="kind", value_name="drop"
+    )
+    long["test set"] = long["kind"].map({"drop_clean": "clean", "drop_adv": "adversarial"})
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + 0.9 * local["layer"].nunique()), 3.8))
+    sns.barplot(long, x="layer", y="drop", hue="test set", errorbar="sd", ax=ax)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel("block")
+    ax.set_ylabel("accuracy lost (base − local)")
+    ax.tick_params(axis="x", labelrotation=45)
+    fig.suptitle(f"Block criticality by triage (local scheme)\n{_title(local)}", fontsize=10)
+    fig.tight_layout()
+    return fig

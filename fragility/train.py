@@ -20,14 +20,38 @@ from .models import resolve_device
 
 # ModelSpec, TrainConfig, CheckpointError and load_checkpoint live in fragility.artifacts; they
 # are importable from here as before.
-__all__ = ["CheckpointError", "ModelSpec", "TrainConfig", "checkpoint_schedule", "load_checkpoint", "train", "train_one_epoch"]
+__all__ = [
+    "CheckpointError",
+    "ModelSpec",
+    "TrainConfig",
+    "checkpoint_schedule",
+    "load_checkpoint",
+    "cross_entropy",
+    "train",
+    "train_one_epoch",
+]
 
 log = logging.getLogger(__name__)
 
 
-def train_one_epoch(model: nn.Module, optimizer, data: Dataset, batch_size: int, order: torch.Generator) -> float:
-    """One pass over the shuffled training set; returns the mean loss."""
-    model.train()
+def cross_entropy(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The training loss of the paper's runs (``x`` unused; a distillation loss needs it)."""
+    return F.cross_entropy(logits, y)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer,
+    data: Dataset,
+    batch_size: int,
+    order: torch.Generator,
+    loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
+    train_mode: Callable[[nn.Module], object] = nn.Module.train,
+) -> float:
+    """One pass over the shuffled training set; returns the mean loss. ``loss(logits, x, y)``
+    and ``train_mode(model)`` (which modules train: BatchNorm statistics move only there)
+    default to cross-entropy and the whole network."""
+    train_mode(model)
     device = next(model.parameters()).device
     permutation = torch.randperm(len(data.y_train), generator=order)
     total = 0.0
@@ -35,10 +59,10 @@ def train_one_epoch(model: nn.Module, optimizer, data: Dataset, batch_size: int,
         index = permutation[i : i + batch_size]
         x, y = data.x_train[index].to(device), data.y_train[index].to(device)
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
+        batch_loss = loss(model(x), x, y)
+        batch_loss.backward()
         optimizer.step()
-        total += loss.item() * len(index)
+        total += batch_loss.item() * len(index)
     model.eval()
     return total / len(permutation)
 

@@ -302,3 +302,80 @@ def test_unusable_checkpoints_are_left_out_and_counted():
     assert claims_html(table.reset_index(), trust).startswith('<div style="border:2px solid #b00')
     nothing = claims_table(scores.assign(usable=False), sweep, retrain, ROLES, CHANCE, tau=0.02)
     assert nothing["value"].isna().all() and nothing["detail"].str.startswith("no usable checkpoint; 2 unusable").all()
+
+
+def triage_rows(curves, base=0.9):
+    """curves: (seed, block, scheme) -> clean accuracies at triage epochs 0, 1, 2."""
+    return pd.DataFrame(
+        [
+            {
+                "dataset": "a",
+                "model": "net",
+                "seed": seed,
+                "epoch": 4,
+                "block": block,
+                "scheme": scheme,
+                "triage_epoch": epoch,
+                "acc_clean": acc,
+                "acc_adv": acc / 2,
+                "base_acc_clean": base,
+                "base_acc_adv": base / 2,
+            }
+            for (seed, block, scheme), accs in curves.items()
+            for epoch, acc in enumerate(accs)
+        ]
+    )
+
+
+def test_triage_claims_by_hand():
+    from fragility.scoring.claims import recovery_epochs, triage_claims
+
+    curves = {
+        (0, "b1", "local"): [0.1, 0.80, 0.86],
+        (0, "b2", "local"): [0.1, 0.70, 0.84],
+        (1, "b1", "local"): [0.1, 0.80, 0.88],
+        (1, "b2", "local"): [0.1, 0.70, 0.82],
+        (0, "b1", "global"): [0.1, 0.85, 0.895],  # recovers at 2 (0.895 ≥ 0.89)
+        (0, "b2", "global"): [0.1, 0.89, 0.90],  # at 1
+        (1, "b1", "global"): [0.1, 0.80, 0.85],  # never
+        (1, "b2", "global"): [0.1, 0.88, 0.95],  # at 2
+        (0, "b1", "distil"): [0.1, 0.89, 0.90],  # at 1
+        (0, "b2", "distil"): [0.1, 0.89, 0.90],  # at 1
+        (1, "b1", "distil"): [0.1, 0.80, 0.85],  # never (nor global: left out)
+        (1, "b2", "distil"): [0.1, 0.90, 0.905],  # at 1
+    }
+    table = triage_rows(curves)
+    found = recovery_epochs(table, 0.01).set_index(["seed", "block", "scheme"])
+    assert found.loc[(0, "b1", "global"), "epochs_to_recover"] == 2
+    assert np.isnan(found.loc[(1, "b1", "global"), "epochs_to_recover"]) and found.loc[(1, "b1", "global"), "last_epoch"] == 2
+    independent, recovers, distil = triage_claims(table, 0.01, 0.05, "a", "net")
+    # final local means: b1 (0.86 + 0.88)/2 = 0.87, b2 (0.84 + 0.82)/2 = 0.83; range 0.04; per seed 0.02 and 0.06
+    assert independent["claim"] == "triage_block_independent" and independent["value"] == pytest.approx(0.04)
+    assert independent["spread"] == pytest.approx(np.std([0.02, 0.06], ddof=1)) and independent["holds"]
+    assert independent["n"] == 2
+    # global recovers in 3 of 4
+    assert recovers["value"] == pytest.approx(0.75) and recovers["n"] == 4 and recovers["holds"]
+    # global − distil where one recovered: 2 − 1, 1 − 1, 2 − 1 = 1, 0, 1; mean 2/3; distil ≤ base + 0.005
+    assert distil["value"] == pytest.approx(2 / 3) and distil["n"] == 3
+    assert distil["holds"] and "+0.005" in distil["detail"]
+    capped = triage_rows({**curves, (1, "b2", "distil"): [0.1, 0.90, 0.95]})  # distil 0.05 above the base
+    assert not triage_claims(capped, 0.01, 0.05, "a", "net")[2]["holds"]
+    assert not triage_claims(table, 0.01, 0.03, "a", "net")[0]["holds"]  # a range of 0.04 is above 0.03
+
+
+def test_triage_claims_join_the_claims_table_and_say_what_is_missing():
+    from fragility.scoring.claims import triage_claims
+
+    scores = pd.DataFrame(
+        scores_rows("a", {(0, 4): {"conv1": ("fragile", "fragile"), "fc": ("fragile", "fragile")}}, {(0, 4): 0.0})
+    )
+    sweep, retrain = pd.DataFrame(sweep_rows("a", {(0, 4): 0.5})), pd.DataFrame(retrain_rows("a", {(0, 4): (0.0, 0.0)}))
+    table = triage_rows({(0, "b1", "local"): [0.1, 0.5], (0, "b2", "local"): [0.1, 0.6]})
+    claims = claims_table(scores, sweep, retrain, ROLES, CHANCE, 0.02, table, {"tolerance": 0.01, "block_range": 0.05})
+    triage = claims[claims["claim"].str.startswith("triage_")].set_index("claim")
+    assert list(triage.index) == ["triage_block_independent", "triage_finetune_recovers", "triage_distillation_faster_capped"]
+    assert triage.loc["triage_block_independent", "value"] == pytest.approx(0.1)
+    assert "global scheme was not run" in triage.loc["triage_finetune_recovers", "detail"]
+    assert "needs the global and distil" in triage.loc["triage_distillation_faster_capped", "detail"]
+    assert not claims_table(scores, sweep, retrain, ROLES, CHANCE, 0.02)["claim"].str.startswith("triage_").any()
+    assert triage_claims(table, 0.01, 0.05, "a", "net")[0]["value"] == pytest.approx(0.1)

@@ -8,6 +8,9 @@ from fragility.config import (
     perturbed_layers,
     sweep_layers,
     sweep_units,
+    triage_epochs,
+    triage_settings,
+    triage_units,
     validate_config,
     whitebox_epochs,
     whitebox_layers,
@@ -106,6 +109,15 @@ def test_defaults_fill_every_key():
         ({"blocks": {"default": "some"}}, "config key 'blocks.default': 'some' is invalid; allowed: `auto`, `none`, or a list"),
         ({"whitebox": {"checkpoints": "first"}}, "config key 'whitebox.checkpoints': 'first' is not one of ['last', 'all']"),
         (
+            {"triage": {"schemes": ["prune"]}},
+            "config key 'triage.schemes.0': 'prune' is not one of ['local', 'global', 'distil']",
+        ),
+        ({"triage": {"alpha": 1.5}}, "config key 'triage.alpha': 1.5 is greater than the maximum of 1"),
+        (  # 28×28 digits: ResNet-18's stride-2 block layer2.0 maps 7×7 to 4×4
+            {"image_size": 28},
+            "config key 'blocks.default': resnet18 on digits: block 'layer2.0' maps 7×7 to 4×4: no integer stride (exact rule)",
+        ),
+        (
             {"whitebox": {"layers": {"default": ["layer9"]}}},
             "config key 'whitebox.layers.default': 'layer9' is invalid; not a swept unit of resnet18",
         ),
@@ -202,6 +214,18 @@ def test_the_whitebox_reading_defaults_to_the_two_ends_at_each_runs_last_checkpo
     assert whitebox_layers(regenerate, "resnet18") == sweep_units(regenerate, "resnet18") and whitebox_epochs(
         regenerate, "resnet18"
     ) == [2, 4]
+
+
+def test_triage_runs_on_the_configured_blocks_at_each_runs_last_checkpoint():
+    config = validate_config({})
+    blocks = [f"layer{s}.{b}" for s in (1, 2, 3, 4) for b in (0, 1)]
+    assert triage_units(config, "resnet18") == blocks and triage_epochs(config, "resnet18") == [4]
+    assert triage_settings(config, "resnet18")["epochs"] == 2  # triage.epochs null: train.checkpoint_every
+    assert triage_units(validate_config({"triage": {"schemes": []}}), "resnet18") == []
+    assert triage_units(validate_config({"blocks": {"default": "none"}}), "resnet18") == []
+    assert triage_epochs(validate_config({"triage": {"checkpoints": "all"}}), "resnet18") == [2, 4]
+    assert triage_units(validate_config({"image_size": 28, "triage": {"stride": "ceil"}}), "resnet18") == blocks
+    assert triage_units(validate_config({"image_size": 28, "triage": {"schemes": []}}), "resnet18") == []  # no check
 
 
 def test_blocks_are_units_after_the_layers_in_module_order():

@@ -957,3 +957,67 @@ def test_blocks_get_their_own_heatmap_and_agreement_row():
     layer_panel, block_panel = [ax for ax in fig.axes if ax.get_title()]
     assert (layer_panel.get_title(), block_panel.get_title()) == ("epoch 2 (6 layers)", "epoch 2 (3 blocks)")
     np.testing.assert_allclose(heatmap_grid(block_panel), [[1.0, -0.5], [-0.5, 1.0]])
+
+
+# ---------------------------------------------------------------- triage
+
+
+def triage_table():
+    """Two blocks, two schemes, seeds 0 and 1, triage epochs 0 and 1; accuracies known."""
+    rows = []
+    for seed in (0, 1):
+        for block, final in (("layer1.0", 0.6), ("layer4.1", 0.8)):
+            for scheme, bonus in (("local", 0.0), ("global", 0.1)):
+                for epoch, acc in ((0, 0.1), (1, final + bonus + 0.02 * seed)):
+                    rows.append(
+                        {
+                            "dataset": "digits",
+                            "model": "resnet18",
+                            "seed": seed,
+                            "epoch": 4,
+                            "attack": "fgsm",
+                            "block": block,
+                            "scheme": scheme,
+                            "triage_epoch": epoch,
+                            "acc_clean": acc,
+                            "acc_adv": acc / 2,
+                            "base_acc_clean": 0.9,
+                            "base_acc_adv": 0.45,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_triage_convergence_draws_each_scheme_per_block_with_the_base_dashed():
+    fig = plots.triage_convergence(triage_table())
+    assert [ax.get_title() for ax in fig.axes] == [
+        "layer1.0, clean",
+        "layer4.1, clean",
+        "layer1.0, adversarial",
+        "layer4.1, adversarial",
+    ]
+    clean = fig.axes[1]  # layer4.1, clean: local 0.8 + 0.01 (mean over seeds) at epoch 1
+    lines = [line for line in clean.get_lines() if len(line.get_xdata()) == 2]
+    assert [list(line.get_ydata()) for line in lines[:2]] == [pytest.approx([0.1, 0.81]), pytest.approx([0.1, 0.91])]
+    base = [line for line in clean.get_lines() if line.get_linestyle() == "--"]
+    assert len(base) == 1 and list(base[0].get_ydata()) == [0.9, 0.9]
+    assert fig.axes[0].get_legend() is not None and fig.axes[2].get_legend() is None
+
+
+def test_triage_criticality_shows_the_local_drop_per_block():
+    from fragility.stress.triage import drops
+
+    table = triage_table()
+    found = pd.concat([drops(part).assign(seed=seed, epoch=4) for seed, part in table.groupby("seed")])
+    fig = plots.triage_criticality(found.assign(dataset="digits", model="resnet18", attack="fgsm"))
+    ax = fig.axes[0]
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches if p.get_height() != 0)
+    # clean: 0.9 − 0.61 = 0.29 (layer1.0), 0.9 − 0.81 = 0.09; adversarial: half of each
+    assert heights == pytest.approx(sorted([0.29, 0.09, 0.145, 0.045]))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["layer1.0", "layer4.1"]
+
+
+def test_triage_figures_without_triage_say_so():
+    empty = triage_table().iloc[0:0]
+    assert "No block was triaged" in plots.triage_convergence(empty)._suptitle.get_text()
+    assert "No local triage scheme" in plots.triage_criticality(empty.assign(compression=[]))._suptitle.get_text()

@@ -14,12 +14,13 @@ IDENTITY = {"dataset": "d", "model": "resnet18", "seed": 0, "epoch": 1}
 
 
 def test_every_stress_test_declares_its_tables_with_the_shared_columns():
-    assert list(STRESS_TESTS) == ["sweep", "kernels", "criticality"]
+    assert list(STRESS_TESTS) == ["sweep", "kernels", "criticality", "triage"]
     for test in STRESS_TESTS.values():
         for name, columns in test.tables.items():
-            assert columns[:4] == RUN_COLUMNS and {"attack", "layer"} <= set(columns), (test.name, name)
+            assert columns[:4] == RUN_COLUMNS and "attack" in columns, (test.name, name)
+            assert {"layer", "block"} & set(columns), (test.name, name)  # the unit; triage's table names it a block
             assert len(set(columns)) == len(columns)
-    assert [family["table"] for family in rank_families()] == ["scores", "criticality"]
+    assert [family["table"] for family in rank_families()] == ["scores", "criticality", "triage_drops"]
 
 
 @pytest.fixture(scope="module")

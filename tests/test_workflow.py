@@ -19,6 +19,7 @@ from fragility.scoring.claims import CLAIMS_COLUMNS, REMOVABLE_COLUMNS
 from fragility.scoring.stats import SUMMARY_COLUMNS
 from fragility.stress.kernels import KERNEL_COLUMNS, TARGETING_COLUMNS
 from fragility.stress.reinit import CRITICALITY_COLUMNS
+from fragility.stress.triage import DROP_COLUMNS, TRIAGE_COLUMNS
 from fragility.sweep import SWEEP_COLUMNS
 from fragility.trust import TRUST_COLUMNS
 
@@ -37,10 +38,13 @@ def test_default_config_plans_the_whole_dag(tmp_path):
     assert jobs["sweep_resnet18_part0"] == 2 * 2  # one job per checkpoint (2 seeds x 2 checkpoints) sweeps every layer
     assert jobs["train"] == 2 and jobs["retrain"] == 4 and jobs["adversarial"] == 4 and jobs["epsilon"] == 2
     assert jobs["kernels"] == 4 and jobs["figure_local_scores"] == 1 and jobs["figure_compare_models"] == 1
+    assert jobs["triage_resnet18_part0"] == 2 and jobs["figure_triage"] == 1  # each run's last checkpoint, all 8 blocks
     per_layer = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers_per_job: 1}", "models=[resnet18,squeezenet1_1]"))
     assert per_layer["sweep"] == 2 * 2 * (21 + 1 + 8 + 26 + 1 + 8)  # every Conv2d/Linear, __global__ and block of both models
+    assert per_layer["triage"] == 2 * (8 + 8)  # every block (ResNet's 8 residual blocks, SqueezeNet's 8 Fire modules)
     no_blocks = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers_per_job: 1}", "blocks={default: none}"))
     assert no_blocks["sweep"] == 2 * 2 * (21 + 1) and no_blocks["criticality"] == 2 * 2 * 21  # blocks: none plans no block unit
+    assert not [job for job in no_blocks if "triage" in job]  # nor triage
 
 
 def test_timm_models_are_trained_and_swept_under_their_names(tmp_path):
@@ -110,10 +114,19 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert len(criticality) == 2 * 4 * 2  # epochs x units (conv1, fc and the two blocks; not __global__) x perturbations
     assert set(criticality.loc[criticality["unit_kind"] == "block", "layer"]) == {"layer1.0", "layer4.1"}
     agreement = pd.read_parquet(results / "agreement.parquet")
-    assert list(agreement.columns) == AGREEMENT_COLUMNS and len(agreement) == 2 * 2 * 66  # layers and blocks apart
-    assert agreement["n_layers"].eq(2).all() and set(agreement["unit_kind"]) == {"layer", "block"}
+    # layers: 12 measures (66 pairs); blocks: the same and triage's two (91 pairs), per epoch
+    assert list(agreement.columns) == AGREEMENT_COLUMNS and len(agreement) == 2 * (66 + 91)
+    by_triage = agreement["measure_a"].str.startswith("triage_") | agreement["measure_b"].str.startswith("triage_")
+    assert set(agreement.loc[by_triage, "unit_kind"]) == {"block"} and set(agreement["unit_kind"]) == {"layer", "block"}
+    assert agreement.loc[~by_triage | (agreement["epoch"] == 2), "n_layers"].eq(2).all()  # triage: the last checkpoint
+    triage = pd.read_parquet(results / "triage.parquet")
+    assert list(triage.columns) == RUN_KEYS + ["attack"] + TRIAGE_COLUMNS + ["usable"] and set(triage["epoch"]) == {2}
+    assert len(triage) == 2 * 3 * 3  # blocks x schemes x triage epochs 0, 1, 2 (triage.checkpoints: last)
+    assert (triage["train_size"] == 64).all() and (triage["params_compressed"] < triage["params_block"]).all()
+    drops = pd.read_parquet(results / "triage_drops.parquet")
+    assert list(drops.columns) == RUN_KEYS + ["attack"] + DROP_COLUMNS + ["usable"] and len(drops) == 2 * 3
     claims = pd.read_parquet(tiny_run / "results" / "reproduction" / "claims.parquet")
-    assert list(claims.columns) == CLAIMS_COLUMNS and len(claims) == 9
+    assert list(claims.columns) == CLAIMS_COLUMNS and len(claims) == 12
     assert set(claims["claim"]) == {
         "first_conv_fragile",
         "last_linear_fragile",
@@ -124,8 +137,12 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
         "selective_beats_regular_adv_whitebox",
         "global_scores_converge",
         "transfer_inflates_adversarial_score",
+        "triage_block_independent",
+        "triage_finetune_recovers",
+        "triage_distillation_faster_capped",
     }
     assert claims.set_index("claim").loc["transfer_inflates_adversarial_score", "n"] == 2 * 2  # epochs x units
+    assert claims.set_index("claim").loc["triage_finetune_recovers", "n"] == 2  # blocks at the last checkpoint
     assert (tiny_run / "results" / "reproduction" / "claims.md").read_text().startswith("| claim |")
     assert list(pd.read_parquet(results / "removable.parquet").columns) == REMOVABLE_COLUMNS
     scores = pd.read_parquet(results / "scores.parquet")

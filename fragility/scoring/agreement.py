@@ -35,7 +35,7 @@ def layer_measures(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.
     measure ``{value}_{kind}`` is column ``{stem}_{kind}`` of the rows whose ``by`` column is
     ``value``, times ``sign`` (−1 turns a drop into "higher = more robust")."""
     columns = {}
-    for family in families:
+    for family in [f for f in families if f["table"] in tables]:  # results made before a test existed lack its table
         rows = tables[family["table"]]
         rows = rows[rows["layer"] != GLOBAL_LAYER]
         for value in family["values"]:
@@ -70,20 +70,24 @@ def _unusable_runs(tables: dict[str, pd.DataFrame]) -> set[tuple]:
 
 def rank_agreement(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.DataFrame:
     """Kendall's τ_b between every pair of measures (:func:`layer_measures`), per (seed,
-    epoch) over the swept layers, and apart over the blocks (``unit_kind``); ``kendall_tau`` is the mean over seeds and ``spread`` the
+    epoch) over the swept layers, and apart over the blocks (``unit_kind``; a measure only
+    blocks have, such as triage's, is paired over blocks only); ``kendall_tau`` is the mean over seeds and ``spread`` the
     std (ddof 1; NaN for one seed). Seeds whose checkpoint is not usable
     (:mod:`fragility.trust`) are left out of the mean where another seed is usable;
     ``usable`` says whether one was."""
     measures = layer_measures(tables, families)
     names = [c for c in measures.columns if c not in KEYS + ["unit_kind"]]
     unusable = _unusable_runs(tables)
+    # a measure only some kinds of unit have (triage: blocks) pairs up within those kinds
+    present = {kind: [n for n in names if rows[n].notna().any()] for kind, rows in measures.groupby("unit_kind")}
     rows = []
     for (dataset, model, kind, epoch), part in measures.groupby(["dataset", "model", "unit_kind", "epoch"], sort=True):
         trusted = part[[(dataset, model, seed, epoch) not in unusable for seed in part["seed"]]]
         usable = not trusted.empty
         part = trusted if usable else part
-        for i, a in enumerate(names):
-            for b in names[i + 1 :]:
+        kind_names = present[kind]
+        for i, a in enumerate(kind_names):
+            for b in kind_names[i + 1 :]:
                 taus = [kendall_tau_b(run[a], run[b]) for _, run in part.groupby("seed")]
                 finite = [t for t in taus if np.isfinite(t)]
                 rows.append(

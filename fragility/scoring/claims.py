@@ -185,6 +185,99 @@ def global_scores_similar_across_datasets(scores: pd.DataFrame, model: str, tau:
     )
 
 
+TRIAGE_RUN = ["dataset", "model", "seed", "epoch", "block"]
+
+
+def recovery_epochs(triage: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """Per (dataset, model, seed, epoch, block, scheme): ``epochs_to_recover``, the first
+    triage epoch whose clean accuracy is at least base − ``tolerance`` (NaN: never), and the
+    scheme's ``last_epoch`` (METHOD §13)."""
+    keys = TRIAGE_RUN + ["scheme"]
+    recovered = triage[triage["acc_clean"] >= triage["base_acc_clean"] - tolerance]
+    first = recovered.groupby(keys)["triage_epoch"].min().rename("epochs_to_recover")
+    last = triage.groupby(keys)["triage_epoch"].max().rename("last_epoch")
+    return pd.concat([last, first], axis=1).reset_index()
+
+
+def _final(triage: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    rows = triage[triage["scheme"] == scheme]
+    return rows[rows["triage_epoch"] == rows.groupby(TRIAGE_RUN)["triage_epoch"].transform("max")]
+
+
+def _per_seed_std(values: pd.Series, seeds: pd.Series) -> float:
+    per_seed = values.groupby(seeds).mean()
+    return float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan
+
+
+def triage_block_independent(triage: pd.DataFrame, block_range: float, dataset: str, model: str) -> dict:
+    """The range over blocks of the final ``local`` clean accuracy (mean over seeds and
+    checkpoints); spread = std over seeds of each seed's range; holds when ≤ ``block_range``."""
+    claim = "triage_block_independent"
+    final = _final(triage, "local")
+    if final["block"].nunique() < 2:
+        return _row(claim, dataset, model, np.nan, np.nan, final["block"].nunique(), False, "needs the local scheme on 2 blocks")
+    means = final.groupby("block")["acc_clean"].mean()
+    per_seed = final.groupby(["seed", "block"])["acc_clean"].mean().groupby("seed").agg(lambda a: a.max() - a.min())
+    value = float(means.max() - means.min())
+    detail = (
+        f"final local clean accuracy from {means.min():.3f} ({means.idxmin()}) to {means.max():.3f} ({means.idxmax()}) "
+        f"over {len(means)} blocks; holds at a range of at most {block_range}"
+    )
+    spread = float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan
+    return _row(claim, dataset, model, value, spread, len(means), value <= block_range, detail)
+
+
+def triage_finetune_recovers(triage: pd.DataFrame, tolerance: float, dataset: str, model: str) -> dict:
+    """The fraction of (seed, checkpoint, block) whose ``global`` scheme recovers the base
+    clean accuracy within ``tolerance``; holds when > 0.5."""
+    claim = "triage_finetune_recovers"
+    found = recovery_epochs(triage[triage["scheme"] == "global"], tolerance)
+    if found.empty:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, "the global scheme was not run (triage.schemes)")
+    recovered = found["epochs_to_recover"].notna()
+    value = float(recovered.mean())
+    detail = (
+        f"global fine-tuning reached base − {tolerance} clean accuracy for {int(recovered.sum())} of {len(found)} "
+        f"(seed, checkpoint, block) within {int(found['last_epoch'].max())} triage epochs"
+    )
+    return _row(claim, dataset, model, value, _per_seed_std(recovered, found["seed"]), len(found), value > 0.5, detail)
+
+
+def triage_distillation_faster_capped(triage: pd.DataFrame, tolerance: float, dataset: str, model: str) -> dict:
+    """Mean over (seed, checkpoint, block) of epochs_to_recover(global) − epochs_to_recover(distil),
+    a scheme that never recovers counted as recovering one epoch after its last (pairs where
+    neither recovers say nothing and are left out); holds when the mean is > 0 and no
+    ``distil`` clean accuracy exceeds base + ``tolerance``."""
+    claim = "triage_distillation_faster_capped"
+    found = recovery_epochs(triage[triage["scheme"].isin(["global", "distil"])], tolerance)
+    if set(found["scheme"]) != {"global", "distil"}:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, "needs the global and distil schemes (triage.schemes)")
+    found["epochs"] = found["epochs_to_recover"].fillna(found["last_epoch"] + 1)
+    found["recovered"] = found["epochs_to_recover"].notna()
+    wide = found.pivot_table(index=TRIAGE_RUN, columns="scheme", values=["epochs", "recovered"], aggfunc="first")
+    compared = wide[wide["recovered"]["global"].astype(bool) | wide["recovered"]["distil"].astype(bool)]
+    distil = triage[triage["scheme"] == "distil"]
+    excess = float((distil["acc_clean"] - distil["base_acc_clean"]).max())
+    capped = excess <= tolerance
+    cap = f"distil at most {excess:+.3f} above the base clean accuracy (cap: +{tolerance})"
+    if compared.empty:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, f"neither scheme recovered anywhere; {cap}")
+    faster = compared["epochs"]["global"] - compared["epochs"]["distil"]
+    seeds = faster.index.get_level_values("seed").to_series(index=faster.index)
+    value = float(faster.mean())
+    detail = f"epochs to recover, global − distil, over {len(faster)} (seed, checkpoint, block) where one recovered; {cap}"
+    return _row(claim, dataset, model, value, _per_seed_std(faster, seeds), len(faster), value > 0 and capped, detail)
+
+
+def triage_claims(triage: pd.DataFrame, tolerance: float, block_range: float, dataset: str, model: str) -> list[dict]:
+    """The triage paper's three findings (METHOD §13) for one (dataset, model)."""
+    return [
+        triage_block_independent(triage, block_range, dataset, model),
+        triage_finetune_recovers(triage, tolerance, dataset, model),
+        triage_distillation_faster_capped(triage, tolerance, dataset, model),
+    ]
+
+
 # the claims of every (dataset, model), in order; with no usable checkpoint each is n/a
 PAIR_CLAIMS = (
     "first_conv_fragile",
@@ -198,12 +291,21 @@ PAIR_CLAIMS = (
 
 
 def claims_table(
-    scores: pd.DataFrame, sweep: pd.DataFrame, retrain: pd.DataFrame, roles: dict, chance: dict, tau: float
+    scores: pd.DataFrame,
+    sweep: pd.DataFrame,
+    retrain: pd.DataFrame,
+    roles: dict,
+    chance: dict,
+    tau: float,
+    triage: pd.DataFrame | None = None,
+    triage_options: dict | None = None,
 ) -> pd.DataFrame:
     """Every claim for every (dataset, model) of the tables. ``roles[model]`` names its
     ``first_conv``, ``last_layer`` and ``bn_convs`` (middle convs followed by BatchNorm);
-    ``chance[dataset]`` is 1/K. Rows of checkpoints that are not usable (a ``usable``
-    column, :mod:`fragility.trust`) are left out, and each claim's ``detail`` says how many."""
+    ``chance[dataset]`` is 1/K. With a ``triage`` table (and ``triage_options``: its
+    ``tolerance`` and ``block_range``) the triage claims join every (dataset, model) it has.
+    Rows of checkpoints that are not usable (a ``usable`` column, :mod:`fragility.trust`)
+    are left out, and each claim's ``detail`` says how many."""
     rows = []
     for (dataset, model), part in scores.groupby(["dataset", "model"], sort=False):
         part, left_out = usable_rows(part)
@@ -226,6 +328,10 @@ def claims_table(
             global_scores_converge(part, dataset, model),
             transfer_inflates_adversarial_score(part, dataset, model),
         ]
+        own_triage = triage[(triage["dataset"] == dataset) & (triage["model"] == model)] if triage is not None else None
+        if own_triage is not None and not own_triage.empty:
+            usable_triage, _ = usable_rows(own_triage)
+            found += triage_claims(usable_triage, triage_options["tolerance"], triage_options["block_range"], dataset, model)
         rows += [{**row, "detail": row["detail"] + note} for row in found]
     trusted, _ = usable_rows(scores)
     if trusted["dataset"].nunique() >= 2:

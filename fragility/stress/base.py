@@ -53,7 +53,9 @@ class StressTest:
       and only then);
     - ``run(context, unit, params)``: table name → the test's rows for that unit (its own
       columns; the job adds the run columns and the attack);
-    - ``ranks``: how it orders layers for the rank agreement, if it does.
+    - ``ranks``: how it orders layers for the rank agreement, if it does;
+    - ``epochs(config, model)``: the checkpoint epochs it runs on (None: every checkpoint);
+    - ``trains``: its jobs train, so they load the training split (:attr:`Context.training`).
     """
 
     name: str
@@ -64,15 +66,27 @@ class StressTest:
     params: Callable[[dict, str, list[str]], dict] = lambda config, model, units: {}
     ranks: RankMeasures | None = None
     priority: int = 0
+    epochs: Callable[[dict, str], list[int]] | None = None
+    trains: bool = False
 
 
 class Context:
     """What one stress job of one checkpoint loads once and all its units share: the
-    checkpoint and its model, the test set, the adversarial set and the engine options."""
+    checkpoint and its model, the test set, the adversarial set, the engine options and, for
+    a test that trains, the training split (``data``: :func:`fragility.data.load_dataset`'s
+    keyword arguments)."""
 
-    def __init__(self, checkpoint: str | Path, testset: str | Path, adversarial: str | Path, device: str, options: SweepOptions):
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        testset: str | Path,
+        adversarial: str | Path,
+        device: str,
+        options: SweepOptions,
+        data: dict | None = None,
+    ):
         self.paths = {"checkpoint": checkpoint, "testset": testset, "adversarial": adversarial}
-        self.device, self.options = device, options
+        self.device, self.options, self.data = device, options, data
         self._shared: dict[str, object] = {}
 
     def shared(self, name: str, make: Callable[[], object]):
@@ -93,6 +107,15 @@ class Context:
         from ..artifacts import AdversarialSet
 
         return AdversarialSet.load(self.paths["adversarial"], self.tests)
+
+    @functools.cached_property
+    def training(self):
+        """The run's training split (a :class:`fragility.data.Dataset`), for tests that train."""
+        from ..data import load_dataset
+
+        if self.data is None:
+            raise ValueError("this stress job was given no dataset to train on (Context data)")
+        return load_dataset(**self.data)
 
     @functools.cached_property
     def checkpoint(self):

@@ -29,7 +29,8 @@ def run_stress_job(
     Returns the seconds spent computing (loading and memo reads excluded)."""
     memo = None
     if memo_folder is not None:
-        memo = StressMemo(memo_folder, list(context.paths.values()), {"test": test.name, **params})
+        settings = {"test": test.name, **params, **({"data": context.data} if context.data else {})}
+        memo = StressMemo(memo_folder, list(context.paths.values()), settings)
     computed = 0.0
     for done, (unit, paths) in enumerate(outputs.items(), 1):
         tables = _memorised(memo, test, unit)

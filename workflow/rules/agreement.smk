@@ -5,7 +5,7 @@ RANK_FAMILIES = rank_families()
 rule agreement:
     """Kendall's τ_b between the layer rankings of every stress-test measure."""
     input:
-        **{family["table"]: f"{MODEL_DIR}/{family['table']}.parquet" for family in RANK_FAMILIES},
+        unpack(ranked_tables),
     output:
         f"{MODEL_DIR}/agreement.parquet",
     log:

@@ -122,6 +122,17 @@ def grouped_jobs(test):
                 yield model, part, units
 
 
+def test_epochs(test, model):
+    """The checkpoint epochs (as in paths) stress test ``test`` runs on for ``model``."""
+    chosen = STRESS_TESTS[test].epochs
+    return epochs_of(model) if chosen is None else [f"{e:03d}" for e in chosen(config, model)]
+
+
+def test_data(test):
+    """Params function: the dataset keys a training stress test loads its training split with."""
+    return data_params("train") if STRESS_TESTS[test].trains else lambda wildcards: None
+
+
 def unit_paths(test, table, dataset, model, seed, epoch):
     """Every unit's ``table`` of one checkpoint."""
     return expand(unit_table(table), dataset=dataset, model=model, seed=seed, epoch=epoch, layer=units_of(test, model))
@@ -140,11 +151,21 @@ def collected_units(table):
         return [
             path
             for seed in model_seeds(config, wildcards.model)
-            for epoch in epochs_of(wildcards.model)
+            for epoch in test_epochs(test, wildcards.model)
             for path in unit_paths(test, table, wildcards.dataset, wildcards.model, seed, epoch)
         ]
 
     return paths
+
+
+def ranked_tables(wildcards):
+    """The collected table of every rank family the workflow makes for this (dataset, model)."""
+    planned = planned_tables(wildcards.dataset, wildcards.model)
+    return {
+        family["table"]: f"{RESULTS}/{wildcards.dataset}/{wildcards.model}/{family['table']}.parquet"
+        for family in rank_families()
+        if family["table"] in planned
+    }
 
 
 def epsilon_epochs(wildcards):

@@ -26,6 +26,7 @@ rule claims:
         sweep=[p for dataset, model in pairs() for p in model_tables(dataset, model, "sweep")],
         retrain=[p for dataset, model in pairs() for p in model_tables(dataset, model, "retrain")],
         trust=[p for dataset, model in pairs() for p in model_tables(dataset, model, "trust")],
+        triage=[p for dataset, model in pairs() for p in model_tables(dataset, model, "triage")],
     output:
         table=f"{RESULTS}/reproduction/claims.parquet",
         markdown=f"{RESULTS}/reproduction/claims.md",
@@ -43,5 +44,6 @@ rule claims:
         roles={model: model_roles(config, model) for model in MODELS},
         chance={dataset: 1 / dataset_info(config, dataset).num_classes for dataset in DATASETS},
         tau=config["scores"]["tau"],
+        triage={key: config["triage"][key] for key in ("tolerance", "block_range")},
     script:
         "../scripts/claims.py"

@@ -31,6 +31,7 @@ for _test in STRESS_TESTS.values():
             mem_mb=lambda wildcards, attempt: 2000 * attempt,
         params:
             test=_test.name,
+            training=test_data(_test.name),
             settings=lambda wildcards, test=_test: test.params(config, wildcards.model, [wildcards.layer]),
         script:
             "../scripts/stress.py"
@@ -60,6 +61,7 @@ for _test in STRESS_TESTS.values():
                 mem_mb=lambda wildcards, attempt: 2000 * attempt,
             params:
                 test=_test.name,
+                training=test_data(_test.name),
                 settings=lambda wildcards, test=_test, units=_units: test.params(config, wildcards.model, units),
             script:
                 "../scripts/stress.py"

@@ -9,8 +9,16 @@ tables = {
     name: pd.concat([pd.read_parquet(p) for p in snakemake.input[name]], ignore_index=True)
     for name in ("scores", "sweep", "retrain", "trust")
 }
+triage = [pd.read_parquet(p) for p in snakemake.input.triage]  # none where no block is triaged
 claims = claims_table(
-    tables["scores"], tables["sweep"], tables["retrain"], snakemake.params.roles, snakemake.params.chance, snakemake.params.tau
+    tables["scores"],
+    tables["sweep"],
+    tables["retrain"],
+    snakemake.params.roles,
+    snakemake.params.chance,
+    snakemake.params.tau,
+    pd.concat(triage, ignore_index=True) if triage else None,
+    dict(snakemake.params.triage),
 )
 markdown = claims_markdown(claims, tables["trust"])
 log.info("claims:\n%s", markdown)

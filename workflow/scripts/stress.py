@@ -28,7 +28,9 @@ for _, row in unusable_checkpoint(pd.read_parquet(inputs.trust), run_identity(sn
     log.warning("checkpoint %s is not usable: %s (its tables are computed and flagged)", checkpoint_name(row), row["why"])
 run_stress_job(
     test,
-    Context(inputs.checkpoint, inputs.testset, inputs.adversarial, snakemake.config["device"], options),
+    Context(
+        inputs.checkpoint, inputs.testset, inputs.adversarial, snakemake.config["device"], options, snakemake.params.training
+    ),
     outputs,
     dict(snakemake.params.settings),
     run_identity(snakemake.wildcards),
