@@ -235,3 +235,24 @@ def test_a_triage_job_trains_on_the_runs_training_split_and_writes_both_tables(t
     found = pd.read_parquet(outputs["layer4.1"]["triage_drops"])
     assert found["compression"].tolist() == ["triage_local", "triage_distil"]
     assert found["drop_clean"].tolist() == pytest.approx((table["base_acc_clean"] - table["acc_clean"])[1::2].tolist())
+
+
+@pytest.mark.parametrize(
+    "architecture, stem, block, stride",
+    [("timm/resnet10t", "plain", "layer2.0", 2), ("squeezenet1_1", "cifar", "features.4", 1)],
+)
+def test_timm_blocks_and_fire_modules_are_triaged(architecture, stem, block, stride):
+    from fragility.models import backbone, build_model
+
+    torch.manual_seed(0)
+    model = build_model(architecture, 10, 1, None, [0.5], [0.25], stem).eval()
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.rand(48, 1, 16, 16, generator=generator), torch.randint(0, 10, (48,), generator=generator)
+    data = Dataset("toy", x[:32], y[:32], x[32:], y[32:], 10)
+    compressed = compress(model, block, data.x_test, "kaiming_uniform", seed=0)
+    replaced = backbone(compressed).get_submodule(block)
+    assert isinstance(replaced[0], nn.Conv2d) and replaced[0].stride == (stride, stride)
+    settings = TriageSettings(("local",), 1)
+    adam = lambda params: torch.optim.Adam(params, lr=1e-3)  # noqa: E731
+    *_, (_, loss, network) = scheme_epochs(compressed, block, "local", data, settings, adam, model, 0, 16)
+    assert math.isfinite(loss) and network(data.x_test).shape == (16, 10)
