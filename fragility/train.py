@@ -47,10 +47,12 @@ def train_one_epoch(
     order: torch.Generator,
     loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
     train_mode: Callable[[nn.Module], object] = nn.Module.train,
+    inputs: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> float:
     """One pass over the shuffled training set; returns the mean loss. ``loss(logits, x, y)``
     and ``train_mode(model)`` (which modules train: BatchNorm statistics move only there)
-    default to cross-entropy and the whole network."""
+    default to cross-entropy and the whole network; ``inputs(model, x, y)``, when given,
+    replaces each batch's images before the forward pass (adversarial training)."""
     train_mode(model)
     device = next(model.parameters()).device
     permutation = torch.randperm(len(data.y_train), generator=order)
@@ -58,6 +60,8 @@ def train_one_epoch(
     for i in range(0, len(permutation), batch_size):
         index = permutation[i : i + batch_size]
         x, y = data.x_train[index].to(device), data.y_train[index].to(device)
+        if inputs is not None:
+            x = inputs(model, x, y)
         optimizer.zero_grad(set_to_none=True)
         batch_loss = loss(model(x), x, y)
         batch_loss.backward()

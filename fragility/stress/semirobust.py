@@ -1,0 +1,240 @@
+"""Subnetwork robustness (semirobustness; Craig, Andle, Nowak & Yasaei Sekeh 2023; METHOD §14):
+does a robust first part f_a make the whole network robust?
+
+A split k cuts the network at its k-th filterable layer from the end: f_b holds every module
+registered at or after that layer (the last k Conv2d/Linear layers and what follows them), f_a
+the rest. F* is the checkpoint network adversarially trained as a whole (Madry et al.: the
+loss on PGD examples only); the semirobust network F_sr takes f_a from F* and f_b from the
+checkpoint; fine-tuning then trains f_b adversarially with f_a frozen — no gradient, out of
+the optimizer, its BatchNorm in eval mode — until its adversarial accuracy reaches
+Acc* − δ. Every evaluation is white-box: PGD made against the network under test. How
+strongly consecutive layers depend on each other is read by linear CKA (Kornblith et al.
+2019) on their outputs for the adversarial test images, per class, weighted by class size.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..attack import Attack
+from ..data import Dataset
+from ..evaluation import accuracy
+from ..models import backbone, list_layers
+from ..train import cross_entropy, train_one_epoch
+
+
+def split_layers(model: nn.Module, k: int) -> tuple[list[str], list[str]]:
+    """The filterable layers of f_a and of f_b for split ``k`` (f_b: the last ``k``)."""
+    layers = list_layers(model)
+    if not 1 <= k < len(layers):
+        raise ValueError(f"split k = {k} needs 1 <= k < {len(layers)} (the network's Conv2d/Linear layers)")
+    return layers[: len(layers) - k], layers[len(layers) - k :]
+
+
+def split_modules(model: nn.Module, k: int) -> tuple[list[str], list[str]]:
+    """The modules (qualified names, containers included) of f_a and of f_b: f_b is every
+    module registered at or after the first layer of f_b (:func:`split_layers`), so the
+    BatchNorm that follows a layer goes with it and L_{n−k}'s own BatchNorm stays in f_a."""
+    first = split_layers(model, k)[1][0]
+    names = [name for name, _ in backbone(model).named_modules() if name]
+    cut = names.index(first)
+    return names[:cut], names[cut:]
+
+
+def split_state(model: nn.Module, k: int) -> tuple[list[str], list[str]]:
+    """The state-dict keys (of :func:`fragility.models.backbone`) f_a and f_b own: each
+    parameter and buffer goes with the module that registers it."""
+    f_a, f_b = split_modules(model, k)
+    owner = {}
+    for name in f_a + f_b:
+        module = backbone(model).get_submodule(name)
+        for key in [*module._parameters, *module._buffers]:
+            if getattr(module, key) is not None:
+                owner[f"{name}.{key}"] = name
+    in_b = set(f_b)
+    keys = list(backbone(model).state_dict())
+    return [key for key in keys if owner[key] not in in_b], [key for key in keys if owner[key] in in_b]
+
+
+def semirobust_network(robust: nn.Module, normal: nn.Module, k: int) -> nn.Module:
+    """F_sr: a copy of ``normal`` whose f_a parameters and buffers are ``robust``'s."""
+    combined = copy.deepcopy(normal)
+    f_a, _ = split_state(normal, k)
+    robust_state = backbone(robust).state_dict()
+    backbone(combined).load_state_dict({**backbone(combined).state_dict(), **{key: robust_state[key] for key in f_a}})
+    return combined.eval()
+
+
+def freeze_first_part(model: nn.Module, k: int) -> list[nn.Parameter]:
+    """Freeze f_a (no gradient); returns f_b's parameters, what the optimizer may move."""
+    f_a, _ = split_modules(model, k)
+    frozen = {id(p) for name in f_a for p in backbone(model).get_submodule(name).parameters(recurse=False)}
+    for parameter in model.parameters():
+        parameter.requires_grad_(id(parameter) not in frozen)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def second_part_train_mode(k: int) -> Callable[[nn.Module], None]:
+    """``train_mode`` for :func:`fragility.train.train_one_epoch`: f_b trains, f_a (its
+    BatchNorm statistics included) stays in eval mode."""
+
+    def train_mode(model: nn.Module) -> None:
+        model.train()
+        for name in split_modules(model, k)[0]:  # each module alone: a container of f_a (layer4) holds f_b modules too
+            backbone(model).get_submodule(name).training = False
+
+    return train_mode
+
+
+def adversarial_inputs(attack: Attack, epsilon: float) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``inputs(model, x, y)`` for :func:`fragility.train.train_one_epoch`: ``attack``'s
+    examples of the batch at ``epsilon``, made with the network in eval mode (BatchNorm
+    statistics do not move while attacking) and then returned to the training mode."""
+
+    def inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        modes = {module: module.training for module in model.modules()}
+        model.eval()
+        x_adv = attack(model, x, y, epsilon, len(x)).to(x.device)
+        for module, mode in modes.items():
+            module.train(mode)
+        return x_adv
+
+    return inputs
+
+
+def adversarial_epoch(
+    model: nn.Module,
+    optimizer,
+    data: Dataset,
+    batch_size: int,
+    order: torch.Generator,
+    attack: Attack,
+    epsilon: float,
+    train_mode: Callable[[nn.Module], object] = nn.Module.train,
+) -> float:
+    """One epoch of adversarial training (the loss on ``attack``'s examples only)."""
+    return train_one_epoch(
+        model, optimizer, data, batch_size, order, cross_entropy, train_mode, adversarial_inputs(attack, epsilon)
+    )
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, epsilon: float, batch_size: int) -> dict:
+    """Clean accuracy and accuracy under ``attack`` made against ``model`` itself (white-box)."""
+    x_adv = attack(model, x, y, epsilon, batch_size)
+    return {"acc_clean": accuracy(model, x, y, batch_size), "acc_adv": accuracy(model, x_adv, y, batch_size)}
+
+
+def linear_cka(a: np.ndarray, b: np.ndarray) -> float:
+    """Linear CKA between two representations of the same n examples (rows): with columns
+    centred, ‖BᵀA‖²_F / (‖AᵀA‖_F ‖BᵀB‖_F); NaN when either is constant."""
+    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+    denominator = np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)
+    return float(np.linalg.norm(b.T @ a) ** 2 / denominator) if denominator > 0 else float("nan")
+
+
+def class_weighted_cka(a: np.ndarray, b: np.ndarray, labels: np.ndarray) -> float:
+    """Linear CKA within each class (of at least 2 examples), averaged weighted by class size."""
+    labels = np.asarray(labels)
+    values, weights = [], []
+    for label in np.unique(labels):
+        chosen = labels == label
+        if chosen.sum() >= 2:
+            value = linear_cka(a[chosen], b[chosen])
+            if np.isfinite(value):
+                values.append(value)
+                weights.append(chosen.sum())
+    return float(np.average(values, weights=weights)) if values else float("nan")
+
+
+def layer_outputs(model: nn.Module, layers: list[str], x: torch.Tensor, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Each of ``layers``' outputs for ``x``, flattened per image."""
+    found: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+    net, device = backbone(model), next(model.parameters()).device
+    hooks = [
+        net.get_submodule(layer).register_forward_hook(lambda _m, _i, out, layer=layer: found[layer].append(out.flatten(1).cpu()))
+        for layer in layers
+    ]
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                model(x[i : i + batch_size].to(device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {layer: torch.cat(parts).double().numpy() for layer, parts in found.items()}
+
+
+def dependency(model: nn.Module, k: int, x_adv: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> list[dict]:
+    """Class-weighted linear CKA between every pair of consecutive filterable layers from
+    L_{n−k} to L_n on ``x_adv`` (METHOD §14); ``position`` 0 is the pair (L_{n−k}, L_{n−k+1})."""
+    f_a, f_b = split_layers(model, k)
+    chain = [f_a[-1], *f_b]
+    outputs = layer_outputs(model, chain, x_adv, batch_size)
+    labels = y.cpu().numpy()
+    return [
+        {"layer_a": a, "layer_b": b, "position": position, "cka": class_weighted_cka(outputs[a], outputs[b], labels)}
+        for position, (a, b) in enumerate(zip(chain, chain[1:]))
+    ]
+
+
+def epochs_to_reach(adversarial_accuracies: list[float], target: float) -> int | None:
+    """The first fine-tuning epoch (1-based) whose adversarial accuracy is at least ``target``."""
+    return next((epoch for epoch, acc in enumerate(adversarial_accuracies, 1) if acc >= target), None)
+
+
+def robust_network(
+    model: nn.Module,
+    data: Dataset,
+    optimizer,
+    attack: Attack,
+    epsilon: float,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+) -> nn.Module:
+    """F*: a copy of ``model`` adversarially trained as a whole for ``epochs`` (fresh
+    ``optimizer(parameters)``, data order and global RNG seeded by ``seed``)."""
+    robust = copy.deepcopy(model)
+    for parameter in robust.parameters():
+        parameter.requires_grad_(True)
+    adam = optimizer(list(robust.parameters()))
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        adversarial_epoch(robust, adam, data, batch_size, order, attack, epsilon)
+    return robust.eval()
+
+
+def finetune_second_part(
+    semirobust: nn.Module,
+    k: int,
+    data: Dataset,
+    optimizer,
+    attack: Attack,
+    epsilon: float,
+    max_epochs: int,
+    target: float,
+    evaluate_epoch: Callable[[nn.Module], dict],
+    batch_size: int,
+    seed: int,
+):
+    """Fine-tune a copy of F_sr's f_b adversarially with f_a frozen (its BatchNorm in eval
+    mode); yields (epoch, the network, ``evaluate_epoch(network)``) after each epoch and
+    stops early once the evaluation's ``acc_adv`` reaches ``target`` (Acc* − δ)."""
+    network = copy.deepcopy(semirobust)
+    adam = optimizer(freeze_first_part(network, k))
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)
+    for epoch in range(1, max_epochs + 1):
+        adversarial_epoch(network, adam, data, batch_size, order, attack, epsilon, second_part_train_mode(k))
+        measured = evaluate_epoch(network)
+        yield epoch, network, measured
+        if measured["acc_adv"] >= target:
+            return
