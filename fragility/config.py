@@ -566,6 +566,37 @@ def triage_settings(config: dict, model: str) -> dict:
     }
 
 
+def semirobust_units(config: dict, model: str) -> list[str]:
+    """The splits of ``model`` the semirobust analysis runs (``k4``, ``k12``: ``semirobust.splits``
+    below its number of layers; none without a training split)."""
+    from .stress.semirobust import split_units
+
+    if not any(dataset_info(config, d).has_train for d in model_datasets(config, model)):
+        return []
+    return split_units(config["semirobust"]["splits"], len(model_layers(config, model)))
+
+
+def semirobust_epochs(config: dict, model: str) -> list[int]:
+    """The checkpoint epochs of ``model`` the semirobust analysis starts from."""
+    epochs = model_epochs(config, model)
+    return epochs if config["semirobust"]["checkpoints"] == "all" else epochs[-1:]
+
+
+def semirobust_settings(config: dict) -> dict:
+    """What changes the robust network and the semirobust tables
+    (:class:`fragility.stress.semirobust.SemirobustSettings`)."""
+    chosen, pgd = config["semirobust"], dict(config["attack"]["pgd"])
+    return {
+        "epochs": chosen["epochs"] if chosen["epochs"] is not None else config["train"]["checkpoint_every"],
+        "finetune_epochs": chosen["finetune_epochs"],
+        "delta": chosen["delta"],
+        "max_train": chosen["max_train"],
+        "train_steps": chosen["train_steps"] if chosen["train_steps"] is not None else pgd["steps"],
+        "clamp": config["attack"]["clamp"],
+        "pgd": pgd,
+    }
+
+
 def whitebox_layers(config: dict, model: str) -> list[str]:
     """The swept units of ``model`` that also get the white-box reading (``whitebox.layers``;
     ``attack.regenerate: true`` asks for every swept unit), in sweep order."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -271,6 +271,13 @@ def _load_npz(path: Path):
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DatasetError(f"{path}: x_train images are {tuple(x_train.shape[1:])}, x_test images {tuple(x_test.shape[1:])}")
     return x_train, y_train, x_test, y_test, k
+
+
+def training_subset(data: Dataset, size: int | None, seed: int) -> Dataset:
+    """``data`` with its training split cut to a stratified subset of ``size`` seeded by
+    ``seed`` (all of it when size is None): what a stress test that trains learns from."""
+    x, y = stratified_subset(data.x_train, data.y_train, size, seed)
+    return replace(data, x_train=x, y_train=y)
 
 
 def stratified_subset(x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -160,6 +160,25 @@ FIGURES: dict[str, FigureSpec] = {
             "its last epoch), mean ± std over seeds and checkpoints. A tall bar: the block does work one layer cannot.",
         ),
         FigureSpec(
+            "semirobust",
+            lambda t, o: plots.semirobust_accuracy(t["semirobust"]),
+            ("semirobust",),
+            "Subnetwork robustness of {model} on {dataset} (METHOD §14): per split k (f_b = the last k Conv2d/Linear "
+            "layers), the adversarial accuracy of the normal network, the robust network F* (PGD adversarial training), "
+            "the semirobust network F_sr (f_a from F*, f_b from the checkpoint) and F_sr with f_b fine-tuned "
+            "adversarially, f_a frozen (top); the fine-tuning curve against Acc* − δ (bottom). Every accuracy under PGD "
+            "made against the network measured; mean ± std over seeds and checkpoints.",
+        ),
+        FigureSpec(
+            "dependency",
+            lambda t, o: plots.layer_dependency(t["dependency"]),
+            ("dependency",),
+            "Dependency between consecutive layers of {model} on {dataset} (METHOD §14): linear CKA between the outputs "
+            "of each pair of consecutive Conv2d/Linear layers from the cut of split k to the output, per class and "
+            "weighted by class size, on adversarial test images made against each network (F*, F_sr, fine-tuned); mean "
+            "± std over seeds and checkpoints. Rising toward the output: later layers depend more on their predecessors.",
+        ),
+        FigureSpec(
             "removable",
             lambda t, o: plots.removable(t["removable"]),
             ("removable",),

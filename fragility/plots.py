@@ -550,3 +550,58 @@ def triage_criticality(drops: pd.DataFrame) -> plt.Figure:
     fig.suptitle(f"Block criticality by triage (local scheme)\n{_title(local)}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+SEMIROBUST_NETWORKS = {"normal": "normal", "robust": "robust F*", "semirobust": "semirobust F_sr", "finetuned": "fine-tuned"}
+
+
+def semirobust_accuracy(semirobust: pd.DataFrame) -> plt.Figure:
+    """Per split: the adversarial accuracy of the normal, robust, semirobust and fine-tuned
+    (last epoch) networks (mean ± std over seeds and checkpoints), and the fine-tuning curve
+    against Acc* − δ (METHOD §14)."""
+    splits = sorted(semirobust["split_k"].unique())
+    if not splits:
+        return _empty_figure("No semirobust split was run (semirobust.splits)")
+    fig, axes = plt.subplots(2, len(splits), figsize=(max(6.0, 3.6 * len(splits)), 6.4), squeeze=False)
+    for column, k in enumerate(splits):
+        rows = semirobust[semirobust["split_k"] == k]
+        keys = ["seed", "epoch", "network"]
+        last = rows[rows["finetune_epoch"] == rows.groupby(keys)["finetune_epoch"].transform("max")]
+        last = last.assign(shown=last["network"].map(SEMIROBUST_NETWORKS))
+        ax = axes[0][column]
+        sns.barplot(last, x="shown", y="acc_adv", order=list(SEMIROBUST_NETWORKS.values()), errorbar="sd", ax=ax)
+        ax.set_title(f"k = {k}: f_b from {rows['first_fb_layer'].iloc[0]} on", fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel("adversarial accuracy")
+        ax.tick_params(axis="x", labelsize=7)
+        curve = rows[rows["network"].isin(["semirobust", "finetuned"])]
+        ax = axes[1][column]
+        sns.lineplot(curve, x="finetune_epoch", y="acc_adv", errorbar="sd", marker="o", ax=ax, label="F_sr, fine-tuned")
+        ax.axhline(rows["target_acc_adv"].mean(), color="k", ls="--", lw=0.9, label="Acc* − δ")
+        ax.set_xlabel("fine-tuning epoch (0: F_sr)")
+        ax.set_ylabel("adversarial accuracy")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Subnetwork robustness\n{_title(semirobust)}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def layer_dependency(dependency: pd.DataFrame) -> plt.Figure:
+    """Per split, the CKA of consecutive layer pairs along the network (position 0: the pair
+    at the cut) for F*, F_sr and the fine-tuned network, mean ± std over seeds and checkpoints."""
+    splits = sorted(dependency["split_k"].unique())
+    if not splits:
+        return _empty_figure("No semirobust split was run (semirobust.splits)")
+    fig, axes = plt.subplots(1, len(splits), figsize=(max(5.0, 4.4 * len(splits)), 3.8), squeeze=False)
+    for ax, k in zip(axes[0], splits):
+        rows = dependency[dependency["split_k"] == k]
+        sns.lineplot(rows, x="position", y="cka", hue="network", errorbar="sd", marker="o", ax=ax)
+        pairs = rows.drop_duplicates("position").sort_values("position")
+        ax.set_xticks(pairs["position"], [f"{a}\n→ {b}" for a, b in zip(pairs["layer_a"], pairs["layer_b"])], fontsize=6)
+        ax.set_title(f"k = {k}", fontsize=9)
+        ax.set_xlabel("consecutive layers, toward the output")
+        ax.set_ylabel("linear CKA (class-weighted)")
+    fig.suptitle(f"Dependency between consecutive layers\n{_title(dependency)}", fontsize=10)
+    fig.tight_layout()
+    return fig

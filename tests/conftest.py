@@ -39,3 +39,23 @@ def tiny_run(tmp_path_factory):
     result = snakemake(workdir, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir
+
+
+@pytest.fixture(scope="module")
+def stage_files(tmp_path_factory):
+    """A checkpoint, test set and adversarial set on disk, as the workflow's stress jobs get them."""
+    from fragility.artifacts import AdversarialSet, Checkpoint, ModelSpec, TestSet, TrainConfig
+
+    folder = tmp_path_factory.mktemp("stage")
+    torch.manual_seed(0)
+    spec = ModelSpec("resnet18", 10, 1, None, [0.5], [0.25], "plain", "kaiming_uniform")
+    model = spec.build().eval()
+    config = TrainConfig(epochs=1, checkpoint_every=1)
+    Checkpoint.capture(model, config.optimizer(model.parameters()), 1, 0, torch.Generator(), spec, config).save(
+        folder / "checkpoint.pt"
+    )
+    x = torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(24) % 10
+    TestSet(x, y, 10).save(folder / "testset.pt")
+    AdversarialSet((x + 0.1).clamp(0, 1), y, 0.1).save(folder / "adversarial.pt")
+    return folder

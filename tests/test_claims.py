@@ -379,3 +379,44 @@ def test_triage_claims_join_the_claims_table_and_say_what_is_missing():
     assert "needs the global and distil" in triage.loc["triage_distillation_faster_capped", "detail"]
     assert not claims_table(scores, sweep, retrain, ROLES, CHANCE, 0.02)["claim"].str.startswith("triage_").any()
     assert triage_claims(table, 0.01, 0.05, "a", "net")[0]["value"] == pytest.approx(0.1)
+
+
+def semirobust_rows(accuracies, robust=0.5, normal=0.2):
+    """accuracies: (seed, split) -> (semirobust acc_adv, [fine-tuned acc_adv per epoch])."""
+    rows = []
+    for (seed, k), (semirobust, tuned) in accuracies.items():
+        run = {"dataset": "a", "model": "net", "seed": seed, "epoch": 4, "split_k": k}
+        rows += [
+            {**run, "network": "normal", "finetune_epoch": 0, "acc_adv": normal},
+            {**run, "network": "robust", "finetune_epoch": 0, "acc_adv": robust},
+            {**run, "network": "semirobust", "finetune_epoch": 0, "acc_adv": semirobust},
+        ]
+        rows += [{**run, "network": "finetuned", "finetune_epoch": e, "acc_adv": acc} for e, acc in enumerate(tuned, 1)]
+    return pd.DataFrame(rows)
+
+
+def test_semirobust_claims_by_hand():
+    from fragility.scoring.claims import semirobust_claims
+
+    table = semirobust_rows(
+        {
+            (0, 4): (0.30, [0.40, 0.46]),  # reaches 0.5 − 0.05 at epoch 2
+            (0, 12): (0.25, [0.30]),  # never
+            (1, 4): (0.35, [0.47]),  # at 1
+            (1, 12): (0.20, [0.44, 0.45]),  # at 2
+        }
+    )
+    # CKA per (seed, split, network): positions 0, 1, 2; τ = 1 (rising), −1/3 (one swap), 1
+    dependency = pd.DataFrame(
+        [
+            {"dataset": "a", "model": "net", "seed": 0, "epoch": 4, "split_k": 4, "network": net, "position": p, "cka": c}
+            for net, ckas in (("robust", [0.1, 0.2, 0.3]), ("semirobust", [0.3, 0.1, 0.2]), ("finetuned", [0.5, 0.6, 0.9]))
+            for p, c in enumerate(ckas)
+        ]
+    )
+    promotes, recovers, rises = semirobust_claims(table, dependency, 0.05, "a", "net")
+    # semirobust − normal: 0.10, 0.05, 0.15, 0.00 → mean 0.075; Wilcoxon on 3 non-zero pairs cannot reach p < 0.05
+    assert promotes["claim"] == "semirobust_promotes_robustness" and promotes["value"] == pytest.approx(0.075)
+    assert promotes["n"] == 4 and not promotes["holds"]
+    assert recovers["value"] == pytest.approx(0.75) and recovers["n"] == 4 and recovers["holds"]
+    assert rises["value"] == pytest.approx((1 - 1 / 3 + 1) / 3) and rises["n"] == 3 and rises["holds"]

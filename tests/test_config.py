@@ -6,6 +6,9 @@ from fragility.config import (
     attack_settings,
     block_units,
     perturbed_layers,
+    semirobust_epochs,
+    semirobust_settings,
+    semirobust_units,
     sweep_layers,
     sweep_units,
     triage_epochs,
@@ -226,6 +229,16 @@ def test_triage_runs_on_the_configured_blocks_at_each_runs_last_checkpoint():
     assert triage_epochs(validate_config({"triage": {"checkpoints": "all"}}), "resnet18") == [2, 4]
     assert triage_units(validate_config({"image_size": 28, "triage": {"stride": "ceil"}}), "resnet18") == blocks
     assert triage_units(validate_config({"image_size": 28, "triage": {"schemes": []}}), "resnet18") == []  # no check
+
+
+def test_semirobust_splits_below_the_number_of_layers_at_each_runs_last_checkpoint():
+    config = validate_config({})
+    assert semirobust_units(config, "resnet18") == ["k4", "k12"] and semirobust_epochs(config, "resnet18") == [4]
+    assert semirobust_units(validate_config({"semirobust": {"splits": [4, 21, 30]}}), "resnet18") == ["k4"]  # 21 layers
+    assert semirobust_units(validate_config({"semirobust": {"splits": []}}), "resnet18") == []
+    settings = semirobust_settings(validate_config({"attack": {"pgd": {"steps": 7}}, "semirobust": {"epochs": 3}}))
+    assert settings["epochs"] == 3 and settings["train_steps"] == 7 and settings["pgd"]["steps"] == 7  # null: attack.pgd's
+    assert semirobust_settings(config)["epochs"] == 2  # null: train.checkpoint_every
 
 
 def test_blocks_are_units_after_the_layers_in_module_order():

@@ -1021,3 +1021,30 @@ def test_triage_figures_without_triage_say_so():
     empty = triage_table().iloc[0:0]
     assert "No block was triaged" in plots.triage_convergence(empty)._suptitle.get_text()
     assert "No local triage scheme" in plots.triage_criticality(empty.assign(compression=[]))._suptitle.get_text()
+
+
+def test_semirobust_accuracy_shows_the_four_networks_per_split_and_the_target():
+    rows = []
+    for seed in (0, 1):
+        run = {"dataset": "digits", "model": "resnet18", "seed": seed, "epoch": 4, "attack": "pgd-10", "split_k": 4}
+        run |= {"first_fb_layer": "layer4.0.downsample.0", "target_acc_adv": 0.45}
+        for network, epoch, acc in (("normal", 0, 0.2), ("robust", 0, 0.5), ("semirobust", 0, 0.3), ("finetuned", 1, 0.4)):
+            rows.append({**run, "network": network, "finetune_epoch": epoch, "acc_clean": 0.9, "acc_adv": acc + 0.02 * seed})
+    fig = plots.semirobust_accuracy(pd.DataFrame(rows))
+    bars, curve = fig.axes[0], fig.axes[1]
+    assert [round(p.get_height(), 6) for p in bars.patches] == pytest.approx([0.21, 0.51, 0.31, 0.41])
+    assert bars.get_title() == "k = 4: f_b from layer4.0.downsample.0 on"
+    assert [list(line.get_ydata()) for line in curve.get_lines() if line.get_linestyle() == "--"] == [[0.45, 0.45]]
+
+
+def test_layer_dependency_draws_cka_along_the_network_per_network():
+    rows = [
+        {"dataset": "d", "model": "m", "seed": 0, "epoch": 4, "split_k": 4, "network": net, "position": p}
+        | {"layer_a": f"l{p}", "layer_b": f"l{p + 1}", "cka": 0.1 * p + shift}
+        for net, shift in (("robust", 0.0), ("semirobust", 0.5))
+        for p in range(3)
+    ]
+    ax = plots.layer_dependency(pd.DataFrame(rows)).axes[0]
+    lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 3]
+    assert [list(line.get_ydata()) for line in lines[:2]] == [pytest.approx([0.0, 0.1, 0.2]), pytest.approx([0.5, 0.6, 0.7])]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["l0\n→ l1", "l1\n→ l2", "l2\n→ l3"]

@@ -2,9 +2,8 @@
 
 import pandas as pd
 import pytest
-import torch
 
-from fragility.artifacts import AdversarialSet, Checkpoint, ModelSpec, StressMemo, TestSet, TrainConfig
+from fragility.artifacts import StressMemo
 from fragility.engine.sweep import SweepOptions
 from fragility.stress import RUN_COLUMNS, STRESS_TESTS, Context, rank_families
 from fragility.stress.job import run_stress_job
@@ -14,31 +13,13 @@ IDENTITY = {"dataset": "d", "model": "resnet18", "seed": 0, "epoch": 1}
 
 
 def test_every_stress_test_declares_its_tables_with_the_shared_columns():
-    assert list(STRESS_TESTS) == ["sweep", "kernels", "criticality", "triage"]
+    assert list(STRESS_TESTS) == ["sweep", "kernels", "criticality", "triage", "semirobust"]
     for test in STRESS_TESTS.values():
         for name, columns in test.tables.items():
             assert columns[:4] == RUN_COLUMNS and "attack" in columns, (test.name, name)
-            assert {"layer", "block"} & set(columns), (test.name, name)  # the unit; triage's table names it a block
+            assert {"layer", "block", "split_k"} & set(columns), (test.name, name)  # the unit: a block, a split
             assert len(set(columns)) == len(columns)
     assert [family["table"] for family in rank_families()] == ["scores", "criticality", "triage_drops"]
-
-
-@pytest.fixture(scope="module")
-def stage_files(tmp_path_factory):
-    """A checkpoint, test set and adversarial set on disk, as the workflow's stress jobs get them."""
-    folder = tmp_path_factory.mktemp("stage")
-    torch.manual_seed(0)
-    spec = ModelSpec("resnet18", 10, 1, None, [0.5], [0.25], "plain", "kaiming_uniform")
-    model = spec.build().eval()
-    config = TrainConfig(epochs=1, checkpoint_every=1)
-    Checkpoint.capture(model, config.optimizer(model.parameters()), 1, 0, torch.Generator(), spec, config).save(
-        folder / "checkpoint.pt"
-    )
-    x = torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    y = torch.arange(24) % 10
-    TestSet(x, y, 10).save(folder / "testset.pt")
-    AdversarialSet((x + 0.1).clamp(0, 1), y, 0.1).save(folder / "adversarial.pt")
-    return folder
 
 
 def _context(folder):

@@ -200,25 +200,14 @@ def test_drops_take_each_schemes_last_epoch():
     assert (found["unit_kind"] == "block").all() and (found["layer"] == "b").all()
 
 
-def test_a_triage_job_trains_on_the_runs_training_split_and_writes_both_tables(tmp_path):
-    from fragility.artifacts import AdversarialSet, Checkpoint, ModelSpec, TestSet, TrainConfig
+def test_a_triage_job_trains_on_the_runs_training_split_and_writes_both_tables(stage_files, tmp_path):
     from fragility.engine.sweep import SweepOptions
     from fragility.stress import RUN_COLUMNS, STRESS_TESTS, Context
     from fragility.stress.job import run_stress_job
 
-    torch.manual_seed(0)
-    spec = ModelSpec("resnet18", 10, 1, None, [0.5], [0.25], "plain", "kaiming_uniform")
-    model = spec.build().eval()
-    config = TrainConfig(epochs=1, checkpoint_every=1, batch_size=16)
-    Checkpoint.capture(model, config.optimizer(model.parameters()), 1, 0, torch.Generator(), spec, config).save(
-        tmp_path / "checkpoint.pt"
-    )
-    x = torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    y = torch.arange(24) % 10
-    TestSet(x, y, 10).save(tmp_path / "testset.pt")
-    AdversarialSet((x + 0.1).clamp(0, 1), y, 0.1).save(tmp_path / "adversarial.pt")
-    paths = [tmp_path / name for name in ("checkpoint.pt", "testset.pt", "adversarial.pt")]
+    paths = [stage_files / name for name in ("checkpoint.pt", "testset.pt", "adversarial.pt")]
     context = Context(*paths, "cpu", SweepOptions(batch_size=16), data={"name": "digits", "max_train": 50})
+    y = context.tests.y
     test = STRESS_TESTS["triage"]
     settings = {"schemes": ["local", "distil"], "epochs": 1, "temperature": 4.0, "alpha": 0.9, "max_train": 30}
     settings |= {"stride": "exact", "init": "kaiming_uniform"}

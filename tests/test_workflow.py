@@ -19,6 +19,7 @@ from fragility.scoring.claims import CLAIMS_COLUMNS, REMOVABLE_COLUMNS
 from fragility.scoring.stats import SUMMARY_COLUMNS
 from fragility.stress.kernels import KERNEL_COLUMNS, TARGETING_COLUMNS
 from fragility.stress.reinit import CRITICALITY_COLUMNS
+from fragility.stress.semirobust import DEPENDENCY_COLUMNS, SEMIROBUST_COLUMNS
 from fragility.stress.triage import DROP_COLUMNS, TRIAGE_COLUMNS
 from fragility.sweep import SWEEP_COLUMNS
 from fragility.trust import TRUST_COLUMNS
@@ -39,9 +40,11 @@ def test_default_config_plans_the_whole_dag(tmp_path):
     assert jobs["train"] == 2 and jobs["retrain"] == 4 and jobs["adversarial"] == 4 and jobs["epsilon"] == 2
     assert jobs["kernels"] == 4 and jobs["figure_local_scores"] == 1 and jobs["figure_compare_models"] == 1
     assert jobs["triage_resnet18_part0"] == 2 and jobs["figure_triage"] == 1  # each run's last checkpoint, all 8 blocks
+    assert jobs["robust"] == 2 and jobs["semirobust_resnet18_part0"] == 2  # F*, then splits 4 and 12 in one job
     per_layer = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers_per_job: 1}", "models=[resnet18,squeezenet1_1]"))
     assert per_layer["sweep"] == 2 * 2 * (21 + 1 + 8 + 26 + 1 + 8)  # every Conv2d/Linear, __global__ and block of both models
     assert per_layer["triage"] == 2 * (8 + 8)  # every block (ResNet's 8 residual blocks, SqueezeNet's 8 Fire modules)
+    assert per_layer["robust"] == 2 * 2 and per_layer["semirobust"] == 2 * 2 * 2  # models x seeds (x splits 4, 12)
     no_blocks = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers_per_job: 1}", "blocks={default: none}"))
     assert no_blocks["sweep"] == 2 * 2 * (21 + 1) and no_blocks["criticality"] == 2 * 2 * 21  # blocks: none plans no block unit
     assert not [job for job in no_blocks if "triage" in job]  # nor triage
@@ -125,8 +128,15 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert (triage["train_size"] == 64).all() and (triage["params_compressed"] < triage["params_block"]).all()
     drops = pd.read_parquet(results / "triage_drops.parquet")
     assert list(drops.columns) == RUN_KEYS + ["attack"] + DROP_COLUMNS + ["usable"] and len(drops) == 2 * 3
+    semirobust = pd.read_parquet(results / "semirobust.parquet")
+    assert list(semirobust.columns) == RUN_KEYS + ["attack"] + SEMIROBUST_COLUMNS + ["usable"]
+    assert semirobust["network"].tolist() == ["normal", "robust", "semirobust", "finetuned"]  # delta 0.5: stops at epoch 1
+    assert (semirobust["attack"] == "pgd-10").all() and (semirobust["first_fb_layer"] == "layer4.0.downsample.0").all()
+    dependency = pd.read_parquet(results / "dependency.parquet")
+    assert list(dependency.columns) == RUN_KEYS + ["attack"] + DEPENDENCY_COLUMNS + ["usable"]
+    assert len(dependency) == 3 * 4 and set(dependency["network"]) == {"robust", "semirobust", "finetuned"}
     claims = pd.read_parquet(tiny_run / "results" / "reproduction" / "claims.parquet")
-    assert list(claims.columns) == CLAIMS_COLUMNS and len(claims) == 12
+    assert list(claims.columns) == CLAIMS_COLUMNS and len(claims) == 15
     assert set(claims["claim"]) == {
         "first_conv_fragile",
         "last_linear_fragile",
@@ -140,6 +150,9 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
         "triage_block_independent",
         "triage_finetune_recovers",
         "triage_distillation_faster_capped",
+        "semirobust_promotes_robustness",
+        "semirobust_finetune_recovers",
+        "dependency_rises_toward_output",
     }
     assert claims.set_index("claim").loc["transfer_inflates_adversarial_score", "n"] == 2 * 2  # epochs x units
     assert claims.set_index("claim").loc["triage_finetune_recovers", "n"] == 2  # blocks at the last checkpoint

@@ -278,6 +278,77 @@ def triage_claims(triage: pd.DataFrame, tolerance: float, block_range: float, da
     ]
 
 
+SPLIT_RUN = ["dataset", "model", "seed", "epoch", "split_k"]
+
+
+def _network_accuracy(semirobust: pd.DataFrame, network: str) -> pd.Series:
+    """Per (dataset, model, seed, epoch, split_k): ``network``'s adversarial accuracy (the
+    fine-tuned network's after its last epoch)."""
+    rows = semirobust[semirobust["network"] == network]
+    rows = rows[rows["finetune_epoch"] == rows.groupby(SPLIT_RUN)["finetune_epoch"].transform("max")]
+    return rows.set_index(SPLIT_RUN)["acc_adv"]
+
+
+def semirobust_promotes_robustness(semirobust: pd.DataFrame, dataset: str, model: str) -> dict:
+    """Acc_sr − Acc (adversarial accuracy of the semirobust network minus the normal one's)
+    paired over (seed, checkpoint, split): holds when the mean is > 0 and the Wilcoxon p < 0.05."""
+    claim = "semirobust_promotes_robustness"
+    differences = (_network_accuracy(semirobust, "semirobust") - _network_accuracy(semirobust, "normal")).dropna()
+    if differences.empty:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, "no semirobust network was measured")
+    summary = summarise_differences(differences)
+    holds = summary["mean_diff"] > 0 and summary["wilcoxon_p"] < 0.05
+    splits = ", ".join(str(k) for k in sorted(differences.index.get_level_values("split_k").unique()))
+    detail = f"adversarial accuracy, semirobust − normal, splits k = {splits}; Wilcoxon p = {summary['wilcoxon_p']:.3g}"
+    return _row(claim, dataset, model, summary["mean_diff"], summary["std_diff"], summary["n_pairs"], holds, detail)
+
+
+def semirobust_finetune_recovers(semirobust: pd.DataFrame, delta: float, dataset: str, model: str) -> dict:
+    """The fraction of (seed, checkpoint, split) whose fine-tuned f_b reaches Acc* − ``delta``
+    (the robust network's adversarial accuracy); holds when > 0.5."""
+    claim = "semirobust_finetune_recovers"
+    robust = _network_accuracy(semirobust, "robust")
+    tuned = semirobust[semirobust["network"] == "finetuned"].set_index(SPLIT_RUN)
+    if tuned.empty:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, "no fine-tuning was run")
+    reached = (tuned["acc_adv"] >= robust.reindex(tuned.index) - delta).groupby(level=SPLIT_RUN).any()
+    value = float(reached.mean())
+    detail = (
+        f"fine-tuned f_b reached Acc* − {delta} adversarial accuracy at {int(reached.sum())} of {len(reached)} "
+        f"(seed, checkpoint, split) within {int(tuned['finetune_epoch'].max())} epochs"
+    )
+    seeds = reached.index.get_level_values("seed").to_series(index=reached.index)
+    return _row(claim, dataset, model, value, _per_seed_std(reached, seeds), len(reached), value > 0.5, detail)
+
+
+def dependency_rises_toward_output(dependency: pd.DataFrame, dataset: str, model: str) -> dict:
+    """Kendall's τ between a consecutive pair's position and its CKA, per (seed, checkpoint,
+    split, network), averaged; holds when the mean is > 0."""
+    from scipy.stats import kendalltau
+
+    claim = "dependency_rises_toward_output"
+    taus = []
+    for (seed, *_), rows in dependency.groupby(["seed", "epoch", "split_k", "network"]):
+        rows = rows.dropna(subset=["cka"])
+        if rows["position"].nunique() >= 2 and rows["cka"].nunique() >= 2:
+            taus.append((seed, float(kendalltau(rows["position"], rows["cka"]).statistic)))
+    if not taus:
+        return _row(claim, dataset, model, np.nan, np.nan, 0, False, "no split has two layer pairs with CKA")
+    found = pd.DataFrame(taus, columns=["seed", "tau"])
+    value = float(found["tau"].mean())
+    detail = f"Kendall τ between position and CKA of consecutive layers, over {len(found)} (seed, checkpoint, split, network)"
+    return _row(claim, dataset, model, value, _per_seed_std(found["tau"], found["seed"]), len(found), value > 0, detail)
+
+
+def semirobust_claims(semirobust: pd.DataFrame, dependency: pd.DataFrame, delta: float, dataset: str, model: str) -> list[dict]:
+    """The semirobustness paper's three findings (METHOD §14) for one (dataset, model)."""
+    return [
+        semirobust_promotes_robustness(semirobust, dataset, model),
+        semirobust_finetune_recovers(semirobust, delta, dataset, model),
+        dependency_rises_toward_output(dependency, dataset, model),
+    ]
+
+
 # the claims of every (dataset, model), in order; with no usable checkpoint each is n/a
 PAIR_CLAIMS = (
     "first_conv_fragile",
@@ -299,11 +370,15 @@ def claims_table(
     tau: float,
     triage: pd.DataFrame | None = None,
     triage_options: dict | None = None,
+    semirobust: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    semirobust_delta: float = 0.05,
 ) -> pd.DataFrame:
     """Every claim for every (dataset, model) of the tables. ``roles[model]`` names its
     ``first_conv``, ``last_layer`` and ``bn_convs`` (middle convs followed by BatchNorm);
     ``chance[dataset]`` is 1/K. With a ``triage`` table (and ``triage_options``: its
-    ``tolerance`` and ``block_range``) the triage claims join every (dataset, model) it has.
+    ``tolerance`` and ``block_range``) the triage claims join every (dataset, model) it has,
+    and with the ``semirobust`` and ``dependency`` tables (and ``semirobust_delta``) the
+    semirobustness claims.
     Rows of checkpoints that are not usable (a ``usable`` column, :mod:`fragility.trust`)
     are left out, and each claim's ``detail`` says how many."""
     rows = []
@@ -332,6 +407,10 @@ def claims_table(
         if own_triage is not None and not own_triage.empty:
             usable_triage, _ = usable_rows(own_triage)
             found += triage_claims(usable_triage, triage_options["tolerance"], triage_options["block_range"], dataset, model)
+        if semirobust is not None:
+            own = [usable_rows(t[(t["dataset"] == dataset) & (t["model"] == model)])[0] for t in semirobust]
+            if not own[0].empty:
+                found += semirobust_claims(own[0], own[1], semirobust_delta, dataset, model)
         rows += [{**row, "detail": row["detail"] + note} for row in found]
     trusted, _ = usable_rows(scores)
     if trusted["dataset"].nunique() >= 2:

@@ -6,15 +6,19 @@ workflow's rules, the collection tables and the memo read :data:`STRESS_TESTS`.
 - :mod:`.synaptic` — synaptic filters h1, h2, h3 (the paper's internal stress);
 - :mod:`.kernels` — kernel (node) dropout and adversarial targeting;
 - :mod:`.reinit` — re-initialisation and re-randomisation;
-- :mod:`.triage` — structural compression: a block replaced by one layer and retrained.
+- :mod:`.triage` — structural compression: a block replaced by one layer and retrained;
+- :mod:`.semirobust` — subnetwork robustness: a robust first part with the checkpoint's last
+  layers, then those fine-tuned.
 """
 
 from __future__ import annotations
 
-from . import kernels, reinit, synaptic, triage
+from . import kernels, reinit, semirobust, synaptic, triage
 from .base import RUN_COLUMNS, Context, RankMeasures, StressTest
 
-STRESS_TESTS: dict[str, StressTest] = {test.name: test for test in (synaptic.TEST, kernels.TEST, reinit.TEST, triage.TEST)}
+STRESS_TESTS: dict[str, StressTest] = {
+    test.name: test for test in (synaptic.TEST, kernels.TEST, reinit.TEST, triage.TEST, semirobust.TEST)
+}
 
 __all__ = ["RUN_COLUMNS", "STRESS_TESTS", "Context", "RankMeasures", "StressTest", "rank_families"]
 

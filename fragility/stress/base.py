@@ -55,7 +55,11 @@ class StressTest:
       columns; the job adds the run columns and the attack);
     - ``ranks``: how it orders layers for the rank agreement, if it does;
     - ``epochs(config, model)``: the checkpoint epochs it runs on (None: every checkpoint);
-    - ``trains``: its jobs train, so they load the training split (:attr:`Context.training`).
+    - ``trains``: its jobs train, so they load the training split (:attr:`Context.training`);
+    - ``inputs``: the names of further files of a checkpoint its jobs read (made by rules of
+      their own, such as ``robust``: the adversarially trained network), in ``Context.paths``;
+    - ``attack(params)``: the name of the attack its tables measure with, where that is not
+      the checkpoint's adversarial set's (None: that one's).
     """
 
     name: str
@@ -68,13 +72,15 @@ class StressTest:
     priority: int = 0
     epochs: Callable[[dict, str], list[int]] | None = None
     trains: bool = False
+    inputs: tuple[str, ...] = ()
+    attack: Callable[[dict], str] | None = None
 
 
 class Context:
     """What one stress job of one checkpoint loads once and all its units share: the
     checkpoint and its model, the test set, the adversarial set, the engine options and, for
     a test that trains, the training split (``data``: :func:`fragility.data.load_dataset`'s
-    keyword arguments)."""
+    keyword arguments); ``inputs``: the further files the test reads (:attr:`StressTest.inputs`)."""
 
     def __init__(
         self,
@@ -84,8 +90,9 @@ class Context:
         device: str,
         options: SweepOptions,
         data: dict | None = None,
+        inputs: dict[str, str | Path] | None = None,
     ):
-        self.paths = {"checkpoint": checkpoint, "testset": testset, "adversarial": adversarial}
+        self.paths = {"checkpoint": checkpoint, "testset": testset, "adversarial": adversarial, **(inputs or {})}
         self.device, self.options, self.data = device, options, data
         self._shared: dict[str, object] = {}
 

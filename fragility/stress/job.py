@@ -40,7 +40,7 @@ def run_stress_job(
             started = time.perf_counter()
             found = test.run(context, unit, params)
             computed += time.perf_counter() - started
-            columns = {**identity, "attack": context.attack}
+            columns = {**identity, "attack": test.attack(params) if test.attack else context.attack}
             tables = {name: with_leading_columns(found[name], columns)[test.tables[name]] for name in test.tables}
             for name, table in tables.items():
                 if memo:

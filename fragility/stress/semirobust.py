@@ -15,17 +15,23 @@ strongly consecutive layers depend on each other is read by linear CKA (Kornblit
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from ..attack import Attack
-from ..data import Dataset
+from ..data import Dataset, training_subset
 from ..evaluation import accuracy
 from ..models import backbone, list_layers
 from ..train import cross_entropy, train_one_epoch
+from .base import RUN_COLUMNS, Context, StressTest
+
+log = logging.getLogger(__name__)
 
 
 def split_layers(model: nn.Module, k: int) -> tuple[list[str], list[str]]:
@@ -238,3 +244,213 @@ def finetune_second_part(
         yield epoch, network, measured
         if measured["acc_adv"] >= target:
             return
+
+
+# --- the stress test: the robust network per checkpoint, then one job per split ------------------
+
+SEMIROBUST_COLUMNS = [
+    "split_k",
+    "first_fb_layer",
+    "network",
+    "finetune_epoch",
+    "acc_clean",
+    "acc_adv",
+    "epsilon",
+    "target_acc_adv",  # Acc* − δ: what fine-tuning stops at
+]
+DEPENDENCY_COLUMNS = ["split_k", "network", "layer_a", "layer_b", "position", "cka"]
+NETWORKS = ("normal", "robust", "semirobust", "finetuned")
+
+
+@dataclasses.dataclass(frozen=True)
+class SemirobustSettings:
+    """What the semirobust analysis trains: F* for ``epochs``, f_b for up to
+    ``finetune_epochs`` (early stop at Acc* − ``delta``), on ``max_train`` training images
+    (None: all), with PGD of ``pgd`` options (``train_steps`` steps while training)."""
+
+    epochs: int = 1
+    finetune_epochs: int = 1
+    delta: float = 0.05
+    max_train: int | None = None
+    train_steps: int = 10
+    clamp: bool = True
+    pgd: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: dict) -> SemirobustSettings:
+        return cls(**{f.name: params[f.name] for f in dataclasses.fields(cls)})
+
+    @property
+    def attack(self) -> Attack:
+        """The evaluation attack: ``attack.pgd`` as configured."""
+        return Attack("pgd", self.clamp, dict(self.pgd))
+
+    @property
+    def train_attack(self) -> Attack:
+        """The attack adversarial training generates its examples with."""
+        return Attack("pgd", self.clamp, {**self.pgd, "steps": self.train_steps})
+
+
+def split_units(splits: list[int], n_layers: int) -> list[str]:
+    """The units of the semirobust test: ``k4``, ``k12`` … for the splits below ``n_layers``."""
+    return [f"k{k}" for k in splits if k < n_layers]
+
+
+def make_robust(
+    checkpoint, model: nn.Module, training: Dataset, x: torch.Tensor, y: torch.Tensor, epsilon: float, settings, batch_size
+) -> tuple[nn.Module, pd.DataFrame]:
+    """F* from the checkpoint's network ``model``, and the normal and robust networks'
+    accuracies (clean, and under PGD made against each at ``epsilon``)."""
+    data = training_subset(training, settings.max_train, checkpoint.seed)
+    robust = robust_network(
+        model,
+        data,
+        checkpoint.train_config.optimizer,
+        settings.train_attack,
+        epsilon,
+        settings.epochs,
+        checkpoint.train_config.batch_size,
+        checkpoint.seed,
+    )
+    rows = [
+        {"network": name, "finetune_epoch": 0, **evaluate(net, x, y, settings.attack, epsilon, batch_size), "epsilon": epsilon}
+        for name, net in (("normal", model), ("robust", robust))
+    ]
+    log.info("normal and robust networks: %s", rows)
+    return robust, pd.DataFrame(rows, columns=["network", "finetune_epoch", "acc_clean", "acc_adv", "epsilon"])
+
+
+def split_tables(
+    model: nn.Module,
+    robust: nn.Module,
+    base: pd.DataFrame,
+    k: int,
+    training: Dataset,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: SemirobustSettings,
+    checkpoint,
+    batch_size: int = 256,
+) -> dict[str, pd.DataFrame]:
+    """For split ``k``: F_sr measured, f_b fine-tuned (rows per epoch, stopping at Acc* −
+    δ), beside ``base`` (the normal and robust rows of :func:`make_robust`); and the
+    dependency (CKA) of consecutive layers for F*, F_sr and the fine-tuned network, each on
+    adversarial images made against itself."""
+    attack, epsilon = settings.attack, float(base["epsilon"].iloc[0])
+    target = float(base.loc[base["network"] == "robust", "acc_adv"].iloc[0]) - settings.delta
+    semirobust = semirobust_network(robust, model, k)
+    first = split_layers(model, k)[1][0]
+
+    def measured(network: nn.Module) -> dict:
+        return evaluate(network, x, y, attack, epsilon, batch_size)
+
+    rows = [{**row, "split_k": k, "first_fb_layer": first} for row in base.to_dict("records")]
+    rows.append({"split_k": k, "first_fb_layer": first, "network": "semirobust", "finetune_epoch": 0, **measured(semirobust)})
+    data = training_subset(training, settings.max_train, checkpoint.seed)
+    runs = list(
+        finetune_second_part(
+            semirobust,
+            k,
+            data,
+            checkpoint.train_config.optimizer,
+            settings.train_attack,
+            epsilon,
+            settings.finetune_epochs,
+            target,
+            measured,
+            checkpoint.train_config.batch_size,
+            checkpoint.seed,
+        )
+    )
+    for epoch, _, found in runs:
+        rows.append({"split_k": k, "first_fb_layer": first, "network": "finetuned", "finetune_epoch": epoch, **found})
+        log.info("k = %d, fine-tuning epoch %d: %s (target %.4f)", k, epoch, found, target)
+    finetuned = runs[-1][1]  # the one network, trained in place epoch after epoch
+    dependencies = [
+        {"split_k": k, "network": name, **row}
+        for name, network in (("robust", robust), ("semirobust", semirobust), ("finetuned", finetuned))
+        for row in dependency(network, k, attack(network, x, y, epsilon, batch_size), y, batch_size)
+    ]
+    table = pd.DataFrame(rows).assign(epsilon=epsilon, target_acc_adv=target)
+    return {
+        "semirobust": table.reindex(columns=SEMIROBUST_COLUMNS),
+        "dependency": pd.DataFrame(dependencies, columns=DEPENDENCY_COLUMNS),
+    }
+
+
+def _units(config: dict, model: str) -> list[str]:
+    from ..config import semirobust_units
+
+    return semirobust_units(config, model)
+
+
+def _epochs(config: dict, model: str) -> list[int]:
+    from ..config import semirobust_epochs
+
+    return semirobust_epochs(config, model)
+
+
+def _params(config: dict, model: str, units: list[str]) -> dict:
+    from ..config import semirobust_settings
+
+    return {"semirobust": semirobust_settings(config)}
+
+
+def _run(context: Context, unit: str, params: dict) -> dict[str, pd.DataFrame]:
+    settings = SemirobustSettings.from_params(params["semirobust"])
+    robust = load_robust(context.paths["robust"], next(context.model.parameters()).device)
+    base = pd.read_parquet(context.paths["robust_table"])
+    tests = context.tests
+    k = int(unit.removeprefix("k"))
+    return split_tables(
+        context.model,
+        robust,
+        base,
+        k,
+        context.training,
+        tests.x,
+        tests.y,
+        settings,
+        context.checkpoint,
+        context.options.batch_size,
+    )
+
+
+TEST = StressTest(
+    name="semirobust",
+    description="A robust first part f_a (from adversarial training) with the checkpoint's f_b, then f_b fine-tuned (Craig et al. 2023).",
+    tables={
+        "semirobust": RUN_COLUMNS + ["attack"] + SEMIROBUST_COLUMNS,
+        "dependency": RUN_COLUMNS + ["attack"] + DEPENDENCY_COLUMNS,
+    },
+    units=_units,
+    params=_params,
+    run=_run,
+    epochs=_epochs,
+    trains=True,
+    inputs=("robust", "robust_table"),
+    attack=lambda params: SemirobustSettings.from_params(params["semirobust"]).attack.name,
+)
+
+
+def save_robust(checkpoint, robust: nn.Module, path) -> None:
+    """F* as a checkpoint of the run's format (its spec, training settings, epoch and seed;
+    no optimizer state); :func:`load_robust` reads it."""
+    from ..artifacts import Checkpoint
+
+    Checkpoint(
+        checkpoint.model_spec,
+        checkpoint.train_config,
+        copy.deepcopy(robust.state_dict()),
+        {},
+        checkpoint.epoch,
+        checkpoint.seed,
+        checkpoint.rng_state,
+    ).save(path)
+
+
+def load_robust(path, device) -> nn.Module:
+    """F* as :func:`save_robust` wrote it, in eval mode on ``device``."""
+    from ..artifacts import Checkpoint
+
+    return Checkpoint.read(path, device).model(device)

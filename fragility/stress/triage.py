@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attack import Attack
-from ..data import Dataset, stratified_subset
+from ..data import Dataset, training_subset
 from ..evaluation import accuracy
 from ..models import _recorder, backbone
 from ..train import cross_entropy, train_one_epoch
@@ -218,8 +218,7 @@ def triage_block(
     (clean, adversarial) accuracies of ``model``. ``optimizer(parameters)`` makes each
     scheme's fresh Adam. ``model`` is left as it was."""
     compressed = compress(model, block, x[:batch_size], init, seed, settings.stride)
-    x_train, y_train = stratified_subset(training.x_train, training.y_train, settings.max_train, seed)
-    data = dataclasses.replace(training, x_train=x_train, y_train=y_train)
+    data = training_subset(training, settings.max_train, seed)
     fixed = {
         "block": block,
         "base_acc_clean": base[0],

@@ -25,6 +25,7 @@ from fragility.config import (
     model_spec_options,
     retrain_epochs,
     retrains,
+    semirobust_settings,
     unit_groups,
     validate_config,
 )
@@ -91,6 +92,12 @@ STRESS_INPUTS = {
     # no stress job starts before the trust check (which fails with trust.require and an unusable
     # checkpoint); ancient: re-judging trust (trust.alpha) changes flags downstream, not a stress table
     "trust": ancient(TRUST),
+}
+
+# further files of a checkpoint that a stress test reads (StressTest.inputs), by name
+TEST_INPUTS = {
+    "robust": f"{RUN_DIR}/robust/epoch{{epoch}}.pt",
+    "robust_table": f"{RUN_DIR}/robust/epoch{{epoch}}.parquet",
 }
 
 

@@ -27,6 +27,8 @@ rule claims:
         retrain=[p for dataset, model in pairs() for p in model_tables(dataset, model, "retrain")],
         trust=[p for dataset, model in pairs() for p in model_tables(dataset, model, "trust")],
         triage=[p for dataset, model in pairs() for p in model_tables(dataset, model, "triage")],
+        semirobust=[p for dataset, model in pairs() for p in model_tables(dataset, model, "semirobust")],
+        dependency=[p for dataset, model in pairs() for p in model_tables(dataset, model, "dependency")],
     output:
         table=f"{RESULTS}/reproduction/claims.parquet",
         markdown=f"{RESULTS}/reproduction/claims.md",
@@ -45,5 +47,6 @@ rule claims:
         chance={dataset: 1 / dataset_info(config, dataset).num_classes for dataset in DATASETS},
         tau=config["scores"]["tau"],
         triage={key: config["triage"][key] for key in ("tolerance", "block_range")},
+        semirobust_delta=config["semirobust"]["delta"],
     script:
         "../scripts/claims.py"

@@ -13,6 +13,7 @@ for _test in STRESS_TESTS.values():
             _test.name
         input:
             **STRESS_INPUTS,
+            **{name: TEST_INPUTS[name] for name in _test.inputs},
         output:
             **{table: unit_table(table) for table in _test.tables},
         log:
@@ -43,6 +44,7 @@ for _test in STRESS_TESTS.values():
                 f"{_test.name}_{_model}_part{_part}"
             input:
                 **STRESS_INPUTS,
+                **{name: TEST_INPUTS[name] for name in _test.inputs},
             output:
                 [unit_table(table).replace("{layer}", unit) for unit in _units for table in _test.tables],
             log:

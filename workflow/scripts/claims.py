@@ -9,7 +9,15 @@ tables = {
     name: pd.concat([pd.read_parquet(p) for p in snakemake.input[name]], ignore_index=True)
     for name in ("scores", "sweep", "retrain", "trust")
 }
-triage = [pd.read_parquet(p) for p in snakemake.input.triage]  # none where no block is triaged
+
+
+def collected(name):
+    """The tables of ``name`` concatenated, or None where the run makes none (no block triaged)."""
+    found = [pd.read_parquet(p) for p in snakemake.input[name]]
+    return pd.concat(found, ignore_index=True) if found else None
+
+
+semirobust = collected("semirobust")
 claims = claims_table(
     tables["scores"],
     tables["sweep"],
@@ -17,8 +25,10 @@ claims = claims_table(
     snakemake.params.roles,
     snakemake.params.chance,
     snakemake.params.tau,
-    pd.concat(triage, ignore_index=True) if triage else None,
+    collected("triage"),
     dict(snakemake.params.triage),
+    None if semirobust is None else (semirobust, collected("dependency")),
+    snakemake.params.semirobust_delta,
 )
 markdown = claims_markdown(claims, tables["trust"])
 log.info("claims:\n%s", markdown)

@@ -29,7 +29,13 @@ for _, row in unusable_checkpoint(pd.read_parquet(inputs.trust), run_identity(sn
 run_stress_job(
     test,
     Context(
-        inputs.checkpoint, inputs.testset, inputs.adversarial, snakemake.config["device"], options, snakemake.params.training
+        inputs.checkpoint,
+        inputs.testset,
+        inputs.adversarial,
+        snakemake.config["device"],
+        options,
+        snakemake.params.training,
+        {name: inputs[name] for name in test.inputs},
     ),
     outputs,
     dict(snakemake.params.settings),
