@@ -24,3 +24,10 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     if len(y) == 0:
         raise ValueError("accuracy of an empty test set is undefined")
     return (predict(model, x, batch_size) == y.cpu()).double().mean().item()
+
+
+def whitebox_accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack, epsilon: float, batch_size: int) -> dict:
+    """``acc_clean``, and ``acc_adv`` under ``attack`` (a :class:`fragility.attack.Attack`)
+    made against ``model`` itself at ``epsilon``: how a changed network is measured."""
+    x_adv = attack(model, x, y, epsilon, batch_size)
+    return {"acc_clean": accuracy(model, x, y, batch_size), "acc_adv": accuracy(model, x_adv, y, batch_size)}

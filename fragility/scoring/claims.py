@@ -52,13 +52,16 @@ def layer_fragile(scores: pd.DataFrame, claim: str, layer: str, dataset: str, mo
     return _fraction_row(claim, dataset, model, fragile, rows["seed"], 1.0, detail + _confidence(rows))
 
 
+def _per_seed_std(values: pd.Series, seeds: pd.Series) -> float:
+    per_seed = values.groupby(seeds).mean()
+    return float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan
+
+
 def _fraction_row(claim, dataset, model, flags: pd.Series, seeds: pd.Series, holds_at: float, detail: str) -> dict:
     """A claim whose value is the fraction of rows where ``flags`` holds, spread = std over
     seeds of the per-seed fraction, holding when the fraction is at least ``holds_at``."""
-    per_seed = flags.groupby(seeds).mean()
     value = float(flags.mean())
-    spread = float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan
-    return _row(claim, dataset, model, value, spread, len(flags), value >= holds_at, detail)
+    return _row(claim, dataset, model, value, _per_seed_std(flags, seeds), len(flags), value >= holds_at, detail)
 
 
 def batchnorm_rescue(sweep: pd.DataFrame, layers: list[str], chance: float, dataset: str, model: str) -> dict:
@@ -202,11 +205,6 @@ def recovery_epochs(triage: pd.DataFrame, tolerance: float) -> pd.DataFrame:
 def _final(triage: pd.DataFrame, scheme: str) -> pd.DataFrame:
     rows = triage[triage["scheme"] == scheme]
     return rows[rows["triage_epoch"] == rows.groupby(TRIAGE_RUN)["triage_epoch"].transform("max")]
-
-
-def _per_seed_std(values: pd.Series, seeds: pd.Series) -> float:
-    per_seed = values.groupby(seeds).mean()
-    return float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan
 
 
 def triage_block_independent(triage: pd.DataFrame, block_range: float, dataset: str, model: str) -> dict:

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..attack import Attack
 from ..data import Dataset, training_subset
-from ..evaluation import accuracy
+from ..evaluation import whitebox_accuracies as evaluate
 from ..models import backbone, list_layers
 from ..train import cross_entropy, train_one_epoch
 from .base import RUN_COLUMNS, Context, StressTest
@@ -127,12 +127,6 @@ def adversarial_epoch(
     return train_one_epoch(
         model, optimizer, data, batch_size, order, cross_entropy, train_mode, adversarial_inputs(attack, epsilon)
     )
-
-
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, epsilon: float, batch_size: int) -> dict:
-    """Clean accuracy and accuracy under ``attack`` made against ``model`` itself (white-box)."""
-    x_adv = attack(model, x, y, epsilon, batch_size)
-    return {"acc_clean": accuracy(model, x, y, batch_size), "acc_adv": accuracy(model, x_adv, y, batch_size)}
 
 
 def linear_cka(a: np.ndarray, b: np.ndarray) -> float:

@@ -33,7 +33,7 @@ from torch import nn
 
 from ..attack import Attack
 from ..data import Dataset, training_subset
-from ..evaluation import accuracy
+from ..evaluation import accuracy, whitebox_accuracies
 from ..models import _recorder, backbone
 from ..train import cross_entropy, train_one_epoch
 from .base import RUN_COLUMNS, Context, RankMeasures, StressTest
@@ -230,8 +230,7 @@ def triage_block(
     }
 
     def measure(network: nn.Module) -> dict:
-        x_adv = attack(network, x, y, epsilon, batch_size)
-        return {"acc_clean": accuracy(network, x, y, batch_size), "acc_adv": accuracy(network, x_adv, y, batch_size)}
+        return whitebox_accuracies(network, x, y, attack, epsilon, batch_size)
 
     start = measure(compressed)
     rows = []
