@@ -5,6 +5,8 @@ in one run.
     python -m fragility.bench memory --model resnet18 --input 3x32x32 --test-size 2000 --layers all
     python -m fragility.bench pipeline --model resnet18 --input 1x8x8 --test-size 360 --layers all
     python -m fragility.bench whitebox --model resnet18 --input 1x8x8 --test-size 360 --layers conv1,fc
+    python -m fragility.bench engine
+    python -m fragility.bench run --cores 2
 
 Both paths sweep the same model and data; the tables must be identical. Per layer it prints
 seconds of each path, their ratio and the fraction of the ideal: the FLOPs the fast path
@@ -18,7 +20,11 @@ interpreter, and compares their peak resident memory. ``pipeline`` writes a chec
 set and adversarial set, then sweeps one checkpoint's layers three ways: in this process
 (the sweep work itself), as one job per layer and as one job for all layers (fresh
 interpreters running :func:`fragility.stress.job.run_stress_job`, as the workflow's jobs do), and
-reports what the jobs spend outside the sweep (start-up, imports, loading).
+reports what the jobs spend outside the sweep (start-up, imports, loading). ``engine``
+times naive, exact and fast at the two sizes the engine is held to (ResNet-18, 3×32×32,
+every third layer plus the last: N = 128 images at A = 4 and N = 256 at A = 10), then the
+default run; ``run`` alone runs the workflow's default config in a fresh folder and prints
+its wall time and the job seconds of each rule.
 """
 
 from __future__ import annotations
@@ -142,6 +148,69 @@ def bench_sweep(args) -> pd.DataFrame:
             flush=True,
         )
     return table
+
+
+ENGINE_SIZES = ((128, 4), (256, 10))  # (test images, A) the engine is benchmarked at
+
+
+def bench_engine(args) -> pd.DataFrame:
+    """naive, exact and fast on the same layers at each of :data:`ENGINE_SIZES`, tables
+    asserted identical; then the default run (:func:`bench_run`) unless ``--no-run``."""
+    rows = []
+    for size, steps in ENGINE_SIZES:
+        args.test_size, args.steps = size, steps
+        model, x, y, x_adv = bench_inputs(args)
+        names = layer_names(args.model, args.stem)
+        layers = names[::3] + ([names[-1]] if (len(names) - 1) % 3 else [])
+        seconds, tables = {}, {}
+        for method in ("naive", "exact", "fast"):
+            started = time.perf_counter()
+            tables[method] = [
+                sweep(model, layer, x, y, x_adv, steps=steps, batch_size=args.batch_size, method=method) for layer in layers
+            ]
+            seconds[method] = time.perf_counter() - started
+        for method in ("exact", "fast"):
+            for naive, other in zip(tables["naive"], tables[method]):
+                pd.testing.assert_frame_equal(naive, other, check_exact=True)
+        row = {"test_size": size, "steps": steps, "layers": len(layers)} | {f"{m}_s": t for m, t in seconds.items()}
+        row |= {"fast_vs_naive": seconds["naive"] / seconds["fast"], "fast_vs_exact": seconds["exact"] / seconds["fast"]}
+        rows.append(row)
+        _print_row(row)
+    if not args.no_run:
+        bench_run(args)
+    return pd.DataFrame(rows)
+
+
+def bench_run(args) -> pd.DataFrame:
+    """The workflow's default config in a fresh folder: wall time, and per rule its jobs and
+    job seconds (each job's ``results/benchmarks/`` file)."""
+    repository = Path(__file__).resolve().parent.parent
+    folder = Path(args.dir or tempfile.mkdtemp(prefix="fragility-run-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "snakemake", "-s", str(repository / "Snakefile"), "--directory", str(folder)]
+    command += ["--configfile", str(repository / "config.yaml"), "--cores", str(args.cores)]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=folder)
+    wall = time.perf_counter() - started
+    table = rule_seconds(folder / "results" / "benchmarks")
+    print(table.to_string(index=False), flush=True)
+    print(
+        f"TOTAL the default run: {wall:.0f} s wall ({wall / 60:.1f} min) on {args.cores} cores, "
+        f"{table['jobs'].sum()} jobs, {table['job_seconds'].sum():.0f} job seconds; results in {folder}",
+        flush=True,
+    )
+    return table
+
+
+def rule_seconds(benchmarks: Path) -> pd.DataFrame:
+    """Jobs and job seconds per rule from Snakemake's benchmark files (one folder per rule)."""
+    rows = []
+    for path in sorted(benchmarks.rglob("*.tsv")):
+        rule = path.relative_to(benchmarks).parts[0].removesuffix(".tsv")
+        rows.append({"rule": rule, "seconds": float(pd.read_csv(path, sep="\t")["s"].iloc[-1])})
+    table = pd.DataFrame(rows, columns=["rule", "seconds"])
+    summary = table.groupby("rule")["seconds"].agg(jobs="count", job_seconds="sum").reset_index()
+    return summary.sort_values("job_seconds", ascending=False, ignore_index=True)
 
 
 def bench_whitebox(args) -> pd.DataFrame:
@@ -331,6 +400,8 @@ def main(argv=None) -> None:
         ("memory", "peak memory of the fast sweep vs one naive evaluation"),
         ("pipeline", "one checkpoint's sweep jobs vs the same sweeps in one process"),
         ("whitebox", "naive vs cached white-box reading (every variant attacked) per layer"),
+        ("engine", "naive / exact / fast at N = 128, A = 4 and N = 256, A = 10, then the default run"),
+        ("run", "the default run in a fresh folder: wall time and job seconds per rule"),
         ("peak", "(internal) one run whose peak memory `memory` reads"),
         ("job", "(internal) one sweep job of `pipeline`"),
     ):
@@ -349,6 +420,8 @@ def main(argv=None) -> None:
         command.add_argument("--dir", default=None, help=argparse.SUPPRESS)
         command.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
         command.add_argument("--epsilon", type=float, default=0.05, help="whitebox: the FGSM ε")
+        command.add_argument("--cores", type=int, default=2, help="run, engine: Snakemake's --cores")
+        command.add_argument("--no-run", action="store_true", help="engine: leave out the default run")
         command.add_argument(
             "--variant-batch", type=int, default=1, help="whitebox: also time variants batched this many per call"
         )
@@ -358,7 +431,14 @@ def main(argv=None) -> None:
     if args.command in ("peak", "job"):
         (peak_once if args.command == "peak" else job_once)(args)
         return
-    commands = {"sweep": bench_sweep, "memory": bench_memory, "pipeline": bench_pipeline, "whitebox": bench_whitebox}
+    commands = {
+        "sweep": bench_sweep,
+        "memory": bench_memory,
+        "pipeline": bench_pipeline,
+        "whitebox": bench_whitebox,
+        "engine": bench_engine,
+        "run": bench_run,
+    }
     table = commands[args.command](args)
     if args.csv:
         table.to_csv(args.csv, index=False)

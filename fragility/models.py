@@ -178,7 +178,38 @@ def build_model(
         for module in net.modules():
             if isinstance(module, FILTERABLE):
                 nn.init.kaiming_uniform_(module.weight)
+    one_pixel_convolutions_as_products(net)
     return Classifier(net, mean, std, image_size)
+
+
+def one_pixel_convolutions_as_products(net: nn.Module) -> list[str]:
+    """Make every plain zero-padded ``nn.Conv2d`` compute a 1×1 input map that yields a 1×1
+    output map as the matrix product it is (its one live tap, the others see padding); returns
+    the names of the convolutions that can. Small inputs shrink to 1×1 maps deep in a network
+    (ResNet-18's plain stem on 8×8 digits from ``layer2`` on, on 32×32 in ``layer4``), and
+    oneDNN's convolution kernels run those shapes 5–60× slower than the product, backward
+    worst (a 512-channel 3×3 convolution's training step: 0.44 s against under 1 ms). The
+    result is the convolution's, summed in another order; modules, parameters and state dicts
+    are unchanged, and every other input runs the convolution itself."""
+    reduced = []
+    for name, conv in net.named_modules():
+        if type(conv) is not nn.Conv2d or conv.groups != 1 or conv.padding_mode != "zeros":
+            continue
+        if isinstance(conv.padding, str) or conv.dilation != (1, 1):
+            continue
+        sizes = zip(conv.padding, conv.kernel_size, conv.stride)
+        if all(pad < kernel and 0 <= 1 + 2 * pad - kernel < stride for pad, kernel, stride in sizes):
+            conv._conv_forward = functools.partial(_one_pixel_conv_forward, conv)
+            reduced.append(name)
+    return reduced
+
+
+def _one_pixel_conv_forward(conv: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    """``nn.Conv2d._conv_forward`` with a 1×1 input map as the product with the live tap."""
+    if x.dim() == 4 and x.shape[-1] == 1 and x.shape[-2] == 1:
+        row, column = conv.padding
+        return F.linear(x.reshape(x.shape[0], -1), weight[:, :, row, column], bias).view(x.shape[0], -1, 1, 1)
+    return nn.Conv2d._conv_forward(conv, x, weight, bias)
 
 
 def _first(net: nn.Module, kind) -> tuple[nn.Module, str, nn.Module] | None:
@@ -420,8 +451,9 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def layer_roles(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> dict:
     """What the paper's claims single out in architecture ``name``: its first convolution, its
-    last filterable layer (the classifier: ``fc``, ``classifier.1``, ``head``…) and the middle
-    convolutions whose output goes straight into a BatchNorm (none when it does not trace)."""
+    last filterable layer (the classifier: ``fc``, ``classifier.1``, ``head``…), the middle
+    convolutions whose output goes straight into a BatchNorm (none when it does not trace),
+    and every filterable layer in registration order (``layers``: how semirobustness splits)."""
     net = backbone(meta_model(name, stem, num_classes, in_channels))
     layers = list_layers(net)
     convs = [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
@@ -437,7 +469,7 @@ def layer_roles(name: str, stem: str = "plain", num_classes: int = 10, in_channe
         if len(users) == 1 and users[0].op == "call_module" and isinstance(net.get_submodule(users[0].target), nn.BatchNorm2d):
             bn_convs.append(node.target)
     first = convs[0] if convs else None
-    return {"first_conv": first, "last_layer": layers[-1], "bn_convs": [c for c in bn_convs if c != first]}
+    return {"first_conv": first, "last_layer": layers[-1], "bn_convs": [c for c in bn_convs if c != first], "layers": layers}
 
 
 def trace(net: nn.Module):

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from fragility.scoring.claims import CLAIMS_COLUMNS, claims_html, claims_markdown, claims_table, removable
+from fragility.scoring.propagation import SPLIT_SCORES_COLUMNS
 
-ROLES = {"net": {"first_conv": "conv1", "last_layer": "fc", "bn_convs": ["block.conv"]}}
+ROLES = {"net": {"first_conv": "conv1", "last_layer": "fc", "bn_convs": ["block.conv"], "layers": ["conv1", "block.conv", "fc"]}}
 CHANCE = {"a": 0.1, "b": 0.1}
 
 
@@ -414,9 +415,11 @@ def test_semirobust_claims_by_hand():
             for p, c in enumerate(ckas)
         ]
     )
-    promotes, recovers, rises = semirobust_claims(table, dependency, 0.05, "a", "net")
+    no_scores = pd.DataFrame(columns=SPLIT_SCORES_COLUMNS)
+    promotes, recovers, rises, follows = semirobust_claims(table, dependency, 0.05, "a", "net", no_scores)
     # semirobust − normal: 0.10, 0.05, 0.15, 0.00 → mean 0.075; Wilcoxon on 3 non-zero pairs cannot reach p < 0.05
     assert promotes["claim"] == "semirobust_promotes_robustness" and promotes["value"] == pytest.approx(0.075)
     assert promotes["n"] == 4 and not promotes["holds"]
     assert recovers["value"] == pytest.approx(0.75) and recovers["n"] == 4 and recovers["holds"]
     assert rises["value"] == pytest.approx((1 - 1 / 3 + 1) / 3) and rises["n"] == 3 and rises["holds"]
+    assert follows["claim"] == "semirobust_follows_scores" and follows["n"] == 0 and not follows["holds"]

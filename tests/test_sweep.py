@@ -154,3 +154,90 @@ def test_a_fused_graph_that_disagrees_with_the_exact_one_is_not_used(monkeypatch
     _, exact = predict_variants(model, "layer1.0.conv1", x, SweepOptions(steps=3, method="exact"))
     assert stats["engine"] == "exact" and "using the exact graph" in caplog.text
     assert all(torch.equal(fast[k], exact[k]) for k in exact)
+
+
+def test_the_graph_choice_keeps_every_trial_prediction_and_runs_no_extra_pass(monkeypatch):
+    """fast decides between the fused and the exact graph on the first real variants: every
+    suffix call belongs to a variant (plus the fused graph's one check against the exact one on
+    the first batch), and the predictions are the exact graph's."""
+    from fragility.engine import sweep as engine
+    from fragility.engine.fusion import FusedSuffix
+    from fragility.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", 10, 1, None, [0.5], [0.25]).eval()
+    x = torch.rand(12, 1, 16, 16)
+    calls = {"exact": 0, "fused": 0}
+    fused_call, split_at = FusedSuffix.__call__, engine.split_at
+
+    def counted_fused(self, *cached):
+        calls["fused"] += 1
+        return fused_call(self, *cached)
+
+    def counted_split(*args, **kwargs):
+        network = split_at(*args, **kwargs)
+
+        def count(module, _inputs):
+            calls["exact"] += module is network.suffix  # the fused copy carries this hook too
+
+        network.suffix.register_forward_pre_hook(count)
+        return network
+
+    monkeypatch.setattr(FusedSuffix, "__call__", counted_fused)
+    monkeypatch.setattr(engine, "split_at", counted_split)
+    stats = {}
+    options = SweepOptions(steps=4, method="fast", batch_size=4, margin_guard=0.0)
+    keys, fast = predict_variants(model, "layer2.0.conv1", x, options, stats)
+    distinct = len(fast)
+    assert stats["guard_reruns"] == 0
+    assert calls["exact"] + calls["fused"] == distinct * 3 + 2
+    assert stats["engine"] in ("exact", "fused") and {"trial_fused_ms", "trial_exact_ms"} <= set(stats)
+    _, exact = predict_variants(model, "layer2.0.conv1", x, SweepOptions(steps=4, method="exact", batch_size=4))
+    assert all(torch.equal(fast[k], exact[k]) for k in exact)
+
+
+@pytest.mark.parametrize(("fused_ms", "exact_ms", "chosen"), [(1.0, 3.0, "fused"), (3.0, 1.0, "exact")])
+def test_the_graph_choice_picks_the_faster_graph_after_two_timed_calls_each(monkeypatch, fused_ms, exact_ms, chosen):
+    """Alternating exact, fused, exact, fused, exact: the exact graph's first call only warms up;
+    then the faster graph runs every later call."""
+    from fragility.engine import sweep as engine
+
+    clock = [0.0]
+    monkeypatch.setattr(engine.time, "perf_counter", lambda: clock[0])
+    cost = {"exact": exact_ms / 1e3, "fused": fused_ms / 1e3}
+
+    def call(graph):
+        def run():
+            clock[0] += cost[graph] * (10 if graph == "exact" and run_count[0] == 0 else 1)
+            run_count[0] += 1
+            return graph
+
+        return run
+
+    run_count = [0]
+    stats = {}
+    choice = engine.GraphChoice(type("Fused", (), {"reduced": 3})(), True, stats)
+    ran = []
+    for _ in range(8):
+        graph = choice.graph
+        ran.append(choice.run(graph, call(graph)))
+    assert ran[:5] == ["exact", "fused", "exact", "fused", "exact"]
+    assert ran[5:] == [chosen] * 3
+    assert stats["engine"] == chosen and stats["trial_exact_ms"] == pytest.approx(exact_ms)
+    assert stats["reduced_convs"] == (3 if chosen == "fused" else 0)
+
+
+@pytest.mark.parametrize("layer", ["conv1", "layer3.1.conv2", "fc"])
+def test_mapped_variants_give_the_unbatched_predictions(layer):
+    """variant_batch > 1 (a GPU's default) stacks several variants' weights in one mapped
+    suffix call; near ties go to the exact graph, so every image's class is the exact path's."""
+    from fragility.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", 10, 1, None, [0.5], [0.25]).eval()
+    x = torch.rand(10, 1, 16, 16)
+    stats = {}
+    _, mapped = predict_variants(model, layer, x, SweepOptions(steps=4, method="fast", batch_size=4, variant_batch=3), stats)
+    _, exact = predict_variants(model, layer, x, SweepOptions(steps=4, method="exact", batch_size=4))
+    assert stats["engine"] == "mapped" and stats["evaluations"] == len(exact) * len(x)
+    assert mapped.keys() == exact.keys() and all(torch.equal(mapped[k], exact[k]) for k in exact)

@@ -100,6 +100,15 @@ class MaskedLayer:
     def restore(self) -> None:
         self.apply(None)
 
+    def masked_copies(self, variant) -> list[torch.Tensor]:
+        """The filtered tensors with ``variant``'s weights zeroed, the model's untouched (to
+        stack several variants' weights for one mapped call)."""
+        mask = None if variant is None else variant.mask(self)
+        return [
+            original if mask is None else original.masked_fill(mask[start:stop].view(original.shape).to(original.device), 0)
+            for original, start, stop in zip(self.originals, self.bounds, self.bounds[1:])
+        ]
+
 
 def predict_removals(
     model: nn.Module,
@@ -179,32 +188,96 @@ def _predict(
     device, batch_size = masked.weights[0].device, options.batch_size
     predicted = {key: torch.empty(len(x), dtype=torch.long) for key in representatives}
     stats.update(engine="whole" if not network.upstream else "exact", guard_reruns=0, evaluations=0, reduced_convs=0)
-    fused, layout, chunk, start = None, tuple, None, 0
+    choice, mapped, chunk, start = None, None, None, 0
     while start < len(x):
         with torch.inference_mode():  # the prefix holds no filtered layer: masks cannot reach it
             first = network.prefix(_to_device(x[start : start + batch_size], device))
             if chunk is None:
                 chunk = _chunk_size(first, min(batch_size, len(x)), batch_size, options.cache_budget_mb)
                 if options.method == "fast" and network.upstream and _per_image(first, min(batch_size, len(x))):
-                    fused = _fused_if_faster(network, targets, first, masked, stats, options.probe)
-                    layout = to_channels_last if fused is not None else tuple
-            cached = [layout(first)] + [
-                layout(network.prefix(_to_device(x[i : i + batch_size], device)))
-                for i in range(start + batch_size, min(start + chunk, len(x)), batch_size)
-            ]
+                    mapped = _mapped_if_possible(network, targets, masked, first, options.variant_batch)
+                    fused = checked_fused(network, targets, first, masked) if mapped is None else None
+                    choice = GraphChoice(fused, options.probe, stats) if fused is not None else None
+            layouts = {
+                "exact": [first]
+                + [
+                    network.prefix(_to_device(x[i : i + batch_size], device))
+                    for i in range(start + batch_size, min(start + chunk, len(x)), batch_size)
+                ]
+            }
+        if mapped is not None:
+            _predict_mapped(network, mapped, masked, representatives, layouts["exact"], options, stats, predicted, start)
+            start += chunk
+            continue
         for done, (key, variant) in enumerate(representatives.items(), 1):
             if done % max(1, len(representatives) // 4) == 0:
                 log.info("images %d-%d: %d/%d variants", start, min(start + chunk, len(x)), done, len(representatives))
             masked.apply(variant)
             with torch.inference_mode():
-                if fused is None:
-                    classes = [network.suffix(*batch).argmax(1) for batch in cached]
+                if choice is None:
+                    classes = [network.suffix(*batch).argmax(1) for batch in layouts["exact"]]
                 else:
-                    fused.refresh()
-                    classes = [_guarded_classes(fused, network.suffix, batch, options.margin_guard, stats) for batch in cached]
+                    classes = _chosen_graph_classes(choice, network, layouts, options.margin_guard, stats)
             predicted[key][start : start + chunk] = torch.cat(classes).cpu()
+        if choice is not None:
+            choice.finish()
         start += chunk
     return predicted
+
+
+def _mapped_if_possible(network: SplitNetwork, targets: list[str], masked: MaskedLayer, batch: tuple, variant_batch: int):
+    """The mapped suffix (:func:`mapped_suffix`) where ``variant_batch`` > 1 and the suffix
+    runs mapped over stacked weights (an in-place operation on an activation every variant
+    shares cannot); else None."""
+    if variant_batch < 2:
+        return None
+    call = mapped_suffix(network, [f"{name}.weight" for name in targets])
+    try:
+        call([torch.stack([w, w]) for w in masked.masked_copies(None)], batch)
+    except RuntimeError as exc:
+        log.info("variants run one at a time here (%s)", str(exc).splitlines()[0][:160])
+        return None
+    return call
+
+
+def _predict_mapped(
+    network, call, masked, representatives: dict, cached: list, options, stats: dict, predicted: dict, start: int
+):
+    """Fill ``predicted`` for one chunk, ``options.variant_batch`` variants per mapped call;
+    the classes stay on the device until a whole group is done."""
+    stats.update(engine="mapped", variant_batch=options.variant_batch)
+    items = list(representatives.items())
+    for first in range(0, len(items), options.variant_batch):
+        group = items[first : first + options.variant_batch]
+        variants = [variant for _, variant in group]
+        with torch.inference_mode():
+            classes = torch.cat(
+                [_batched_classes(network, call, masked, variants, batch, options.margin_guard, stats) for batch in cached], dim=1
+            ).cpu()
+        for (key, _), row in zip(group, classes):
+            predicted[key][start : start + classes.shape[1]] = row
+        log.info("images %d-%d: %d/%d variants", start, start + classes.shape[1], first + len(group), len(items))
+
+
+def _chosen_graph_classes(choice: GraphChoice, network: SplitNetwork, layouts: dict, margin_guard: float, stats: dict):
+    """One variant's classes of a chunk on the graph ``choice`` picks; the cached tensors
+    are copied to channels_last once, when the fused graph first runs, and the layout the
+    chosen graph does not read is dropped."""
+    graph = choice.graph
+    if graph == "fused" and "fused" not in layouts:
+        layouts["fused"] = [to_channels_last(batch) for batch in layouts["exact"]]
+    if graph == "exact":
+        classes = choice.run(graph, lambda: [network.suffix(*batch).argmax(1) for batch in layouts["exact"]])
+    else:
+        choice.fused.refresh()
+        classes = choice.run(
+            graph,
+            lambda: [_guarded_classes(choice.fused, network.suffix, batch, margin_guard, stats) for batch in layouts["fused"]],
+        )
+    if choice.choice is not None:
+        for unused in set(layouts) - {choice.choice}:
+            del layouts[unused]  # the guard re-runs near ties from the fused layout
+    return classes
 
 
 def _to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -214,63 +287,78 @@ def _to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     return batch.pin_memory().to(device, non_blocking=True)
 
 
-def _fused_if_faster(
-    network: SplitNetwork,
-    targets: list[str],
-    example: tuple[torch.Tensor, ...],
-    masked: MaskedLayer,
-    stats: dict,
-    probe: bool = True,
-    repeats: int = 3,
+def checked_fused(
+    network: SplitNetwork, targets: list[str], example: tuple[torch.Tensor, ...], masked: MaskedLayer
 ) -> FusedSuffix | None:
-    """The fused suffix when a short probe on one batch finds it faster than the exact
-    graph, else None: on small feature maps folding and channels_last may not pay."""
+    """The fused suffix, or None where its logits on the first batch (the original weights)
+    do not agree with the exact graph's; that one fused call also warms it up."""
     fused = FusedSuffix(network.suffix, targets, example)
     masked.restore()
-    fused_example = to_channels_last(example)
-
-    def fused_call():
-        fused.refresh()
-        return fused(*fused_example)
-
-    exact_logits, fused_logits = network.suffix(*example), fused_call()
+    fused.refresh()
+    exact_logits, fused_logits = network.suffix(*example), fused(*to_channels_last(example))
     scale = exact_logits.abs().max().clamp(min=1)
-    if not torch.allclose(fused_logits, exact_logits, rtol=1e-3, atol=1e-3 * float(scale)):
-        log.warning(
-            "the fused graph's logits differ from the exact graph's by %.3g on the first batch: using the exact graph",
-            float((fused_logits - exact_logits).abs().max()),
-        )
-        stats.update(engine="exact")
-        return None
-    if not probe:
-        stats.update(engine="fused", reduced_convs=fused.reduced)
+    if torch.allclose(fused_logits, exact_logits, rtol=1e-3, atol=1e-3 * float(scale)):
         return fused
-
-    timings = {}
-    for name, call in (("exact", lambda: network.suffix(*example)), ("fused", fused_call)):
-        call()  # warm-up: first calls pick kernels
-        timings[name] = min(_seconds(call) for _ in range(repeats))
-    faster = timings["fused"] < timings["exact"]
-    log.info(
-        "probe: fused graph %.2f ms, exact graph %.2f ms per batch of %d: using the %s graph",
-        1e3 * timings["fused"],
-        1e3 * timings["exact"],
-        len(example[0]),
-        "fused" if faster else "exact",
+    log.warning(
+        "the fused graph's logits differ from the exact graph's by %.3g on the first batch: using the exact graph",
+        float((fused_logits - exact_logits).abs().max()),
     )
-    stats.update(
-        engine="fused" if faster else "exact",
-        reduced_convs=fused.reduced if faster else 0,
-        probe_fused_ms=1e3 * timings["fused"],
-        probe_exact_ms=1e3 * timings["exact"],
-    )
-    return fused if faster else None
+    return None
 
 
-def _seconds(call) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
+class GraphChoice:
+    """Which downstream graph evaluates a layer's variants, decided on the variants
+    themselves: the first ones alternate between the exact and the fused graph, each call
+    timed and its predictions kept, and once each graph has ``TRIALS`` timings (the exact
+    graph's first call only warms it up; :func:`checked_fused` warmed up the fused one) the
+    faster graph runs the rest. No pass runs only to be timed, so on layers where folding and
+    channels_last do not pay (``fc``, small maps) ``fast`` costs at most a few variants on the
+    slower graph. ``trial=False`` runs the fused graph on every variant."""
+
+    TRIALS = 2
+
+    def __init__(self, fused: FusedSuffix | None, trial: bool, stats: dict):
+        self.fused, self.stats, self.calls = fused, stats, 0
+        self.timings = {"exact": [], "fused": []}
+        self.choice = None
+        if fused is None or not trial:
+            self._choose("exact" if fused is None else "fused")
+
+    @property
+    def graph(self) -> str:
+        """The graph the next call runs on."""
+        return self.choice or ("exact" if self.calls % 2 == 0 else "fused")
+
+    def run(self, graph: str, call):
+        """``call()``, timed while the choice is open."""
+        if self.choice is not None:
+            return call()
+        started = time.perf_counter()
+        result = call()
+        if self.calls > 0 or graph != "exact":
+            self.timings[graph].append(time.perf_counter() - started)
+        self.calls += 1
+        if all(len(seconds) >= self.TRIALS for seconds in self.timings.values()):
+            self.finish()
+        return result
+
+    def finish(self) -> None:
+        """Decide on the timings so far (a layer with fewer variants than the trial needs)."""
+        if self.choice is not None:
+            return
+        best = {graph: min(seconds, default=float("inf")) for graph, seconds in self.timings.items()}
+        self._choose("fused" if best["fused"] < best["exact"] else "exact")
+        log.info(
+            "graph chosen on the first variants: fused %.2f ms, exact %.2f ms per call: using the %s graph",
+            1e3 * best["fused"],
+            1e3 * best["exact"],
+            self.choice,
+        )
+        self.stats.update(trial_fused_ms=1e3 * best["fused"], trial_exact_ms=1e3 * best["exact"])
+
+    def _choose(self, graph: str) -> None:
+        self.choice = graph
+        self.stats.update(engine=graph, reduced_convs=self.fused.reduced if graph == "fused" else 0)
 
 
 def _guarded_classes(
@@ -280,13 +368,49 @@ def _guarded_classes(
     ``margin_guard`` (relative to the top logit, at least 1): there the float order of the
     exact graph decides, as in the naive path."""
     logits = fused(*batch)
-    top = logits.topk(2, dim=1).values if logits.shape[1] > 1 else logits.repeat(1, 2)
-    close = (top[:, 0] - top[:, 1]) <= margin_guard * top[:, 0].abs().clamp(min=1)
+    close = _near_ties(logits, margin_guard)
     classes = logits.argmax(1)
     stats["evaluations"] += len(classes)
     if close.any():
         stats["guard_reruns"] += int(close.sum())
         classes[close] = exact(*(t[close].contiguous() for t in batch)).argmax(1)
+    return classes
+
+
+def _near_ties(logits: torch.Tensor, margin_guard: float) -> torch.Tensor:
+    """Whether each row's top-2 logits (last dimension) lie within ``margin_guard`` × max(1, |top|)."""
+    top = logits.topk(2, dim=-1).values if logits.shape[-1] > 1 else logits.repeat_interleave(2, dim=-1)
+    return (top[..., 0] - top[..., 1]) <= margin_guard * top[..., 0].abs().clamp(min=1)
+
+
+def mapped_suffix(network: SplitNetwork, names: list[str]):
+    """``call(stacked, batch)``: the suffix's logits of ``batch`` under each set of stacked
+    weights (tensors named ``names``, variants along the first dimension) in one mapped call."""
+    from torch.func import functional_call, vmap
+
+    def logits(weights, batch):
+        return functional_call(network.suffix, dict(zip(names, weights)), tuple(batch))
+
+    return vmap(logits, in_dims=(0, None))
+
+
+def _batched_classes(
+    network: SplitNetwork, call, masked: MaskedLayer, variants: list, batch: tuple, margin_guard: float, stats: dict
+):
+    """Classes of ``batch`` under each of ``variants`` (variants × images) from one mapped
+    suffix call; rows within ``margin_guard`` of a tie are classified by the exact graph with
+    that variant's weights in place, as the naive path would."""
+    stacked = [torch.stack(weights) for weights in zip(*(masked.masked_copies(v) for v in variants))]
+    logits = call(stacked, batch)
+    close = _near_ties(logits, margin_guard)
+    classes = logits.argmax(-1)
+    stats["evaluations"] += classes.numel()
+    if close.any():  # one device sync per group of variants
+        for index in close.any(dim=1).nonzero().flatten().tolist():
+            rows = close[index]
+            stats["guard_reruns"] += int(rows.sum())
+            masked.apply(variants[index])
+            classes[index, rows] = network.suffix(*(t[rows] for t in batch)).argmax(1)
     return classes
 
 

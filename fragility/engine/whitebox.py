@@ -39,13 +39,14 @@ from ..models import filtered_layers, list_layers
 from .fusion import to_channels_last
 from .sweep import (
     UNFILTERED,
+    GraphChoice,
     MaskedLayer,
     SweepOptions,
-    _fused_if_faster,
     _guarded_classes,
     _per_image,
     _to_device,
     check_options,
+    checked_fused,
 )
 from .upstream import split_at
 
@@ -93,8 +94,9 @@ def attack_removals(
 def _classifier(model: nn.Module, layer: str, masked: MaskedLayer, x: torch.Tensor, options: SweepOptions, stats: dict):
     """``classify(images)``: the classes the network with the variant's weights in place
     gives. ``fast`` classifies on the fused whole network (BatchNorm folded, 1×1 maps
-    reduced, :mod:`fragility.engine.fusion`) where a probe finds it faster, near ties
-    (``margin_guard``) on the exact network: the same classes as ``predict``."""
+    reduced, :mod:`fragility.engine.fusion`) where it is faster on the first variants
+    (:class:`~fragility.engine.sweep.GraphChoice`), near ties (``margin_guard``) on the exact
+    network: the same classes as ``predict``."""
     plain = lambda images: predict(model, images, options.batch_size)  # noqa: E731
     stats.update(classify_engine="whole", guard_reruns=0, evaluations=0)
     if options.method != "fast":
@@ -106,18 +108,31 @@ def _classifier(model: nn.Module, layer: str, masked: MaskedLayer, x: torch.Tens
     with torch.inference_mode():
         first = whole.prefix(example)
         if whole.upstream and _per_image(first, len(example)):
-            fused = _fused_if_faster(whole, filtered_layers(model, layer), first, masked, {}, options.probe)
+            fused = checked_fused(whole, filtered_layers(model, layer), first, masked)
     if fused is None:
         return plain
-    stats["classify_engine"] = "fused"
+    choice = GraphChoice(fused, options.probe, {})
 
     def classify(images: torch.Tensor) -> torch.Tensor:
-        classes = []
+        graph = choice.graph
         with torch.inference_mode():  # the fused graph was built in inference mode: refresh it there too
-            fused.refresh()
-            for start in range(0, len(images), options.batch_size):
-                batch = to_channels_last(whole.prefix(_to_device(images[start : start + options.batch_size], device)))
-                classes.append(_guarded_classes(fused, whole.suffix, batch, options.margin_guard, stats).cpu())
+            if graph == "fused":
+                fused.refresh()
+            batches = [
+                whole.prefix(_to_device(images[start : start + options.batch_size], device))
+                for start in range(0, len(images), options.batch_size)
+            ]
+            if graph == "exact":
+                classes = choice.run(graph, lambda: [whole.suffix(*batch).argmax(1).cpu() for batch in batches])
+            else:
+                classes = choice.run(
+                    graph,
+                    lambda: [
+                        _guarded_classes(fused, whole.suffix, to_channels_last(batch), options.margin_guard, stats).cpu()
+                        for batch in batches
+                    ],
+                )
+        stats["classify_engine"] = choice.choice or "trial"
         return torch.cat(classes)
 
     return classify
@@ -218,7 +233,7 @@ def _batched_gradient_signs(network, masked, names, variants, xb, yb, cached) ->
     """sign(∇x CE) of the batch ``xb`` under each of ``variants``: (variants, *xb.shape)."""
     from torch.func import functional_call, grad, vmap
 
-    stacked = [torch.stack(weights) for weights in zip(*(_masked_weights(masked, v) for v in variants))]
+    stacked = [torch.stack(weights) for weights in zip(*(masked.masked_copies(v) for v in variants))]
     inputs = [t for t in cached if isinstance(t, torch.Tensor) and t.requires_grad]
     positions = [i for i, t in enumerate(cached) if isinstance(t, torch.Tensor) and t.requires_grad]
 
@@ -234,15 +249,6 @@ def _batched_gradient_signs(network, masked, names, variants, xb, yb, cached) ->
         upstream = outer(stacked, *[t.detach() for t in inputs])
         (gradients,) = torch.autograd.grad(inputs, xb, grad_outputs=upstream, retain_graph=True, is_grads_batched=True)
     return gradients.sign()
-
-
-def _masked_weights(masked: MaskedLayer, variant) -> list[torch.Tensor]:
-    """The filtered tensors with ``variant``'s weights zeroed, the originals untouched."""
-    mask = None if variant is None else variant.mask(masked)
-    return [
-        original if mask is None else original.masked_fill(mask[start:stop].view(original.shape).to(original.device), 0)
-        for original, start, stop in zip(masked.originals, masked.bounds, masked.bounds[1:])
-    ]
 
 
 def _maps_over_variants(network, masked, names, x, y) -> bool:

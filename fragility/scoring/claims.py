@@ -11,6 +11,7 @@ import pandas as pd
 
 from .. import GLOBAL_LAYER
 from ..trust import checkpoint_name, usable_rows
+from .propagation import PART_MEANS, gain_agreement, split_scores
 from .stats import paired_differences, summarise_differences
 
 CLAIMS_COLUMNS = ["claim", "dataset", "model", "value", "spread", "n", "holds", "detail"]
@@ -338,12 +339,34 @@ def dependency_rises_toward_output(dependency: pd.DataFrame, dataset: str, model
     return _row(claim, dataset, model, value, _per_seed_std(found["tau"], found["seed"]), len(found), value > 0, detail)
 
 
-def semirobust_claims(semirobust: pd.DataFrame, dependency: pd.DataFrame, delta: float, dataset: str, model: str) -> list[dict]:
-    """The semirobustness paper's three findings (METHOD §14) for one (dataset, model)."""
+def semirobust_follows_scores(split_table: pd.DataFrame, dataset: str, model: str) -> dict:
+    """Kendall's τ_b, over (seed, checkpoint, split), between Acc_sr − Acc and the mean
+    adversarial score r_ε of f_b's layers (:func:`fragility.scoring.propagation.split_scores`):
+    holds when > 0, i.e. robustness propagates more where the filters call f_b robust. The
+    detail gives τ for r_ε and Δr of f_a and of f_b."""
+    claim = "semirobust_follows_scores"
+    usable = split_table.dropna(subset=["acc_sr_gain", "score_adv_fb"])
+    taus = gain_agreement(usable)
+    value = taus["score_adv_fb"]
+    detail = "Kendall τ_b of Acc_sr − Acc with the mean " + ", ".join(
+        f"{'r_ε' if 'adv' in mean else 'Δr'} of {'f_b' if mean.endswith('fb') else 'f_a'} {taus[mean]:.2f}" for mean in PART_MEANS
+    )
+    holds = bool(np.isfinite(value) and value > 0)
+    return _row(
+        claim, dataset, model, value, np.nan, len(usable), holds, detail + f" over {len(usable)} (seed, checkpoint, split)"
+    )
+
+
+def semirobust_claims(
+    semirobust: pd.DataFrame, dependency: pd.DataFrame, delta: float, dataset: str, model: str, split_table: pd.DataFrame
+) -> list[dict]:
+    """The semirobustness paper's three findings (METHOD §14) for one (dataset, model), and
+    their link to the synaptic filters' scores (``split_table``)."""
     return [
         semirobust_promotes_robustness(semirobust, dataset, model),
         semirobust_finetune_recovers(semirobust, delta, dataset, model),
         dependency_rises_toward_output(dependency, dataset, model),
+        semirobust_follows_scores(split_table, dataset, model),
     ]
 
 
@@ -408,7 +431,8 @@ def claims_table(
         if semirobust is not None:
             own = [usable_rows(t[(t["dataset"] == dataset) & (t["model"] == model)])[0] for t in semirobust]
             if not own[0].empty:
-                found += semirobust_claims(own[0], own[1], semirobust_delta, dataset, model)
+                split_table = split_scores(part, own[0], {model: role["layers"]})
+                found += semirobust_claims(own[0], own[1], semirobust_delta, dataset, model, split_table)
         rows += [{**row, "detail": row["detail"] + note} for row in found]
     trusted, _ = usable_rows(scores)
     if trusted["dataset"].nunique() >= 2:

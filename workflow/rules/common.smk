@@ -227,6 +227,7 @@ def stress_tables(model):
 def planned_tables(dataset, model):
     """Every collected table the workflow makes for one (dataset, model)."""
     tables = ["epsilon", "trust", "scores", "agreement", "removable"] + stress_tables(model)
+    tables += ["semirobust_scores"] if "semirobust" in tables else []
     tables += ["retrain", "retrain_summary"] if retrains(config, dataset, model) else []
     return tables
 

@@ -25,3 +25,25 @@ rule robust:
         settings=lambda wildcards: semirobust_settings(config),
     script:
         "../scripts/robust.py"
+
+
+rule semirobust_scores:
+    """Beside each split, Acc_sr − Acc and the mean r_ε and Δr of f_a's and f_b's layers."""
+    input:
+        scores=f"{MODEL_DIR}/scores.parquet",
+        semirobust=f"{MODEL_DIR}/semirobust.parquet",
+    output:
+        f"{MODEL_DIR}/semirobust_scores.parquet",
+    log:
+        f"{LOGS}/semirobust_scores/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/semirobust_scores/{{dataset}}/{{model}}.tsv"
+    localrule: True
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+    params:
+        layers=lambda wildcards: model_roles(config, wildcards.model)["layers"],
+    script:
+        "../scripts/semirobust_scores.py"
