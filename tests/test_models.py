@@ -106,7 +106,12 @@ def test_trace_keeps_library_linear_subclasses_as_one_call():
 def test_factory_models_are_built_as_the_user_wrote_them():
     net = build_network("factories:small_cnn", 4, 3)  # channels are the factory's business
     assert net[0].in_channels == 1 and net[-1].out_features == 4
-    assert layer_roles("factories:small_cnn") == {"first_conv": "0", "last_layer": "8", "bn_convs": ["3"], "layers": ["0", "3", "8"]}
+    assert layer_roles("factories:small_cnn") == {
+        "first_conv": "0",
+        "last_layer": "8",
+        "bn_convs": ["3"],
+        "layers": ["0", "3", "8"],
+    }
 
 
 @pytest.mark.parametrize(
