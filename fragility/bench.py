@@ -110,6 +110,7 @@ def bench_sweep(args) -> pd.DataFrame:
                 batch_size=args.batch_size,
                 method=method,
                 cache_budget_mb=args.cache_budget_mb,
+                variant_batch=args.variant_batch,
                 stats=stats.setdefault(method, {}),
             )
             timings[method] = time.perf_counter() - started
@@ -423,7 +424,7 @@ def main(argv=None) -> None:
         command.add_argument("--cores", type=int, default=2, help="run, engine: Snakemake's --cores")
         command.add_argument("--no-run", action="store_true", help="engine: leave out the default run")
         command.add_argument(
-            "--variant-batch", type=int, default=1, help="whitebox: also time variants batched this many per call"
+            "--variant-batch", type=int, default=1, help="sweep: variants per mapped call; whitebox: also time them batched"
         )
     args = parser.parse_args(argv)
     if args.threads:

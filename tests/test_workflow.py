@@ -36,25 +36,25 @@ def test_lint_is_clean():
 def test_default_config_plans_the_whole_dag(tmp_path):
     workdir = scratch_workdir(tmp_path, "config.yaml")
     jobs = planned_jobs(snakemake(workdir, "-n"))
-    assert jobs["sweep_resnet18_part0"] == 2 * 2  # one job per checkpoint (2 seeds x 2 checkpoints) sweeps every layer
-    assert jobs["train"] == 2 and jobs["retrain"] == 4 and jobs["adversarial"] == 4 and jobs["epsilon"] == 2
-    assert jobs["kernels"] == 4 and jobs["figure_local_scores"] == 1 and jobs["figure_compare_models"] == 1
+    assert jobs["sweep_resnet18_part0"] == 2  # one job per checkpoint (2 seeds x 1 checkpoint) sweeps every layer
+    assert jobs["train"] == 2 and jobs["retrain"] == 2 and jobs["adversarial"] == 2 and jobs["epsilon"] == 2
+    assert jobs["kernels"] == 2 and jobs["figure_local_scores"] == 1 and jobs["figure_compare_models"] == 1
     assert jobs["triage_resnet18_part0"] == 2 and jobs["figure_triage"] == 1  # each run's last checkpoint, all 8 blocks
     assert jobs["robust"] == 2 and jobs["semirobust_resnet18_part0"] == 2  # F*, then splits 4 and 12 in one job
     per_layer = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers_per_job: 1}", "models=[resnet18,squeezenet1_1]"))
-    assert per_layer["sweep"] == 2 * 2 * (21 + 1 + 8 + 26 + 1 + 8)  # every Conv2d/Linear, __global__ and block of both models
+    assert per_layer["sweep"] == 2 * (21 + 1 + 8 + 26 + 1 + 8)  # every Conv2d/Linear, __global__ and block of both models
     assert per_layer["triage"] == 2 * (8 + 8)  # every block (ResNet's 8 residual blocks, SqueezeNet's 8 Fire modules)
     assert per_layer["robust"] == 2 * 2 and per_layer["semirobust"] == 2 * 2 * 2  # models x seeds (x splits 4, 12)
     no_blocks = planned_jobs(snakemake(workdir, "-n", "--config", "sweep={layers_per_job: 1}", "blocks={default: none}"))
-    assert no_blocks["sweep"] == 2 * 2 * (21 + 1) and no_blocks["criticality"] == 2 * 2 * 21  # blocks: none plans no block unit
+    assert no_blocks["sweep"] == 2 * (21 + 1) and no_blocks["criticality"] == 2 * 21  # blocks: none plans no block unit
     assert not [job for job in no_blocks if "triage" in job]  # nor triage
 
 
 def test_timm_models_are_trained_and_swept_under_their_names(tmp_path):
     workdir = scratch_workdir(tmp_path, "config.yaml")
     jobs = planned_jobs(snakemake(workdir, "-n", "--config", "models=[resnet18,timm/resnet10t]", "sweep={layers_per_job: 8}"))
-    assert jobs["train"] == 2 * 2 and jobs["sweep_timm_resnet10t_part0"] == 4 and jobs["sweep_timm_resnet10t_part1"] == 4
-    assert jobs["sweep_timm_resnet10t_part2"] == 4  # 15 layers + __global__ + 4 blocks (timm's, by type) in jobs of 8
+    assert jobs["train"] == 2 * 2 and jobs["sweep_timm_resnet10t_part0"] == 2 and jobs["sweep_timm_resnet10t_part1"] == 2
+    assert jobs["sweep_timm_resnet10t_part2"] == 2  # 15 layers + __global__ + 4 blocks (timm's, by type) in jobs of 8
     assert "sweep_timm_resnet10t_part3" not in jobs
 
 
@@ -400,7 +400,7 @@ def test_default_config_runs_end_to_end(tmp_path):
     result = snakemake(workdir, "--cores", "2", timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
     scores = pd.read_parquet(workdir / "results" / "digits" / "resnet18" / "scores.parquet")
-    assert set(scores["seed"]) == {0, 1} and set(scores["epoch"]) == {2, 4} and scores["layer"].nunique() == 22
+    assert set(scores["seed"]) == {0, 1} and set(scores["epoch"]) == {4} and scores["layer"].nunique() == 21 + 1 + 8
 
 
 def test_table_and_figure_jobs_import_no_torch():

@@ -67,6 +67,7 @@ class SweepOptions:
 
 
 GPU_VARIANT_BATCH = 16  # sweep.variant_batch: auto on a GPU
+CHECK_IMAGES = 16  # images the engine's checks of a split or a fused graph run on: work no variant reuses
 
 
 def variant_batch_for(setting: int | str, device: torch.device) -> int:
@@ -129,7 +130,7 @@ def predict_removals(
     removals = dict(removals)
     removals.setdefault(UNFILTERED, None)
     targets = filtered_layers(model, layer)
-    example = _to_device(x[: options.batch_size], masked.weights[0].device)
+    example = _to_device(x[:CHECK_IMAGES], masked.weights[0].device)
     network = whole_network(model) if options.method == "naive" else split_at(model, targets, example)
     stats = {} if stats is None else stats
     started = time.perf_counter()
@@ -233,7 +234,7 @@ def _mapped_if_possible(network: SplitNetwork, targets: list[str], masked: Maske
         return None
     call = mapped_suffix(network, [f"{name}.weight" for name in targets])
     try:
-        call([torch.stack([w, w]) for w in masked.masked_copies(None)], batch)
+        call([torch.stack([w, w]) for w in masked.masked_copies(None)], tuple(t[:CHECK_IMAGES] for t in batch))
     except RuntimeError as exc:
         log.info("variants run one at a time here (%s)", str(exc).splitlines()[0][:160])
         return None
@@ -290,12 +291,14 @@ def _to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
 def checked_fused(
     network: SplitNetwork, targets: list[str], example: tuple[torch.Tensor, ...], masked: MaskedLayer
 ) -> FusedSuffix | None:
-    """The fused suffix, or None where its logits on the first batch (the original weights)
-    do not agree with the exact graph's; that one fused call also warms it up."""
-    fused = FusedSuffix(network.suffix, targets, example)
+    """The fused suffix, or None where its logits on the first ``CHECK_IMAGES`` images of
+    ``example`` (the original weights) do not agree with the exact graph's; that fused call
+    also warms it up. The feature-map sizes come from one image."""
+    sample = tuple(t[:CHECK_IMAGES] for t in example)
+    fused = FusedSuffix(network.suffix, targets, tuple(t[:1] for t in example))
     masked.restore()
     fused.refresh()
-    exact_logits, fused_logits = network.suffix(*example), fused(*to_channels_last(example))
+    exact_logits, fused_logits = network.suffix(*sample), fused(*to_channels_last(sample))
     scale = exact_logits.abs().max().clamp(min=1)
     if torch.allclose(fused_logits, exact_logits, rtol=1e-3, atol=1e-3 * float(scale)):
         return fused
@@ -308,12 +311,12 @@ def checked_fused(
 
 class GraphChoice:
     """Which downstream graph evaluates a layer's variants, decided on the variants
-    themselves: the first ones alternate between the exact and the fused graph, each call
-    timed and its predictions kept, and once each graph has ``TRIALS`` timings (the exact
-    graph's first call only warms it up; :func:`checked_fused` warmed up the fused one) the
-    faster graph runs the rest. No pass runs only to be timed, so on layers where folding and
-    channels_last do not pay (``fc``, small maps) ``fast`` costs at most a few variants on the
-    slower graph. ``trial=False`` runs the fused graph on every variant."""
+    themselves: the first ones alternate between the fused and the exact graph, each call
+    timed and its predictions kept, and once each graph has ``TRIALS`` timings (both were
+    warmed up by :func:`checked_fused`'s comparison on the first batch) the faster graph runs
+    the rest. No pass runs only to be timed, so on layers where folding and channels_last do
+    not pay (``fc``, small maps) ``fast`` costs at most two variants on the slower graph.
+    ``trial=False`` runs the fused graph on every variant."""
 
     TRIALS = 2
 
@@ -327,7 +330,7 @@ class GraphChoice:
     @property
     def graph(self) -> str:
         """The graph the next call runs on."""
-        return self.choice or ("exact" if self.calls % 2 == 0 else "fused")
+        return self.choice or ("fused" if self.calls % 2 == 0 else "exact")
 
     def run(self, graph: str, call):
         """``call()``, timed while the choice is open."""
@@ -335,8 +338,7 @@ class GraphChoice:
             return call()
         started = time.perf_counter()
         result = call()
-        if self.calls > 0 or graph != "exact":
-            self.timings[graph].append(time.perf_counter() - started)
+        self.timings[graph].append(time.perf_counter() - started)
         self.calls += 1
         if all(len(seconds) >= self.TRIALS for seconds in self.timings.values()):
             self.finish()

@@ -38,6 +38,7 @@ from ..evaluation import predict
 from ..models import filtered_layers, list_layers
 from .fusion import to_channels_last
 from .sweep import (
+    CHECK_IMAGES,
     UNFILTERED,
     GraphChoice,
     MaskedLayer,
@@ -102,7 +103,7 @@ def _classifier(model: nn.Module, layer: str, masked: MaskedLayer, x: torch.Tens
     if options.method != "fast":
         return plain
     device = masked.weights[0].device
-    example = _to_device(x[: options.batch_size], device)
+    example = _to_device(x[:CHECK_IMAGES], device)
     whole = split_at(model, list_layers(model), example)  # cut before the first layer: no prefix to reuse
     fused = None
     with torch.inference_mode():
@@ -159,7 +160,7 @@ def adversarial_images(
     path = "cached" if options.method != "naive" and ATTACKS[attack.method].gradient_step else "naive"
     network = None
     if path == "cached":
-        example = _to_device(x[: options.batch_size], masked.weights[0].device)
+        example = _to_device(x[:CHECK_IMAGES], masked.weights[0].device)
         network = split_at(model, filtered_layers(model, layer), example)
         path = "cached" if network.upstream else "naive"
     if path == "cached" and options.variant_batch > 1:
