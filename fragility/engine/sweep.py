@@ -12,9 +12,10 @@ Three methods give the same predictions:
   (:mod:`fragility.engine.upstream`), leaving every float operation as it was;
 - ``fast`` (the default) runs the downstream graph with BatchNorm folded into the
   convolutions, convolutions on 1×1 maps reduced to their live tap, and channels_last
-  (:mod:`fragility.engine.fusion`), when a short probe on the first batch finds that faster
-  than the exact graph (else it runs as ``exact``); that reorders float operations, so
-  images whose top-2 logits lie within ``margin_guard`` are classified by the exact graph.
+  (:mod:`fragility.engine.fusion`) where that is faster than the exact graph on the layer's
+  first variants (:class:`GraphChoice`), or, with ``variant_batch`` > 1, several variants
+  per call mapped over their stacked weights; both reorder float operations, so images
+  whose top-2 logits lie within ``margin_guard`` are classified by the exact graph.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class SweepOptions:
     method: str = "fast"
     cache_budget_mb: float = 1024.0
     margin_guard: float = 1e-3
-    probe: bool = True  # fast: keep the fused graph only where a probe finds it faster (False: always)
+    probe: bool = True  # fast: keep the fused graph only where it is faster on the first variants (False: always)
     variant_batch: int = 1  # variants per call where the engine batches them (the white-box reading)
 
     @classmethod
