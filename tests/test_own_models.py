@@ -48,6 +48,9 @@ def trained_weights(x: np.ndarray, y: np.ndarray) -> dict:
     return model.eval().state_dict()
 
 
+pytestmark = pytest.mark.slow  # a whole workflow run on the user's own models and data
+
+
 @pytest.fixture(scope="module")
 def own_model_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("own")

@@ -58,6 +58,7 @@ def killed_and_resumed(tmp_path_factory):
     return workdir, interrupted, finished, plan
 
 
+@pytest.mark.slow
 def test_no_partial_table_survives_a_kill(killed_and_resumed):
     workdir, interrupted, _, _ = killed_and_resumed
     assert interrupted, "the kill came before any sweep table was written"
@@ -66,6 +67,7 @@ def test_no_partial_table_survives_a_kill(killed_and_resumed):
         pq.read_metadata(path)  # every Parquet file is whole
 
 
+@pytest.mark.slow
 def test_resume_redoes_no_completed_work(killed_and_resumed):
     workdir, interrupted, finished, plan = killed_and_resumed
     assert plan["sweep_resnet18_part0"] == 2 - len(finished)  # the checkpoints' jobs not recorded complete
@@ -75,6 +77,7 @@ def test_resume_redoes_no_completed_work(killed_and_resumed):
         assert "reused the tables of an earlier run" in (logs / epoch / "part0.log").read_text()
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_an_uninterrupted_one(killed_and_resumed, tiny_run):
     """Determinism on CPU: same seeds (and threads), bit-identical sweep and score tables."""
     workdir = killed_and_resumed[0]

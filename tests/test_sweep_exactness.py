@@ -43,9 +43,9 @@ def small_vit():
     [
         ("resnet18", "plain", 16, True),
         ("squeezenet1_1", "cifar", 16, False),
-        ("shufflenet_v2_x1_0", "plain", 16, True),
+        pytest.param("shufflenet_v2_x1_0", "plain", 16, True, marks=pytest.mark.slow),
         ("timm/resnet10t", "plain", 16, True),
-        ("vit", None, 32, False),
+        pytest.param("vit", None, 32, False, marks=pytest.mark.slow),
     ],
 )
 def test_fast_and_exact_sweeps_predict_as_naive_on_every_layer(name, stem, side, shrinks_to_one_pixel):

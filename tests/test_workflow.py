@@ -16,6 +16,7 @@ from fragility.retrain import RETRAIN_COLUMNS
 from fragility.scores import INTERVAL_COLUMNS, SCORE_COLUMNS
 from fragility.scoring.agreement import AGREEMENT_COLUMNS
 from fragility.scoring.claims import CLAIMS_COLUMNS, REMOVABLE_COLUMNS
+from fragility.scoring.propagation import SPLIT_SCORES_COLUMNS
 from fragility.scoring.stats import SUMMARY_COLUMNS
 from fragility.stress.kernels import KERNEL_COLUMNS, TARGETING_COLUMNS
 from fragility.stress.reinit import CRITICALITY_COLUMNS
@@ -136,7 +137,7 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert list(dependency.columns) == RUN_KEYS + ["attack"] + DEPENDENCY_COLUMNS + ["usable"]
     assert len(dependency) == 3 * 4 and set(dependency["network"]) == {"robust", "semirobust", "finetuned"}
     claims = pd.read_parquet(tiny_run / "results" / "reproduction" / "claims.parquet")
-    assert list(claims.columns) == CLAIMS_COLUMNS and len(claims) == 15
+    assert list(claims.columns) == CLAIMS_COLUMNS and len(claims) == 16
     assert set(claims["claim"]) == {
         "first_conv_fragile",
         "last_linear_fragile",
@@ -153,7 +154,10 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
         "semirobust_promotes_robustness",
         "semirobust_finetune_recovers",
         "dependency_rises_toward_output",
+        "semirobust_follows_scores",
     }
+    split_scores = pd.read_parquet(results / "semirobust_scores.parquet")
+    assert list(split_scores.columns) == SPLIT_SCORES_COLUMNS and len(split_scores) == 1  # seed 0, epoch 2, k = 4
     assert claims.set_index("claim").loc["transfer_inflates_adversarial_score", "n"] == 2 * 2  # epochs x units
     assert claims.set_index("claim").loc["triage_finetune_recovers", "n"] == 2  # blocks at the last checkpoint
     assert (tiny_run / "results" / "reproduction" / "claims.md").read_text().startswith("| claim |")
@@ -259,6 +263,7 @@ def test_adding_a_layer_plans_its_sweeps_and_what_reads_them(tiny_run, tmp_path)
         "criticality_resnet18_part0",
         "collect_criticality",
         "agreement",
+        "semirobust_scores",
     }  # criticality: a table per swept layer, in one job per checkpoint (the new layer's only is computed)
     assert set(jobs) - {"sweep_resnet18_part0"} <= readers | {r for r in jobs if r.startswith("figure_")}, jobs
     # the checkpoint's job sweeps the new layer only: the others are read back, bit for bit
@@ -283,6 +288,7 @@ def test_adding_a_layer_plans_its_sweeps_and_what_reads_them(tiny_run, tmp_path)
     assert log.count("reused the tables of an earlier run") == 5 and log.count("layer layer1.0.conv1: ") >= 1
 
 
+@pytest.mark.slow
 def test_single_layer_jobs_write_the_tables_of_grouped_jobs(tiny_run, tmp_path):
     """sweep.layers_per_job 1 (the SLURM profile's) against auto (the tiny run's): bit-identical."""
     workdir = _copy_of(tiny_run, tmp_path)
@@ -314,6 +320,7 @@ def test_execution_settings_and_layer_order_plan_nothing(tiny_run, tmp_path, ext
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout[-2000:]
 
 
+@pytest.mark.slow
 def test_per_checkpoint_epsilon_and_pgd_end_to_end(tmp_path):
     """One tiny run for two settings no other run exercises: ε per checkpoint, and PGD."""
     workdir = scratch_workdir(tmp_path)
@@ -360,6 +367,7 @@ def test_report_shows_every_figure(tiny_run):
     assert "claims.html" in html
 
 
+@pytest.mark.slow
 def test_an_untrained_network_is_flagged_and_required_trust_stops_the_run(tmp_path):
     """Learning rate 1e-9: the network guesses. trust.require: the run stops after the trust
     check with one line naming each checkpoint, before any stress job, writing no table;
