@@ -23,8 +23,10 @@ run: venv
 report: venv
 	$(BIN)/snakemake --report report.html
 
-# ruff (lint and format), snakefmt and Snakemake's own linter: all must be clean.
+# ruff (lint and format), snakefmt, Snakemake's own linter and the package's layers (import-linter,
+# pyproject.toml [tool.importlinter]): all must be clean.
 lint: venv
+	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow/rules

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .io import save_torch
+from .io import save_torch, write_parquet
 from .models import backbone, build_model, freeze_layers, meta_model, resolve_device
 
 CHECKPOINT_FORMAT = "fragility-checkpoint-1"
@@ -404,6 +404,4 @@ class StressMemo:
         return None
 
     def save(self, unit: str, table: str, df: pd.DataFrame) -> None:
-        from .io import write_parquet
-
         write_parquet(df, self.path(unit, table))

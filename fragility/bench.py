@@ -42,13 +42,16 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import GLOBAL_LAYER
+from .artifacts import AdversarialSet, Checkpoint, ModelSpec, TestSet, TrainConfig
 from .attack import Attack
 from .engine.sweep import UNFILTERED, MaskedLayer, SweepOptions
 from .engine.upstream import split_at
 from .engine.whitebox import attack_removals
 from .evaluation import predict
 from .models import build_model, filtered_layers, layer_names, resolve_device
-from .stress.synaptic import plan_variants, sweep
+from .stress import STRESS_TESTS, Context
+from .stress.job import run_stress_job
+from .stress.synaptic import SweepSettings, plan_variants, sweep
 
 
 def count_flops(fn, *args) -> int:
@@ -257,7 +260,6 @@ def bench_whitebox(args) -> pd.DataFrame:
 
 def bench_pipeline(args) -> pd.DataFrame:
     """One checkpoint's sweep jobs against the same sweeps in one process."""
-    from .artifacts import AdversarialSet, Checkpoint, ModelSpec, TestSet, TrainConfig
 
     model, x, y, x_adv = bench_inputs(args)
     layers = chosen_layers(args)
@@ -340,15 +342,12 @@ def _job_seconds(args, folder: Path, layers: list[str]) -> float:
 
 def job_once(args) -> None:
     """(internal) What a workflow sweep job does: load the files once, sweep ``--layers``, write tables."""
-    from .engine.sweep import SweepOptions
-    from .stress import STRESS_TESTS, Context
-    from .stress.job import run_stress_job
 
     folder = Path(args.dir)
     options = SweepOptions(batch_size=args.batch_size, cache_budget_mb=args.cache_budget_mb)
     context = Context(folder / "checkpoint.pt", folder / "testset.pt", folder / "adversarial.pt", args.device, options)
     outputs = {layer: {"sweep": folder / "tables" / f"{layer}.parquet"} for layer in args.layers.split(",")}
-    params = {"steps": args.steps, "filters": ["h1", "h2", "h3"], "whitebox_units": [], "whitebox": None}
+    params = SweepSettings(steps=args.steps).as_params()
     run_stress_job(STRESS_TESTS["sweep"], context, outputs, params, {"dataset": "bench", "model": "bench", "seed": 0, "epoch": 1})
 
 

@@ -8,22 +8,35 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import yaml
 
-from .data import DEBIAN_FASHION_MNIST, NEEDS_DATA_DIR
-from .models import GLOBAL_LAYER
-
-SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")  # package data: a plain install validates too
+from .artifacts import ModelSpec, WeightsError, check_weights, checkpoint_schedule, read_weights
+from .data import DATASETS, DEBIAN_FASHION_MNIST, NEEDS_DATA_DIR, NEEDS_FILES, DatasetError, describe_dataset
+from .models import (
+    GLOBAL_LAYER,
+    ArchitectureError,
+    available_models,
+    backbone,
+    block_names,
+    check_architecture,
+    check_blocks,
+    check_outputs,
+    layer_names,
+    layer_roles,
+    meta_model,
+    model_slug,
+)
+from .schema import SCHEMA_PATH, load_schema, resolve  # noqa: F401  (SCHEMA_PATH, load_schema: public here too)
 
 
 class ConfigError(ValueError):
     """An invalid configuration value; the message is one line naming the key."""
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+ModelCheck = Callable[[dict, str], None]  # a check of one model's settings, raising ConfigError
 
 
 def with_defaults(config: dict, schema: dict) -> dict:
@@ -37,8 +50,10 @@ def with_defaults(config: dict, schema: dict) -> dict:
     return config
 
 
-def validate_config(config: dict, schema: dict | None = None) -> dict:
-    """The config with defaults filled in, or :class:`ConfigError` on the first problem."""
+def validate_config(config: dict, schema: dict | None = None, checks: Iterable[ModelCheck] = ()) -> dict:
+    """The config with defaults filled in, or :class:`ConfigError` on the first problem.
+    ``checks``: further ``check(config, model)`` run on every model after the generic ones
+    (each stress test's own: :func:`fragility.stress.validate`)."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
@@ -48,13 +63,16 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if error is not None:
         raise ConfigError(_describe(error))
     _check_semantics(config)
+    for model in model_names(config):
+        for check in checks:
+            check(config, model)
     return config
 
 
 def _coerce_strings(value, schema: dict, root: dict):
     """Numbers and booleans given as strings where the schema takes no such string (Snakemake's
     ``--config sweep={steps: 5}`` passes nested values as strings) become numbers/booleans."""
-    schema = _resolve(schema, root)
+    schema = resolve(schema, root)
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties")
@@ -70,13 +88,8 @@ def _coerce_strings(value, schema: dict, root: dict):
     return value
 
 
-def _resolve(schema: dict, root: dict) -> dict:
-    ref = schema.get("$ref", "")
-    return root["definitions"][ref.rsplit("/", 1)[-1]] if ref.startswith("#/definitions/") else schema
-
-
 def _accepts_string(schema: dict, value: str, root: dict) -> bool:
-    schema = _resolve(schema, root)
+    schema = resolve(schema, root)
     branches = schema.get("oneOf", []) + schema.get("anyOf", [])
     if branches:
         return any(_accepts_string(branch, value, root) for branch in branches)
@@ -101,22 +114,21 @@ def _describe(error) -> str:
     return f"config key '{'.'.join(path) or '(top level)'}': {message}"
 
 
-def _fail(key: str, value, allowed: str):
+def fail(key: str, value, allowed: str):
+    """Raise the one-line :class:`ConfigError` naming ``key``, ``value`` and what is allowed."""
     raise ConfigError(f"config key '{key}': {value!r} is invalid; {allowed}")
 
 
 def _check_semantics(config: dict) -> None:
-    from .data import DatasetError
-    from .models import ArchitectureError, available_models
 
     datasets = _check_datasets(config)
     models = _check_models(config, datasets)
     _normalise_model_keys(config, models)
     train = config["train"]
     if train["checkpoint_every"] > train["epochs"]:
-        _fail("train.checkpoint_every", train["checkpoint_every"], f"must be <= train.epochs ({train['epochs']})")
+        fail("train.checkpoint_every", train["checkpoint_every"], f"must be <= train.epochs ({train['epochs']})")
     if config["epsilon"]["min"] >= config["epsilon"]["max"]:
-        _fail("epsilon.min", config["epsilon"]["min"], f"must be < epsilon.max ({config['epsilon']['max']})")
+        fail("epsilon.min", config["epsilon"]["min"], f"must be < epsilon.max ({config['epsilon']['max']})")
     _check_data_dir(config)
     known = set(models) | set(available_models())  # a torchvision name may be kept for runs that add it
     for key, mapping in (
@@ -128,7 +140,7 @@ def _check_semantics(config: dict) -> None:
     ):
         for model in mapping:
             if model != "default" and model not in known:
-                _fail(
+                fail(
                     f"{key}.{model}",
                     model,
                     f"per-model keys must be torchvision names or models of this config ({', '.join(models)}), or 'default'",
@@ -142,46 +154,25 @@ def _check_semantics(config: dict) -> None:
         key = "sweep.layers." + (model if model in config["sweep"]["layers"] else "default")
         for layer in [] if choice == "all" else choice:
             if layer not in valid:
-                _fail(key, layer, f"not a Conv2d/Linear layer of {model}; e.g. {sorted(valid)[:4]}")
-        kernel_choice = config["kernels"]["layers"].get(model, config["kernels"]["layers"]["default"])
-        key = "kernels.layers." + (model if model in config["kernels"]["layers"] else "default")
-        for layer in kernel_choice if isinstance(kernel_choice, list) else []:
-            if layer not in valid - {GLOBAL_LAYER}:
-                _fail(key, layer, f"not a Conv2d/Linear layer of {model}; e.g. {sorted(valid - {GLOBAL_LAYER})[:4]}")
+                fail(key, layer, f"not a Conv2d/Linear layer of {model}; e.g. {sorted(valid)[:4]}")
         _check_blocks(config, model)
-        _check_triage(config, model)
-        whitebox_choice = config["whitebox"]["layers"].get(model, config["whitebox"]["layers"]["default"])
-        key = "whitebox.layers." + (model if model in config["whitebox"]["layers"] else "default")
-        swept = set(sweep_units(config, model))
-        for layer in whitebox_choice if isinstance(whitebox_choice, list) else []:
-            if layer not in swept:
-                _fail(key, layer, f"not a swept unit of {model} (the white-box reading is part of the sweep; see sweep.layers)")
-        retrain = config["retrain"]
-        if retrain["label_attack"] == "whitebox" and retrain["label_score"] != "clean":
-            if not [u for u in whitebox_layers(config, model) if u != GLOBAL_LAYER]:
-                _fail(
-                    "retrain.label_attack",
-                    "whitebox",
-                    f"{model} has no layer with the white-box reading (whitebox.layers); its labels could freeze nothing",
-                )
         response = config["figures"]["response_layer"]
         if response is not None and response not in valid:
-            _fail("figures.response_layer", response, f"must be a layer of every model ({model} has no such layer)")
+            fail("figures.response_layer", response, f"must be a layer of every model ({model} has no such layer)")
     epoch = config["figures"]["response_epoch"]
     if epoch is not None and epoch not in checkpoint_epochs(config):
-        _fail("figures.response_epoch", epoch, f"must be a checkpoint epoch: {checkpoint_epochs(config)}")
+        fail("figures.response_epoch", epoch, f"must be a checkpoint epoch: {checkpoint_epochs(config)}")
 
 
 def _check_blocks(config: dict, model: str) -> None:
     """Every listed block of ``model`` a module that holds a layer and maps one 4-D tensor to
     one 4-D tensor on the images of each dataset it runs on."""
-    from .models import ArchitectureError, check_blocks
 
     choice = config["blocks"].get(model, config["blocks"]["default"])
     if not isinstance(choice, list):
         return
     key = "blocks." + (model if model in config["blocks"] else "default")
-    architecture, stem, _, _ = _built_as(config, model)
+    architecture, stem, _, _ = built_as(config, model)
     for dataset in model_datasets(config, model):
         info = dataset_info(config, dataset)
         try:
@@ -190,40 +181,17 @@ def _check_blocks(config: dict, model: str) -> None:
             raise ConfigError(f"config key '{key}': {exc}") from exc
 
 
-def _check_triage(config: dict, model: str) -> None:
-    """Every triaged block of ``model`` replaceable by one 3×3 convolution (an integer stride
-    by ``triage.stride``'s rule) on the images of each dataset it runs on."""
-    from .models import block_io_shapes
-    from .stress.triage import TriageError, compression_stride
-
-    blocks = triage_units(config, model)
-    if not blocks:
-        return
-    key = "blocks." + (model if model in config["blocks"] else "default")
-    architecture, stem, _, _ = _built_as(config, model)
-    side = None if is_given(config, model) else config["image_size"]  # the network sees images resized to it
-    for dataset in model_datasets(config, model):
-        info = dataset_info(config, dataset)
-        shape = (info.image_shape[0], side, side) if side else info.image_shape
-        for block, (shape_in, shape_out) in block_io_shapes(architecture, blocks, stem, info.num_classes, shape).items():
-            try:
-                compression_stride(block, shape_in, shape_out, config["triage"]["stride"])
-            except TriageError as exc:
-                raise ConfigError(f"config key '{key}': {model} on {dataset}: {exc}") from exc
-
-
 def _check_datasets(config: dict) -> dict[str, dict]:
     """Every dataset entry readable (folders, npz headers) and named once."""
-    from .data import DATASETS, DatasetError
 
     entries = {}
     for i, item in enumerate(config["datasets"]):
         entry = _dataset_entry(item)
         name = entry["name"]
         if name in entries:
-            _fail(f"datasets.{i}.name", name, "dataset names must be unique")
+            fail(f"datasets.{i}.name", name, "dataset names must be unique")
         if not isinstance(item, str) and name in DATASETS:
-            _fail(f"datasets.{i}.name", name, f"is a built-in dataset's name; choose another ({', '.join(DATASETS)} are taken)")
+            fail(f"datasets.{i}.name", name, f"is a built-in dataset's name; choose another ({', '.join(DATASETS)} are taken)")
         if not isinstance(item, str):
             try:
                 dataset_info(config, name, entry)
@@ -236,15 +204,13 @@ def _check_datasets(config: dict) -> dict[str, dict]:
 def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
     """Every model buildable, named once, paired with datasets it can run on; a given model's
     weights fit its architecture and its dataset's classes and image shape."""
-    from .artifacts import ModelSpec, WeightsError, check_weights, read_weights
-    from .models import ArchitectureError, check_architecture, check_outputs
 
     entries = {}
     for i, item in enumerate(config["models"]):
         entry = _model_entry(item)
         key = f"models.{i}"
         if entry["name"] in entries:
-            _fail(
+            fail(
                 f"{key}.name" if isinstance(item, dict) else key,
                 entry["name"],
                 "model names must be unique (timm/<name> is named timm_<name>)",
@@ -257,11 +223,11 @@ def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
         if entry["weights"] is None:
             continue
         if entry["dataset"] not in datasets:
-            _fail(f"{key}.dataset", entry["dataset"], f"must be one of the config's datasets: {', '.join(datasets)}")
+            fail(f"{key}.dataset", entry["dataset"], f"must be one of the config's datasets: {', '.join(datasets)}")
         info = dataset_info(config, entry["dataset"])
         for stat in ("mean", "std"):
             if entry[stat] is not None and len(entry[stat]) != info.image_shape[0]:
-                _fail(
+                fail(
                     f"{key}.{stat}",
                     entry[stat],
                     f"needs one value per channel ({info.image_shape[0]} for dataset {entry['dataset']})",
@@ -277,10 +243,10 @@ def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
     trainable = [d for d in datasets if dataset_info(config, d).has_train]
     trained = [m for m, e in entries.items() if e["weights"] is None]
     if trained and not trainable:
-        _fail("models", trained[0], "a model the workflow trains needs a dataset with a training split")
+        fail("models", trained[0], "a model the workflow trains needs a dataset with a training split")
     for name in datasets:
         if not dataset_info(config, name).has_train and not any(e["dataset"] == name for e in entries.values()):
-            _fail("datasets", name, "has no training split (train/ or x_train) and no given model uses it")
+            fail("datasets", name, "has no training split (train/ or x_train) and no given model uses it")
     return entries
 
 
@@ -301,7 +267,6 @@ def _dataset_entry(item) -> dict:
 def _model_entry(item) -> dict:
     """A model item as ``{name, architecture, weights, dataset, mean, std}``: a string is a
     trained model named by its slug (``timm/resnet10t`` -> ``timm_resnet10t``)."""
-    from .models import model_slug
 
     if isinstance(item, str):
         return {"name": model_slug(item), "architecture": item, "weights": None, "dataset": None, "mean": None, "std": None}
@@ -347,7 +312,6 @@ def is_given(config: dict, model: str) -> bool:
 
 def dataset_source(config: dict, dataset: str) -> dict:
     """The keyword arguments of :func:`fragility.data.load_dataset` that say where ``dataset`` is."""
-    from .data import NEEDS_FILES
 
     entry = dict(dataset_entries(config)[dataset])
     if dataset in NEEDS_FILES and len(entry) == 1:
@@ -363,7 +327,6 @@ def dataset_info(config: dict, dataset: str, entry: dict | None = None):
 
 @functools.cache
 def _cached_info(entry: tuple):
-    from .data import describe_dataset
 
     return describe_dataset(**dict(entry))
 
@@ -417,7 +380,7 @@ def given_model_spec(config: dict, model: str) -> dict:
     }
 
 
-def _built_as(config: dict, model: str) -> tuple:
+def built_as(config: dict, model: str) -> tuple:
     """(architecture, stem, num_classes, in_channels) ``model`` is built with, for the
     structure-only helpers of :mod:`fragility.models` (a trained model's names do not
     depend on classes or channels; a given model's are read at its dataset's)."""
@@ -430,16 +393,14 @@ def _built_as(config: dict, model: str) -> tuple:
 
 def model_layers(config: dict, model: str) -> list[str]:
     """The filterable layers of ``model`` as the workflow builds it."""
-    from .models import layer_names
 
-    return layer_names(*_built_as(config, model))
+    return layer_names(*built_as(config, model))
 
 
 def model_roles(config: dict, model: str) -> dict:
     """First conv, last layer and BatchNorm-followed convs of ``model`` (:func:`fragility.models.layer_roles`)."""
-    from .models import layer_roles
 
-    return layer_roles(*_built_as(config, model))
+    return layer_roles(*built_as(config, model))
 
 
 def _check_data_dir(config: dict) -> None:
@@ -447,9 +408,9 @@ def _check_data_dir(config: dict) -> None:
     builtin = [d for d in config["datasets"] if isinstance(d, str)]
     needing = [d for d in builtin if d in NEEDS_DATA_DIR or (d == "fashion_mnist" and not DEBIAN_FASHION_MNIST.is_dir())]
     if needing and data_dir is None:
-        _fail("data_dir", None, f"datasets {needing} need a data_dir holding their files")
+        fail("data_dir", None, f"datasets {needing} need a data_dir holding their files")
     if needing and not Path(data_dir).is_dir():
-        _fail("data_dir", data_dir, f"the folder does not exist (datasets {needing} need it)")
+        fail("data_dir", data_dir, f"the folder does not exist (datasets {needing} need it)")
 
 
 def attack_settings(config: dict) -> dict:
@@ -482,16 +443,14 @@ def block_units(config: dict, model: str) -> list[str]:
         return []
     if choice != "auto":
         return _block_order(config, model, choice)
-    from .models import block_names
 
-    return block_names(*_built_as(config, model))
+    return block_names(*built_as(config, model))
 
 
 def _block_order(config: dict, model: str, chosen: list[str]) -> list[str]:
     """``chosen`` in module order (reordering the list changes nothing)."""
-    from .models import backbone, meta_model
 
-    order = {name: i for i, (name, _) in enumerate(backbone(meta_model(*_built_as(config, model))).named_modules())}
+    order = {name: i for i, (name, _) in enumerate(backbone(meta_model(*built_as(config, model))).named_modules())}
     return sorted(chosen, key=lambda name: order.get(name, len(order)))
 
 
@@ -509,123 +468,7 @@ def unit_groups(config: dict, units: list[str]) -> list[list[str]]:
     return [units[i : i + size] for i in range(0, len(units), size)] if units else []
 
 
-def kernel_layers(config: dict, model: str) -> list[str]:
-    """The layers whose kernels are removed one at a time for ``model`` (``kernels.layers``)."""
-    mapping = config["kernels"]["layers"]
-    choice = mapping.get(model, mapping["default"])
-    if choice == "none":
-        return []
-    if choice != "first_conv":
-        return list(choice)
-    from .models import first_conv_layer
-
-    try:
-        return [first_conv_layer(*_built_as(config, model))]  # no trace: asked for on every plan
-    except ValueError:  # a network without Conv2d (an MLP factory): no kernels to remove
-        return []
-
-
-def whitebox_epochs(config: dict, model: str) -> list[int]:
-    """The checkpoint epochs of ``model`` whose sweeps get the white-box reading
-    (``whitebox.checkpoints``; ``attack.regenerate: true`` asks for all)."""
-    epochs = model_epochs(config, model)
-    return epochs if config["attack"]["regenerate"] or config["whitebox"]["checkpoints"] == "all" else epochs[-1:]
-
-
-def triage_units(config: dict, model: str) -> list[str]:
-    """The blocks of ``model`` that triage compresses (the configured blocks; none without
-    ``triage.schemes`` or a training split)."""
-    if not config["triage"]["schemes"]:
-        return []
-    if not any(dataset_info(config, d).has_train for d in model_datasets(config, model)):
-        return []
-    return block_units(config, model)
-
-
-def triage_epochs(config: dict, model: str) -> list[int]:
-    """The checkpoint epochs of ``model`` that triage runs from (``triage.checkpoints``)."""
-    epochs = model_epochs(config, model)
-    return epochs if config["triage"]["checkpoints"] == "all" else epochs[-1:]
-
-
-def triage_settings(config: dict, model: str) -> dict:
-    """What changes a triage job's tables: the schemes and their training (``triage.epochs``
-    null: ``train.checkpoint_every``), and the initialiser S is drawn from."""
-    from .stress.triage import SCHEMES
-
-    triage = config["triage"]
-    epochs = triage["epochs"] if triage["epochs"] is not None else config["train"]["checkpoint_every"]
-    return {
-        "schemes": [s for s in SCHEMES if s in triage["schemes"]],
-        "epochs": epochs,
-        "temperature": triage["temperature"],
-        "alpha": triage["alpha"],
-        "max_train": triage["max_train"],
-        "stride": triage["stride"],
-        "init": config["init"],
-    }
-
-
-def semirobust_units(config: dict, model: str) -> list[str]:
-    """The splits of ``model`` the semirobust analysis runs (``k4``, ``k12``: ``semirobust.splits``
-    below its number of layers; none without a training split)."""
-    from .stress.semirobust import split_units
-
-    if not any(dataset_info(config, d).has_train for d in model_datasets(config, model)):
-        return []
-    return split_units(config["semirobust"]["splits"], len(model_layers(config, model)))
-
-
-def semirobust_epochs(config: dict, model: str) -> list[int]:
-    """The checkpoint epochs of ``model`` the semirobust analysis starts from."""
-    epochs = model_epochs(config, model)
-    return epochs if config["semirobust"]["checkpoints"] == "all" else epochs[-1:]
-
-
-def semirobust_settings(config: dict) -> dict:
-    """What changes the robust network and the semirobust tables
-    (:class:`fragility.stress.semirobust.SemirobustSettings`)."""
-    chosen, pgd = config["semirobust"], dict(config["attack"]["pgd"])
-    return {
-        "epochs": chosen["epochs"] if chosen["epochs"] is not None else config["train"]["checkpoint_every"],
-        "finetune_epochs": chosen["finetune_epochs"],
-        "delta": chosen["delta"],
-        "max_train": chosen["max_train"],
-        "train_steps": chosen["train_steps"] if chosen["train_steps"] is not None else pgd["steps"],
-        "clamp": config["attack"]["clamp"],
-        "pgd": pgd,
-    }
-
-
-def whitebox_layers(config: dict, model: str) -> list[str]:
-    """The swept units of ``model`` that also get the white-box reading (``whitebox.layers``;
-    ``attack.regenerate: true`` asks for every swept unit), in sweep order."""
-    mapping = config["whitebox"]["layers"]
-    choice = "all" if config["attack"]["regenerate"] else mapping.get(model, mapping["default"])
-    swept = sweep_units(config, model)
-    if choice == "none":
-        return []
-    if choice == "all":
-        return swept
-    if choice == "stages":
-        from .models import stage_layers
-
-        chosen = set(stage_layers(*_built_as(config, model))) | {GLOBAL_LAYER}
-    elif choice == "ends":
-        from .models import first_conv_layer
-
-        layers = model_layers(config, model)
-        try:
-            chosen = {first_conv_layer(*_built_as(config, model)), layers[-1]}
-        except ValueError:  # no Conv2d (an MLP factory): the last layer only
-            chosen = {layers[-1]}
-    else:
-        chosen = set(choice)
-    return [unit for unit in swept if unit in chosen]
-
-
 def checkpoint_epochs(config: dict) -> list[int]:
-    from .artifacts import checkpoint_schedule
 
     return checkpoint_schedule(config["train"]["epochs"], config["train"]["checkpoint_every"])
 

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .io import atomic_path
+
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "tiny_imagenet")
 NEEDS_DATA_DIR = ("mnist", "cifar10", "tiny_imagenet")
 NEEDS_FILES = NEEDS_DATA_DIR + ("fashion_mnist",)  # every dataset but the embedded digits
@@ -354,8 +356,6 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
 
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write ``array`` (uint8) as an uncompressed IDX file, atomically (the inverse of :func:`read_idx`)."""
-    from .io import atomic_path
-
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = struct.pack(">I", IDX_MAGIC[array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     with atomic_path(path) as tmp:

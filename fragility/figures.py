@@ -3,7 +3,7 @@ the collected tables it reads, its report caption and the ``figures:`` keys it u
 
 The workflow's figure rules, the target lists, the report and the tests read
 :data:`FIGURES`; adding a figure is one function in :mod:`fragility.plots` plus one entry
-here. Captions may name ``{dataset}`` and ``{model}``. No torch.
+here (or, for a stress test of one's own, :func:`register_figure` from its module). Captions may name ``{dataset}`` and ``{model}``. No torch.
 """
 
 from __future__ import annotations
@@ -203,6 +203,15 @@ FIGURES: dict[str, FigureSpec] = {
         ),
     )
 }
+
+
+def register_figure(spec: FigureSpec) -> FigureSpec:
+    """Add ``spec`` to :data:`FIGURES` (a stress test of a user's own registers its figures so;
+    a second figure of one name is an error)."""
+    if FIGURES.get(spec.name, spec) is not spec:
+        raise ValueError(f"figure {spec.name!r} is registered twice")
+    FIGURES[spec.name] = spec
+    return spec
 
 
 def figure_names(scope: str = "model") -> list[str]:

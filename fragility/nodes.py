@@ -1,5 +1,8 @@
-"""Kernel dropout and targeting under their first import path (kept for users' scripts):
-they live in :mod:`fragility.stress.kernels`."""
+"""Deprecated: kernel dropout and targeting under their first import path, kept for users'
+scripts for one release and removed in the next. Importing it warns
+(``DeprecationWarning``): they live in :mod:`fragility.stress.kernels`."""
+
+import warnings
 
 from .stress.kernels import (
     KERNEL_COLUMNS,
@@ -10,6 +13,13 @@ from .stress.kernels import (
     kernel_dropout,
     targeting,
     targeting_from_distances,
+)
+
+warnings.warn(
+    "fragility.nodes is deprecated and will be removed in the next release: import its names "
+    "(kernel_dropout, targeting, analyse_kernels, KERNEL_COLUMNS, ...) from fragility.stress.kernels",
+    DeprecationWarning,
+    stacklevel=2,
 )
 
 __all__ = [

@@ -19,9 +19,8 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
+from .schema import SCHEMA_PATH, load_schema, resolve
 
-SCHEMA = Path(__file__).with_name("config.schema.yaml")
 OUTPUT = Path("docs") / "configuration.md"
 
 INTRO = """\
@@ -204,22 +203,6 @@ counts, RNG, data order ([method.md](method.md#selective-retraining)).""",
     "removable.max_loss": "An absolute loss of accuracy: 0.01 allows 93 % → 92 %.",
     "figures": "Rebuild one figure from the cached tables: `snakemake --cores 1 results/figures/digits/resnet18/local_scores.png`.",
 }
-
-
-def load_schema(path: str | Path = SCHEMA) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def resolve(node: dict, root: dict) -> dict:
-    """``node`` with a local ``$ref`` (``#/definitions/name``, ``#/$defs/name``) followed,
-    the referring node's own keys (a description, a default) kept over the target's."""
-    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
-        target = root
-        for part in node["$ref"][2:].split("/"):
-            target = target[part]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
 
 
 def value_text(value) -> str:
@@ -466,7 +449,7 @@ def render(schema: dict | None = None) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m fragility.schema_docs", description=__doc__.splitlines()[0])
-    parser.add_argument("--schema", default=str(SCHEMA), help="the JSON schema (YAML) to document")
+    parser.add_argument("--schema", default=str(SCHEMA_PATH), help="the JSON schema (YAML) to document")
     parser.add_argument(
         "--write",
         nargs="?",

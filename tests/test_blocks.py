@@ -17,7 +17,7 @@ from fragility.models import (
     unit_kind,
 )
 from fragility.stress.reinit import criticality_table, reinit, rerandomise
-from fragility.sweep import sweep
+from fragility.stress.synaptic import sweep
 
 
 def test_auto_finds_the_blocks_of_each_family_by_type():

@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fragility.scores import INTERVAL_COLUMNS, SCORE_COLUMNS, score_table
-from fragility.scoring.bootstrap import pack_correct, replicate_counts, unpack_correct
+from fragility.scoring.bootstrap import INTERVAL_COLUMNS, pack_correct, replicate_counts, unpack_correct
+from fragility.scoring.scores import SCORE_COLUMNS
+from fragility.scoring.tables import score_table
 
 STEPS = 4
 

@@ -6,18 +6,10 @@ from fragility.config import (
     attack_settings,
     block_units,
     perturbed_layers,
-    semirobust_epochs,
-    semirobust_settings,
-    semirobust_units,
     sweep_layers,
     sweep_units,
-    triage_epochs,
-    triage_settings,
-    triage_units,
-    validate_config,
-    whitebox_epochs,
-    whitebox_layers,
 )
+from fragility.stress import validate as validate_config  # the schema, the generic checks and every stress test's own
 
 
 def test_defaults_fill_every_key():
@@ -199,46 +191,6 @@ def test_given_weights_that_do_not_fit_fail_before_any_job(tmp_path):
     weights["extra"] = torch.zeros(1)
     with pytest.raises(ConfigError, match="unexpected key 'extra'"):
         validate_config(given_config(tmp_path, weights=weights))
-
-
-def test_the_whitebox_reading_defaults_to_the_two_ends_at_each_runs_last_checkpoint():
-    config = validate_config({})
-    assert whitebox_layers(config, "resnet18") == ["conv1", "fc"] and whitebox_epochs(config, "resnet18") == [4]
-    stages = validate_config({"whitebox": {"layers": {"default": "stages"}, "checkpoints": "all"}})
-    assert whitebox_layers(stages, "resnet18") == [
-        "conv1",
-        "layer2.0.conv1",
-        "layer3.0.conv1",
-        "layer4.0.conv1",
-        "fc",
-        "__global__",
-    ] and whitebox_epochs(stages, "resnet18") == [2, 4]
-    regenerate = validate_config({"attack": {"regenerate": True}})
-    assert whitebox_layers(regenerate, "resnet18") == sweep_units(regenerate, "resnet18") and whitebox_epochs(
-        regenerate, "resnet18"
-    ) == [2, 4]
-
-
-def test_triage_runs_on_the_configured_blocks_at_each_runs_last_checkpoint():
-    config = validate_config({})
-    blocks = [f"layer{s}.{b}" for s in (1, 2, 3, 4) for b in (0, 1)]
-    assert triage_units(config, "resnet18") == blocks and triage_epochs(config, "resnet18") == [4]
-    assert triage_settings(config, "resnet18")["epochs"] == 2  # triage.epochs null: train.checkpoint_every
-    assert triage_units(validate_config({"triage": {"schemes": []}}), "resnet18") == []
-    assert triage_units(validate_config({"blocks": {"default": "none"}}), "resnet18") == []
-    assert triage_epochs(validate_config({"triage": {"checkpoints": "all"}}), "resnet18") == [2, 4]
-    assert triage_units(validate_config({"image_size": 28, "triage": {"stride": "ceil"}}), "resnet18") == blocks
-    assert triage_units(validate_config({"image_size": 28, "triage": {"schemes": []}}), "resnet18") == []  # no check
-
-
-def test_semirobust_splits_below_the_number_of_layers_at_each_runs_last_checkpoint():
-    config = validate_config({})
-    assert semirobust_units(config, "resnet18") == ["k4", "k12"] and semirobust_epochs(config, "resnet18") == [4]
-    assert semirobust_units(validate_config({"semirobust": {"splits": [4, 21, 30]}}), "resnet18") == ["k4"]  # 21 layers
-    assert semirobust_units(validate_config({"semirobust": {"splits": []}}), "resnet18") == []
-    settings = semirobust_settings(validate_config({"attack": {"pgd": {"steps": 7}}, "semirobust": {"epochs": 3}}))
-    assert settings["epochs"] == 3 and settings["train_steps"] == 7 and settings["pgd"]["steps"] == 7  # null: attack.pgd's
-    assert semirobust_settings(config)["epochs"] == 2  # null: train.checkpoint_every
 
 
 def test_blocks_are_units_after_the_layers_in_module_order():

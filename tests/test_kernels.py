@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from fragility.engine.sweep import SweepOptions
 from fragility.evaluation import accuracy
 from fragility.models import build_model
 from fragility.stress.kernels import KERNEL_COLUMNS, TARGETING_COLUMNS, analyse_kernels, kernel_dropout, targeting
-from fragility.sweep import SweepOptions
 
 
 def tiny_conv_net():

@@ -13,9 +13,10 @@ from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 
 from fragility import plots  # noqa: E402
-from fragility.nodes import KERNEL_COLUMNS, TARGETING_COLUMNS  # noqa: E402
-from fragility.scores import INTERVAL_COLUMNS, SCORE_COLUMNS  # noqa: E402
-from fragility.sweep import SWEEP_COLUMNS  # noqa: E402
+from fragility.scoring.bootstrap import INTERVAL_COLUMNS  # noqa: E402
+from fragility.scoring.scores import SCORE_COLUMNS  # noqa: E402
+from fragility.stress.kernels import KERNEL_COLUMNS, TARGETING_COLUMNS  # noqa: E402
+from fragility.stress.synaptic import SWEEP_COLUMNS  # noqa: E402
 
 GLOBAL = "__global__"
 RUN = ["dataset", "model", "seed", "epoch"]

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fragility.scoring.claims import semirobust_follows_scores
 from fragility.scoring.propagation import SPLIT_SCORES_COLUMNS, gain_agreement, split_scores
+from fragility.stress.semirobust import follows_scores
 
 LAYERS = {"net": ["l1", "l2", "l3", "l4"]}
 # (layer, filter, unit_kind) -> (r_ε, Δr) at seed 0, epoch 4
@@ -73,7 +73,6 @@ def test_gain_agreement_and_the_claim_by_hand():
     # 4 concordant, 0 discordant, 2 ties in x only: τ_b = 4 / sqrt(6 · 4)
     assert taus["score_adv_fb"] == pytest.approx(4 / np.sqrt(24))
     assert taus["score_adv_fa"] == pytest.approx(4 / np.sqrt(24))  # f_a: 0.3 at k = 1, 0.2 at k = 2
-    row = semirobust_follows_scores(table, "a", "net")
-    assert row["claim"] == "semirobust_follows_scores" and row["holds"] and row["n"] == 4
-    assert row["value"] == pytest.approx(4 / np.sqrt(24))
-    assert "r_ε of f_b 0.82" in row["detail"]
+    found = follows_scores({"semirobust_scores": table}, {})
+    assert found.holds and found.n == 4 and found.value == pytest.approx(4 / np.sqrt(24))
+    assert "r_ε of f_b 0.82" in found.detail

@@ -93,7 +93,7 @@ def test_resnet50_layer_sweep_stays_under_4_gib(tmp_path):
     script = """
 import resource, torch
 from fragility.models import build_model
-from fragility.sweep import sweep
+from fragility.stress.synaptic import sweep
 torch.manual_seed(0)
 model = build_model("resnet50", 10, 3, None, [0.5] * 3, [0.25] * 3).eval()
 x = torch.rand(1000, 3, 32, 32); y = torch.randint(0, 10, (1000,))

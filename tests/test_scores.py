@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fragility.scores import (
-    INTERVAL_COLUMNS,
+from fragility.scoring.bootstrap import INTERVAL_COLUMNS
+from fragility.scoring.scores import (
     SCORE_COLUMNS,
     adversarial_score,
     area,
@@ -13,8 +13,8 @@ from fragility.scores import (
     label,
     normalise,
     scaled_performance,
-    score_table,
 )
+from fragility.scoring.tables import score_table
 
 
 def test_baseline_and_scaling():

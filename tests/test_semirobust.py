@@ -8,7 +8,9 @@ import torch
 from fragility.attack import Attack
 from fragility.data import Dataset
 from fragility.models import backbone, build_model
+from fragility.stress import validate as validate_config
 from fragility.stress.semirobust import (
+    SemirobustSettings,
     class_weighted_cka,
     dependency,
     epochs_to_reach,
@@ -16,7 +18,9 @@ from fragility.stress.semirobust import (
     finetune_second_part,
     linear_cka,
     robust_network,
+    semirobust_epochs,
     semirobust_network,
+    semirobust_units,
     split_layers,
     split_modules,
     split_state,
@@ -134,3 +138,14 @@ def test_dependency_pairs_the_consecutive_layers_from_the_cut_to_the_output(data
         ("layer4.1.conv2", "fc", 3),
     ]
     assert all(0 <= row["cka"] <= 1 + 1e-9 for row in found)
+
+
+def test_semirobust_splits_below_the_number_of_layers_at_each_runs_last_checkpoint():
+    config = validate_config({})
+    assert semirobust_units(config, "resnet18") == ["k4", "k12"] and semirobust_epochs(config, "resnet18") == [4]
+    assert semirobust_units(validate_config({"semirobust": {"splits": [4, 21, 30]}}), "resnet18") == ["k4"]  # 21 layers
+    assert semirobust_units(validate_config({"semirobust": {"splits": []}}), "resnet18") == []
+    chosen = validate_config({"attack": {"pgd": {"steps": 7}}, "semirobust": {"epochs": 3}})
+    settings = SemirobustSettings.from_config(chosen, "resnet18")
+    assert settings.epochs == 3 and settings.train_steps == 7 and settings.pgd["steps"] == 7  # null: attack.pgd's
+    assert SemirobustSettings.from_config(config, "resnet18").epochs == 2  # null: train.checkpoint_every

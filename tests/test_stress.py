@@ -1,25 +1,85 @@
-"""The stress-test shape: the registry, one job over several units, and its memo."""
+"""The stress-test shape: the registry — every entry's tables, settings, checks and claims —,
+one job over several units, its memo, and a new stress test added from one module alone."""
+
+import dataclasses
 
 import pandas as pd
 import pytest
 
 from fragility.artifacts import StressMemo
+from fragility.config import ConfigError, model_names
 from fragility.engine.sweep import SweepOptions
-from fragility.stress import RUN_COLUMNS, STRESS_TESTS, Context, rank_families
+from fragility.scoring.claims import CLAIMS, ClaimSpec, Finding, claims_table, verdict
+from fragility.stress import RUN_COLUMNS, STRESS_TESTS, Context, Settings, StressTest, rank_families, register, validate
 from fragility.stress.job import run_stress_job
-from fragility.sweep import SWEEP_COLUMNS, sweep
+from fragility.stress.synaptic import SWEEP_COLUMNS, sweep
+from fragility.trust import with_usable
 
 IDENTITY = {"dataset": "d", "model": "resnet18", "seed": 0, "epoch": 1}
 
 
-def test_every_stress_test_declares_its_tables_with_the_shared_columns():
+def test_the_registry_holds_the_five_stress_tests_in_order():
     assert list(STRESS_TESTS) == ["sweep", "kernels", "criticality", "triage", "semirobust"]
     for test in STRESS_TESTS.values():
         for name, columns in test.tables.items():
-            assert columns[:4] == RUN_COLUMNS and "attack" in columns, (test.name, name)
             assert {"layer", "block", "split_k"} & set(columns), (test.name, name)  # the unit: a block, a split
-            assert len(set(columns)) == len(columns)
     assert [family["table"] for family in rank_families()] == ["scores", "criticality", "triage_drops"]
+    with pytest.raises(ValueError, match="registered twice"):
+        register(STRESS_TESTS["kernels"])
+
+
+# one bad value per stress test with config checks of its own, and the key its one line names
+BAD_VALUES = {
+    "sweep": ({"whitebox": {"layers": {"default": ["layer9"]}}}, "whitebox.layers.default"),
+    "kernels": ({"kernels": {"layers": {"default": ["layer9"]}}}, "kernels.layers.default"),
+    "triage": ({"image_size": 28}, "blocks.default"),  # layer2.0 maps 7×7 to 4×4: no integer stride (exact rule)
+}
+# stress tests whose units and settings come from shared keys only (checked by fragility.config)
+NO_KEYS_OF_THEIR_OWN = {"criticality": "sweep.layers, blocks and init", "semirobust": "splits at or above the layers are dropped"}
+
+
+@pytest.fixture(scope="module")
+def default_config():
+    return validate({})
+
+
+@pytest.mark.parametrize("name", list(STRESS_TESTS))
+def test_each_stress_test_declares_tables_settings_and_checks(name, default_config):
+    test = STRESS_TESTS[name]
+    assert test.name == name and test.description
+    for table, columns in test.tables.items():
+        assert columns[:4] == RUN_COLUMNS and "attack" in columns and len(set(columns)) == len(columns), table
+    model = model_names(default_config)[0]
+    settings = test.settings.from_config(default_config, model)
+    assert isinstance(settings, Settings) and dataclasses.is_dataclass(settings)
+    params = test.params(default_config, model, test.units(default_config, model))
+    assert test.settings.from_params(params) == settings.for_units(test.units(default_config, model))  # one object, both ways
+    assert params == test.settings.from_params(params).as_params()
+    if test.check is None:
+        assert name in NO_KEYS_OF_THEIR_OWN
+        return
+    test.check(default_config, model)  # the default passes
+    bad, key = BAD_VALUES[name]
+    with pytest.raises(ConfigError) as error:
+        validate(bad)
+    assert str(error.value).startswith(f"config key '{key}'") and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name", list(CLAIMS))
+def test_each_claim_declares_its_test_and_the_n_it_needs(name):
+    spec = CLAIMS[name]
+    assert spec.tests and spec.statistic and spec.counts and spec.min_n >= 1 and spec.tables
+    owners = [test.name for test in STRESS_TESTS.values() if spec in test.claims]
+    assert len(owners) == 1, f"claim {name} belongs to {owners}"  # one home
+
+
+def test_a_claim_below_its_min_n_is_undetermined_never_no():
+    spec = ClaimSpec("c", "t", "s", 6, "seeds", ("x",), lambda tables, options: Finding(-1.0, 2, False, "d"))
+    assert verdict(spec, spec.compute({}, {})) == ("undetermined", "d; needs n ≥ 6 (has 2)")
+    assert verdict(spec, Finding(-1.0, 6, False, "d")) == ("no", "d")
+    assert (
+        verdict(spec, Finding(1.0, 6, True, "d"))[0] == "yes" and verdict(spec, Finding(1.0, 9, None, "d"))[0] == "undetermined"
+    )
 
 
 def _context(folder):
@@ -31,11 +91,12 @@ def _outputs(folder, test, units):
 
 
 def test_a_job_writes_each_unit_as_the_test_alone_computes_it(stage_files, tmp_path):
-    test, params = STRESS_TESTS["sweep"], {"steps": 3, "filters": ["h1", "h2", "h3"], "whitebox_units": [], "whitebox": None}
+    test = STRESS_TESTS["sweep"]
+    params = {"steps": 3, "filters": ["h1", "h2", "h3"], "whitebox_units": [], "whitebox_epochs": [], "whitebox": None}
     outputs = _outputs(tmp_path, test, ["conv1", "fc"])
     run_stress_job(test, _context(stage_files), outputs, params, IDENTITY)
     context = _context(stage_files)
-    tests = context.tests
+    tests = context.testset
     alone = sweep(context.model, "fc", tests.x, tests.y, context.adversarial.x_adv, steps=3, batch_size=16)
     written = pd.read_parquet(outputs["fc"]["sweep"])
     assert list(written.columns) == RUN_COLUMNS + SWEEP_COLUMNS + ["attack"] and (written["attack"] == "fgsm").all()
@@ -48,7 +109,7 @@ def test_sweep_settings_come_one_way(stage_files):
     with pytest.raises(TypeError, match="unknown sweep setting 'step'"):
         SweepOptions.of(step=10)
     assert SweepOptions.of(steps=10, filters=["h1"]) == SweepOptions(steps=10, filters=("h1",))
-    tests = _context(stage_files).tests
+    tests = _context(stage_files).testset
     with pytest.raises(TypeError, match="not both"):
         sweep(_context(stage_files).model, "fc", tests.x, tests.y, tests.x, SweepOptions(), steps=10)
 
@@ -84,37 +145,106 @@ def test_a_damaged_memo_entry_is_recomputed_never_a_failure(stage_files, tmp_pat
     assert pd.read_parquet(entry).equals(first["conv1"]["kernels"])  # the entry is replaced by a good one
 
 
-def test_a_new_stress_test_is_one_entry_on_the_shared_shape(stage_files, tmp_path):
-    """The shape a fourth stress test plugs into: units, params, a run function and its
-    tables; the job adds the run columns and the attack, writes, memorises and reads back."""
+# ---------------------------------------------------------------- a sixth stress test, from this module alone
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleSettings(Settings):
+    scale: float = 0.5
+
+    @classmethod
+    def from_config(cls, config, model):
+        return cls(scale=0.5 if config["init"] == "kaiming_uniform" else 0.25)
+
+
+def _scaled_accuracy(context, unit, settings):
     from fragility.evaluation import accuracy
-    from fragility.stress.base import StressTest
 
-    def run(context, unit, params):
-        module = context.model.net.get_submodule(unit)
-        saved = module.weight.detach().clone()
-        module.weight.data.mul_(params["scale"])
-        try:
-            tests = context.tests
-            acc = accuracy(context.model, tests.x, tests.y), accuracy(context.model, context.adversarial.x_adv, tests.y)
-        finally:
-            module.weight.data.copy_(saved)
-        return {"scaled": pd.DataFrame({"layer": [unit], "acc_clean": [acc[0]], "acc_adv": [acc[1]]})}
+    module = context.model.net.get_submodule(unit)
+    saved = module.weight.detach().clone()
+    module.weight.data.mul_(settings.scale)
+    try:
+        testset = context.testset
+        acc = accuracy(context.model, testset.x, testset.y), accuracy(context.model, context.adversarial.x_adv, testset.y)
+    finally:
+        module.weight.data.copy_(saved)
+    return {"scaled": pd.DataFrame({"layer": [unit], "acc_clean": [acc[0]], "acc_adv": [acc[1]]})}
 
-    scaled = StressTest(
-        name="scaled",
-        description="every weight of the unit halved",
-        tables={"scaled": RUN_COLUMNS + ["attack", "layer", "acc_clean", "acc_adv"]},
-        units=lambda config, model: ["conv1", "fc"],
-        run=run,
-        params=lambda config, model, units: {"scale": 0.5},
+
+def _check_scale(config, model):
+    if config["batch_size"] < 2:
+        raise ConfigError(f"config key 'batch_size': {config['batch_size']!r} is invalid; scaling needs 2 images a batch")
+
+
+def _scaling_hurts(tables, options):
+    rows = tables["scaled"]
+    per_seed = rows.groupby("seed")["acc_clean"].mean()
+    return Finding(
+        float(per_seed.mean()), len(per_seed), bool(per_seed.mean() < options["scaled"]["below"]), "mean clean accuracy"
     )
-    outputs = _outputs(tmp_path, scaled, scaled.units({}, "resnet18"))
-    run_stress_job(scaled, _context(stage_files), outputs, scaled.params({}, "resnet18", []), IDENTITY, tmp_path / ".memo")
+
+
+SCALED = StressTest(
+    name="scaled",
+    description="every weight of the unit scaled down",
+    tables={"scaled": RUN_COLUMNS + ["attack", "layer", "acc_clean", "acc_adv"]},
+    units=lambda config, model: ["conv1", "fc"],
+    settings=ScaleSettings,
+    run=_scaled_accuracy,
+    check=_check_scale,
+    claims=(ClaimSpec("scaling_hurts", "scaling hurts", "mean < below", 1, "seeds", ("scaled",), _scaling_hurts),),
+    claim_options=lambda config: {"below": 1.0},
+)
+
+
+@pytest.fixture
+def scaled_registered(monkeypatch):
+    """SCALED registered for one test, with its figure; the registries are restored after."""
+    from fragility import plots
+    from fragility.figures import FIGURES, FigureSpec, register_figure
+
+    monkeypatch.setattr("fragility.stress.STRESS_TESTS", dict(STRESS_TESTS))
+    monkeypatch.setattr("fragility.scoring.claims.CLAIMS", dict(CLAIMS))
+    monkeypatch.setattr("fragility.figures.FIGURES", dict(FIGURES))
+    import fragility.stress
+
+    fragility.stress.register(SCALED)
+    register_figure(
+        FigureSpec(
+            "scaled",
+            lambda t, o: plots.removable(t["scaled"].assign(filter="h1", removable=t["scaled"]["acc_clean"])),
+            ("scaled",),
+            "c",
+        )
+    )
+    return fragility.stress
+
+
+def test_a_new_stress_test_runs_from_its_own_module_through_job_collection_claim_and_figure(
+    stage_files, tmp_path, scaled_registered
+):
+    """The recipe of docs/engine.md: one module with a StressTest entry, registered, runs
+    through the shared job, the collection, the claims table and a figure; nothing else changes."""
+    import fragility.scoring.claims as claims_module
+    from fragility.figures import draw_figure
+
+    registry = scaled_registered
+    assert registry.STRESS_TESTS["scaled"] is SCALED and claims_module.CLAIMS["scaling_hurts"] is SCALED.claims[0]
+    config = registry.validate({})
+    with pytest.raises(ConfigError, match="^config key 'batch_size'"):
+        registry.validate({"batch_size": 1})
+    params = SCALED.params(config, "resnet18", ["conv1", "fc"])
+    assert params == {"scale": 0.5}
+    outputs = _outputs(tmp_path, SCALED, SCALED.units(config, "resnet18"))
+    run_stress_job(SCALED, _context(stage_files), outputs, params, IDENTITY, tmp_path / ".memo")
     table = pd.read_parquet(outputs["fc"]["scaled"])
-    assert list(table.columns) == scaled.tables["scaled"] and table.iloc[0]["layer"] == "fc"
+    assert list(table.columns) == SCALED.tables["scaled"] and table.iloc[0]["layer"] == "fc"
     assert table.iloc[0][RUN_COLUMNS].tolist() == list(IDENTITY.values()) and table.iloc[0]["attack"] == "fgsm"
     context = _context(stage_files)
-    model, tests = context.model, context.tests
-    assert table.iloc[0]["acc_clean"] == run(context, "fc", {"scale": 0.5})["scaled"].iloc[0]["acc_clean"]
-    assert accuracy(model, tests.x, tests.y) == context.shared("x", lambda: accuracy(model, tests.x, tests.y))  # model restored
+    assert table.iloc[0]["acc_clean"] == _scaled_accuracy(context, "fc", ScaleSettings())["scaled"].iloc[0]["acc_clean"]
+    trust = pd.DataFrame([{**IDENTITY, "usable": True, "why": ""}])
+    collected = with_usable(pd.concat([pd.read_parquet(p["scaled"]) for p in outputs.values()], ignore_index=True), trust)
+    claims = claims_table({"scaled": collected}, {"scaled": SCALED.claim_options(config)})
+    row = claims.set_index("claim").loc["scaling_hurts"]
+    assert row["holds"] in ("yes", "no") and row["n"] == 1 and row["value"] == pytest.approx(collected["acc_clean"].mean())
+    assert draw_figure("scaled", {"scaled": collected}, {}).axes

@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from fragility.sweep import SWEEP_COLUMNS, SweepOptions, plan_variants, predict_variants, sweep
+from fragility.engine.sweep import SweepOptions
+from fragility.stress.synaptic import SWEEP_COLUMNS, plan_variants, predict_variants, sweep
 
 
 def hand_model():
@@ -95,7 +96,7 @@ def test_nan_weights_give_a_clear_error():
 
 
 def test_zero_adversarial_accuracy_gives_nan_scores_with_a_warning():
-    from fragility.scores import score_table
+    from fragility.scoring.tables import score_table
 
     table = sweep(hand_model(), "0", X, Y, X_ADV, steps=3)
     table[["acc_adv", "acc_adv_unfiltered"]] = 0.0

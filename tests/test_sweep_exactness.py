@@ -13,8 +13,9 @@ import warnings
 import pytest
 import torch
 
+from fragility.engine.sweep import UNFILTERED, MaskedLayer, SweepOptions
 from fragility.models import Classifier, build_model, list_layers
-from fragility.sweep import UNFILTERED, MaskedLayer, SweepOptions, predict_variants
+from fragility.stress.synaptic import predict_variants
 
 STEPS, BATCH = 3, 8
 TIE_MARGIN = 1e-5

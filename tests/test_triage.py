@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fragility.artifacts import TrainConfig
 from fragility.attack import Attack
 from fragility.data import Dataset
+from fragility.stress import validate as validate_config
 from fragility.stress.triage import (
     TriageError,
     TriageSettings,
@@ -21,7 +23,11 @@ from fragility.stress.triage import (
     drops,
     scheme_epochs,
     triage_block,
+    triage_epochs,
+    triage_units,
 )
+
+TRAIN = TrainConfig(epochs=1, checkpoint_every=1, batch_size=8, lr=1e-2)  # each scheme's Adam and batch size
 
 
 def two_block_net() -> nn.Sequential:
@@ -104,22 +110,21 @@ def test_distillation_loss_by_hand():
 
 
 def run(net, data, schemes, epochs=2, alpha=0.9):
-    settings = TriageSettings(tuple(schemes), epochs, 4.0, alpha, None)
+    settings = TriageSettings(
+        schemes=tuple(schemes), epochs=epochs, alpha=alpha, attack={"method": "fgsm", "clamp": True, "options": {}}
+    )
     return triage_block(
         net,
         "1",
         data,
         data.x_test,
         data.y_test,
-        (0.5, 0.25),
-        Attack("fgsm"),
-        0.1,
-        settings,
-        lambda params: torch.optim.Adam(params, lr=1e-2),
-        "kaiming_uniform",
+        base=(0.5, 0.25),
+        epsilon=0.1,
+        settings=settings,
+        train=TRAIN,
         seed=0,
         batch_size=64,
-        train_batch_size=8,
     )
 
 
@@ -127,9 +132,8 @@ def test_local_moves_only_the_new_layer_and_no_other_batchnorm_statistic(toy):
     net, data = toy
     before = {k: v.clone() for k, v in net.state_dict().items()}
     start = compress(net, "1", data.x_test, "kaiming_uniform", seed=0)
-    settings = TriageSettings(("local",), 2)
-    adam = lambda params: torch.optim.Adam(params, lr=1e-2)  # noqa: E731
-    *_, (epoch, _, network) = scheme_epochs(start, "1", "local", data, settings, adam, net, 0, 8)
+    settings = TriageSettings(schemes=("local",), epochs=2)
+    *_, (epoch, _, network) = scheme_epochs(start, "1", "local", data, settings, TRAIN, net, 0)
     assert epoch == 2
     after, initial = network.state_dict(), start.state_dict()
     for name, value in after.items():
@@ -161,9 +165,8 @@ def test_distil_with_alpha_zero_is_global(toy):
     pd.testing.assert_frame_equal(global_rows, distil_rows)
     assert (table[table["triage_epoch"] == 0][["acc_clean", "acc_adv"]].nunique() == 1).all()
     start = compress(net, "1", data.x_test, "kaiming_uniform", seed=0)
-    settings = TriageSettings(("global", "distil"), 2, alpha=0.0)
-    adam = lambda params: torch.optim.Adam(params, lr=1e-2)  # noqa: E731
-    trained = {s: list(scheme_epochs(start, "1", s, data, settings, adam, net, 0, 8))[-1][2] for s in settings.schemes}
+    settings = TriageSettings(schemes=("global", "distil"), epochs=2, alpha=0.0)
+    trained = {s: list(scheme_epochs(start, "1", s, data, settings, TRAIN, net, 0))[-1][2] for s in settings.schemes}
     weights = {s: network.state_dict() for s, network in trained.items()}
     assert all(torch.equal(weights["global"][k], weights["distil"][k]) for k in weights["global"])  # bit for bit
     assert not torch.equal(weights["global"]["0.0.weight"], net.state_dict()["0.0.weight"])  # global moved the rest
@@ -207,11 +210,10 @@ def test_a_triage_job_trains_on_the_runs_training_split_and_writes_both_tables(s
 
     paths = [stage_files / name for name in ("checkpoint.pt", "testset.pt", "adversarial.pt")]
     context = Context(*paths, "cpu", SweepOptions(batch_size=16), data={"name": "digits", "max_train": 50})
-    y = context.tests.y
+    y = context.testset.y
     test = STRESS_TESTS["triage"]
-    settings = {"schemes": ["local", "distil"], "epochs": 1, "temperature": 4.0, "alpha": 0.9, "max_train": 30}
-    settings |= {"stride": "exact", "init": "kaiming_uniform"}
-    params = {"triage": settings, "attack": {"method": "fgsm", "clamp": True, "options": {}}}
+    params = {"schemes": ["local", "distil"], "epochs": 1, "temperature": 4.0, "alpha": 0.9, "max_train": 30}
+    params |= {"stride": "exact", "init": "kaiming_uniform", "attack": {"method": "fgsm", "clamp": True, "options": {}}}
     outputs = {"layer4.1": {table: tmp_path / table / "layer4.1.parquet" for table in test.tables}}
     run_stress_job(test, context, outputs, params, {"dataset": "digits", "model": "resnet18", "seed": 0, "epoch": 1})
     table = pd.read_parquet(outputs["layer4.1"]["triage"])
@@ -241,7 +243,19 @@ def test_timm_blocks_and_fire_modules_are_triaged(architecture, stem, block, str
     compressed = compress(model, block, data.x_test, "kaiming_uniform", seed=0)
     replaced = backbone(compressed).get_submodule(block)
     assert isinstance(replaced[0], nn.Conv2d) and replaced[0].stride == (stride, stride)
-    settings = TriageSettings(("local",), 1)
-    adam = lambda params: torch.optim.Adam(params, lr=1e-3)  # noqa: E731
-    *_, (_, loss, network) = scheme_epochs(compressed, block, "local", data, settings, adam, model, 0, 16)
+    settings = TriageSettings(schemes=("local",), epochs=1)
+    train = TrainConfig(epochs=1, checkpoint_every=1, batch_size=16, lr=1e-3)
+    *_, (_, loss, network) = scheme_epochs(compressed, block, "local", data, settings, train, model, 0)
     assert math.isfinite(loss) and network(data.x_test).shape == (16, 10)
+
+
+def test_triage_runs_on_the_configured_blocks_at_each_runs_last_checkpoint():
+    config = validate_config({})
+    blocks = [f"layer{s}.{b}" for s in (1, 2, 3, 4) for b in (0, 1)]
+    assert triage_units(config, "resnet18") == blocks and triage_epochs(config, "resnet18") == [4]
+    assert TriageSettings.from_config(config, "resnet18").epochs == 2  # triage.epochs null: train.checkpoint_every
+    assert triage_units(validate_config({"triage": {"schemes": []}}), "resnet18") == []
+    assert triage_units(validate_config({"blocks": {"default": "none"}}), "resnet18") == []
+    assert triage_epochs(validate_config({"triage": {"checkpoints": "all"}}), "resnet18") == [2, 4]
+    assert triage_units(validate_config({"image_size": 28, "triage": {"stride": "ceil"}}), "resnet18") == blocks
+    assert triage_units(validate_config({"image_size": 28, "triage": {"schemes": []}}), "resnet18") == []  # no check

@@ -6,8 +6,9 @@ import logging
 import torch
 from factories import DataDependent, TiedEncoder, small_cnn
 
+from fragility.engine.sweep import SweepOptions
 from fragility.engine.upstream import split_at
-from fragility.sweep import SweepOptions, sweep
+from fragility.stress.synaptic import sweep
 
 
 def test_split_gives_the_models_logits_bit_for_bit():

@@ -6,11 +6,13 @@ import torch
 
 from fragility import GLOBAL_LAYER
 from fragility.attack import Attack, fgsm
+from fragility.config import sweep_units
 from fragility.engine.sweep import UNFILTERED, MaskedLayer, SweepOptions, check_options, variant_batch_for
 from fragility.engine.whitebox import adversarial_images, attack_removals
 from fragility.evaluation import predict
 from fragility.models import build_model
-from fragility.stress.synaptic import plan_variants
+from fragility.stress import validate as validate_config
+from fragility.stress.synaptic import plan_variants, whitebox_epochs, whitebox_layers
 
 STEPS, EPSILON = 3, 0.1
 
@@ -92,3 +94,21 @@ def test_a_multi_step_attack_runs_naive(resnet):
     attack = Attack("pgd", options={"steps": 2, "random_start": False})
     _, path = _images(model, "fc", x[:6], y[:6], "exact", attack)
     assert path == "naive"
+
+
+def test_the_whitebox_reading_defaults_to_the_two_ends_at_each_runs_last_checkpoint():
+    config = validate_config({})
+    assert whitebox_layers(config, "resnet18") == ["conv1", "fc"] and whitebox_epochs(config, "resnet18") == [4]
+    stages = validate_config({"whitebox": {"layers": {"default": "stages"}, "checkpoints": "all"}})
+    assert whitebox_layers(stages, "resnet18") == [
+        "conv1",
+        "layer2.0.conv1",
+        "layer3.0.conv1",
+        "layer4.0.conv1",
+        "fc",
+        "__global__",
+    ] and whitebox_epochs(stages, "resnet18") == [2, 4]
+    regenerate = validate_config({"attack": {"regenerate": True}})
+    assert whitebox_layers(regenerate, "resnet18") == sweep_units(regenerate, "resnet18") and whitebox_epochs(
+        regenerate, "resnet18"
+    ) == [2, 4]

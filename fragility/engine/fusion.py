@@ -8,7 +8,7 @@ oneDNN/cuDNN pick faster kernels. Small inputs shrink to 1×1 maps deep in a net
 padding p then only ever multiplies its input by the tap (p, p) — the others see padding —
 so it is replaced by a 1×1 convolution with that tap, which does 1/k² of the work.
 All of this changes the order of floating-point operations, so logits move by a few ulps:
-:func:`fragility.sweep.sweep` re-evaluates every image whose top-2 margin is within
+:func:`fragility.stress.synaptic.sweep` re-evaluates every image whose top-2 margin is within
 ``margin_guard`` on the exact graph, which keeps its predictions those of the naive path.
 
 Masks commute with folding (a zeroed weight times the BatchNorm scale is zero), so a

@@ -24,13 +24,15 @@ def run_stress_job(
     memo_folder: str | Path | None = None,
 ) -> float:
     """Run ``test`` on every unit of ``outputs`` (unit → table name → path) of the checkpoint
-    that ``context`` holds; ``identity`` holds the run columns. With ``memo_folder`` finished
+    that ``context`` holds, with its settings rebuilt from ``params`` (a rule's params:
+    :meth:`fragility.stress.base.StressTest.params`); ``identity`` holds the run columns. With ``memo_folder`` finished
     units are memorised (:class:`fragility.artifacts.StressMemo`) and read back on a rerun.
     Returns the seconds spent computing (loading and memo reads excluded)."""
     memo = None
     if memo_folder is not None:
         settings = {"test": test.name, **params, **({"data": context.data} if context.data else {})}
         memo = StressMemo(memo_folder, list(context.paths.values()), settings)
+    settings = test.settings.from_params(params)
     computed = 0.0
     for done, (unit, paths) in enumerate(outputs.items(), 1):
         tables = _memorised(memo, test, unit)
@@ -38,9 +40,9 @@ def run_stress_job(
             log.info("%s %s (%d/%d): reused the tables of an earlier run of this job", test.name, unit, done, len(outputs))
         else:
             started = time.perf_counter()
-            found = test.run(context, unit, params)
+            found = test.run(context, unit, settings)
             computed += time.perf_counter() - started
-            columns = {**identity, "attack": test.attack(params) if test.attack else context.attack}
+            columns = {**identity, "attack": test.attack(settings) if test.attack else context.attack}
             tables = {name: with_leading_columns(found[name], columns)[test.tables[name]] for name in test.tables}
             for name, table in tables.items():
                 if memo:

@@ -20,10 +20,11 @@ import torch
 from torch import nn
 
 from .. import GLOBAL_LAYER
+from ..config import built_as, fail, model_layers
 from ..engine.sweep import UNFILTERED, MaskedLayer, SweepOptions, predict_removals
 from ..evaluation import model_device
-from ..models import backbone
-from .base import RUN_COLUMNS, Context, StressTest
+from ..models import backbone, first_conv_layer
+from .base import RUN_COLUMNS, Context, Settings, StressTest
 
 KERNEL_COLUMNS = [
     "layer",
@@ -152,15 +153,34 @@ def analyse_kernels(model, layer, x, y, x_adv, options: SweepOptions | None = No
     return table[KERNEL_COLUMNS], pd.DataFrame(rows)[TARGETING_COLUMNS]
 
 
-def _kernel_units(config: dict, model: str) -> list[str]:
-    from ..config import kernel_layers
+def kernel_layers(config: dict, model: str) -> list[str]:
+    """The layers whose kernels are removed one at a time for ``model`` (``kernels.layers``)."""
+    mapping = config["kernels"]["layers"]
+    choice = mapping.get(model, mapping["default"])
+    if choice == "none":
+        return []
+    if choice != "first_conv":
+        return list(choice)
+    try:
+        return [first_conv_layer(*built_as(config, model))]  # no trace: asked for on every plan
+    except ValueError:  # a network without Conv2d (an MLP factory): no kernels to remove
+        return []
 
-    return kernel_layers(config, model)
+
+def check(config: dict, model: str) -> None:
+    """Every layer of ``kernels.layers`` a Conv2d/Linear layer of ``model``."""
+    mapping = config["kernels"]["layers"]
+    choice = mapping.get(model, mapping["default"])
+    key = "kernels.layers." + (model if model in mapping else "default")
+    valid = model_layers(config, model)
+    for layer in choice if isinstance(choice, list) else []:
+        if layer not in valid:
+            fail(key, layer, f"not a Conv2d/Linear layer of {model}; e.g. {sorted(valid)[:4]}")
 
 
-def _run(context: Context, unit: str, params: dict) -> dict[str, pd.DataFrame]:
-    tests = context.tests
-    kernels, targeting = analyse_kernels(context.model, unit, tests.x, tests.y, context.adversarial.x_adv, context.options)
+def _run(context: Context, unit: str, settings: Settings) -> dict[str, pd.DataFrame]:
+    testset = context.testset
+    kernels, targeting = analyse_kernels(context.model, unit, testset.x, testset.y, context.adversarial.x_adv, context.options)
     return {"kernels": kernels, "targeting": targeting}
 
 
@@ -168,6 +188,7 @@ TEST = StressTest(
     name="kernels",
     description="Every output kernel of one layer removed alone; does the attack move the fragile ones most (talk, slides 6–9).",
     tables={"kernels": RUN_COLUMNS + ["attack"] + KERNEL_COLUMNS, "targeting": RUN_COLUMNS + ["attack"] + TARGETING_COLUMNS},
-    units=_kernel_units,
+    units=kernel_layers,
     run=_run,
+    check=check,
 )

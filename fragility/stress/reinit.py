@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import zlib
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -22,9 +23,10 @@ from torch import nn
 
 from .. import GLOBAL_LAYER
 from ..artifacts import ModelSpec
+from ..config import is_given, perturbed_layers
 from ..evaluation import accuracy
 from ..models import backbone, filtered_layers, unit_kind
-from .base import RUN_COLUMNS, Context, RankMeasures, StressTest
+from .base import RUN_COLUMNS, Context, RankMeasures, Settings, StressTest
 
 PERTURBATIONS = ("reinit", "rerandom")
 CRITICALITY_COLUMNS = ["layer", "unit_kind", "perturbation", "acc_clean", "acc_adv", "drop_clean", "drop_adv"]
@@ -141,30 +143,29 @@ def criticality_table(
     return pd.DataFrame(rows, columns=CRITICALITY_COLUMNS)
 
 
-def _reinit_units(config: dict, model: str) -> list[str]:
-    from ..config import perturbed_layers
+@dataclass(frozen=True)
+class ReinitSettings(Settings):
+    """``init``: the initialiser re-randomisation draws from where the run has none of its own
+    (a model analysed as given); None: the checkpoint's."""
 
-    return perturbed_layers(config, model)
+    init: str | None = None
+
+    @classmethod
+    def from_config(cls, config: dict, model: str) -> ReinitSettings:
+        return cls(init=config["init"] if is_given(config, model) else None)
 
 
-def _reinit_params(config: dict, model: str, units: list[str]) -> dict:
-    from ..config import is_given
-
-    # re-randomisation draws from the run's initialiser; a given model has none of its own
-    return {"init": config["init"] if is_given(config, model) else None}
-
-
-def _run(context: Context, unit: str, params: dict) -> dict[str, pd.DataFrame]:
-    model, tests, x_adv, batch_size = context.model, context.tests, context.adversarial.x_adv, context.options.batch_size
+def _run(context: Context, unit: str, settings: ReinitSettings) -> dict[str, pd.DataFrame]:
+    model, testset, x_adv, batch_size = context.model, context.testset, context.adversarial.x_adv, context.options.batch_size
     checkpoint = context.checkpoint
     given = checkpoint.model_spec.init == "given"  # no initial state to re-initialise to: re-randomisation only
     initial = None if given else context.shared("initial_state", lambda: initial_state(checkpoint.model_spec, checkpoint.seed))
     unperturbed = context.shared(
         "unperturbed_accuracy",
-        lambda: (accuracy(model, tests.x, tests.y, batch_size), accuracy(model, x_adv, tests.y, batch_size)),
+        lambda: (accuracy(model, testset.x, testset.y, batch_size), accuracy(model, x_adv, testset.y, batch_size)),
     )
-    init = params["init"] or checkpoint.model_spec.init
-    table = criticality_table(model, [unit], tests.x, tests.y, x_adv, initial, init, checkpoint.seed, batch_size, unperturbed)
+    init = settings.init or checkpoint.model_spec.init
+    table = criticality_table(model, [unit], testset.x, testset.y, x_adv, initial, init, checkpoint.seed, batch_size, unperturbed)
     return {"criticality": table}
 
 
@@ -172,8 +173,8 @@ TEST = StressTest(
     name="criticality",
     description="One layer set back to its initial values, or redrawn from the initialiser (Zhang, Bengio & Singer 2019).",
     tables={"criticality": RUN_COLUMNS + ["attack"] + CRITICALITY_COLUMNS},
-    units=_reinit_units,
-    params=_reinit_params,
+    units=perturbed_layers,
+    settings=ReinitSettings,
     run=_run,
     ranks=RankMeasures("criticality", "perturbation", PERTURBATIONS, ("drop_clean", "drop_adv"), sign=-1),
 )

@@ -24,12 +24,28 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..artifacts import Checkpoint
 from ..attack import Attack
+from ..config import dataset_info, model_datasets, model_epochs, model_layers, model_roles
 from ..data import Dataset, training_subset
 from ..evaluation import whitebox_accuracies as evaluate
+from ..io import write_parquet
 from ..models import backbone, list_layers
+from ..scoring.agreement import kendall_tau_b
+from ..scoring.claims import (
+    ALPHA,
+    ClaimSpec,
+    Finding,
+    fraction_finding,
+    per_seed_mean,
+    per_seed_std,
+    undetermined,
+    wilcoxon_min_n,
+)
+from ..scoring.propagation import PART_MEANS, gain_agreement, split_scores
+from ..scoring.stats import summarise_differences
 from ..train import cross_entropy, train_one_epoch
-from .base import RUN_COLUMNS, Context, StressTest
+from .base import RUN_COLUMNS, Context, Prerequisite, Settings, StressTest, Summary
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +273,7 @@ NETWORKS = ("normal", "robust", "semirobust", "finetuned")
 
 
 @dataclasses.dataclass(frozen=True)
-class SemirobustSettings:
+class SemirobustSettings(Settings):
     """What the semirobust analysis trains: F* for ``epochs``, f_b for up to
     ``finetune_epochs`` (early stop at Acc* − ``delta``), on ``max_train`` training images
     (None: all), with PGD of ``pgd`` options (``train_steps`` steps while training)."""
@@ -271,8 +287,19 @@ class SemirobustSettings:
     pgd: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_params(cls, params: dict) -> SemirobustSettings:
-        return cls(**{f.name: params[f.name] for f in dataclasses.fields(cls)})
+    def from_config(cls, config: dict, model: str) -> SemirobustSettings:
+        """``semirobust.*`` (``epochs`` null: ``train.checkpoint_every``; ``train_steps`` null:
+        ``attack.pgd.steps``) and the run's PGD options."""
+        chosen, pgd = config["semirobust"], dict(config["attack"]["pgd"])
+        return cls(
+            epochs=chosen["epochs"] if chosen["epochs"] is not None else config["train"]["checkpoint_every"],
+            finetune_epochs=chosen["finetune_epochs"],
+            delta=chosen["delta"],
+            max_train=chosen["max_train"],
+            train_steps=chosen["train_steps"] if chosen["train_steps"] is not None else pgd["steps"],
+            clamp=config["attack"]["clamp"],
+            pgd=pgd,
+        )
 
     @property
     def attack(self) -> Attack:
@@ -288,6 +315,20 @@ class SemirobustSettings:
 def split_units(splits: list[int], n_layers: int) -> list[str]:
     """The units of the semirobust test: ``k4``, ``k12`` … for the splits below ``n_layers``."""
     return [f"k{k}" for k in splits if k < n_layers]
+
+
+def semirobust_units(config: dict, model: str) -> list[str]:
+    """The splits of ``model`` the semirobust analysis runs (``k4``, ``k12``: ``semirobust.splits``
+    below its number of layers; none without a training split)."""
+    if not any(dataset_info(config, d).has_train for d in model_datasets(config, model)):
+        return []
+    return split_units(config["semirobust"]["splits"], len(model_layers(config, model)))
+
+
+def semirobust_epochs(config: dict, model: str) -> list[int]:
+    """The checkpoint epochs of ``model`` the semirobust analysis starts from."""
+    epochs = model_epochs(config, model)
+    return epochs if config["semirobust"]["checkpoints"] == "all" else epochs[-1:]
 
 
 def make_robust(
@@ -319,6 +360,7 @@ def split_tables(
     robust: nn.Module,
     base: pd.DataFrame,
     k: int,
+    *,
     training: Dataset,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -372,66 +414,9 @@ def split_tables(
     }
 
 
-def _units(config: dict, model: str) -> list[str]:
-    from ..config import semirobust_units
-
-    return semirobust_units(config, model)
-
-
-def _epochs(config: dict, model: str) -> list[int]:
-    from ..config import semirobust_epochs
-
-    return semirobust_epochs(config, model)
-
-
-def _params(config: dict, model: str, units: list[str]) -> dict:
-    from ..config import semirobust_settings
-
-    return {"semirobust": semirobust_settings(config)}
-
-
-def _run(context: Context, unit: str, params: dict) -> dict[str, pd.DataFrame]:
-    settings = SemirobustSettings.from_params(params["semirobust"])
-    robust = load_robust(context.paths["robust"], next(context.model.parameters()).device)
-    base = pd.read_parquet(context.paths["robust_table"])
-    tests = context.tests
-    k = int(unit.removeprefix("k"))
-    return split_tables(
-        context.model,
-        robust,
-        base,
-        k,
-        context.training,
-        tests.x,
-        tests.y,
-        settings,
-        context.checkpoint,
-        context.options.batch_size,
-    )
-
-
-TEST = StressTest(
-    name="semirobust",
-    description="A robust first part f_a (from adversarial training) with the checkpoint's f_b, then f_b fine-tuned (Craig et al. 2023).",
-    tables={
-        "semirobust": RUN_COLUMNS + ["attack"] + SEMIROBUST_COLUMNS,
-        "dependency": RUN_COLUMNS + ["attack"] + DEPENDENCY_COLUMNS,
-    },
-    units=_units,
-    params=_params,
-    run=_run,
-    epochs=_epochs,
-    trains=True,
-    inputs=("robust", "robust_table"),
-    attack=lambda params: SemirobustSettings.from_params(params["semirobust"]).attack.name,
-)
-
-
 def save_robust(checkpoint, robust: nn.Module, path) -> None:
     """F* as a checkpoint of the run's format (its spec, training settings, epoch and seed;
     no optimizer state); :func:`load_robust` reads it."""
-    from ..artifacts import Checkpoint
-
     Checkpoint(
         checkpoint.model_spec,
         checkpoint.train_config,
@@ -445,6 +430,209 @@ def save_robust(checkpoint, robust: nn.Module, path) -> None:
 
 def load_robust(path, device) -> nn.Module:
     """F* as :func:`save_robust` wrote it, in eval mode on ``device``."""
-    from ..artifacts import Checkpoint
-
     return Checkpoint.read(path, device).model(device)
+
+
+def _make_robust(context: Context, settings: SemirobustSettings, paths: dict) -> None:
+    """The prerequisite ``robust``: F* and its table (:func:`make_robust`) of one checkpoint."""
+    checkpoint, testset = context.checkpoint, context.testset
+    robust, table = make_robust(
+        checkpoint,
+        context.model,
+        context.training,
+        testset.x,
+        testset.y,
+        context.adversarial.epsilon,
+        settings,
+        context.options.batch_size,
+    )
+    save_robust(checkpoint, robust, paths["robust"])
+    write_parquet(table, paths["robust_table"])
+
+
+def _run(context: Context, unit: str, settings: SemirobustSettings) -> dict[str, pd.DataFrame]:
+    robust = load_robust(context.paths["robust"], next(context.model.parameters()).device)
+    testset = context.testset
+    return split_tables(
+        context.model,
+        robust,
+        pd.read_parquet(context.paths["robust_table"]),
+        int(unit.removeprefix("k")),
+        training=context.training,
+        x=testset.x,
+        y=testset.y,
+        settings=settings,
+        checkpoint=context.checkpoint,
+        batch_size=context.options.batch_size,
+    )
+
+
+# ------------------------------------------------------------ the semirobustness paper's claims (METHOD §14, §15)
+
+SPLIT_RUN = ["dataset", "model", "seed", "epoch", "split_k"]
+
+
+def _network_accuracy(semirobust: pd.DataFrame, network: str) -> pd.Series:
+    """Per (dataset, model, seed, epoch, split_k): ``network``'s adversarial accuracy (the
+    fine-tuned network's after its last epoch)."""
+    rows = semirobust[semirobust["network"] == network]
+    rows = rows[rows["finetune_epoch"] == rows.groupby(SPLIT_RUN)["finetune_epoch"].transform("max")]
+    return rows.set_index(SPLIT_RUN)["acc_adv"]
+
+
+def promotes_robustness(tables: dict[str, pd.DataFrame], options: dict) -> Finding:
+    """Acc_sr − Acc (adversarial accuracy of the semirobust network minus the normal one's),
+    one value per (seed, checkpoint) — the splits of one checkpoint share F* and Acc, so they
+    are averaged —: holds when the mean is > 0 and the exact two-sided Wilcoxon p < α."""
+    semirobust = tables["semirobust"]
+    differences = (_network_accuracy(semirobust, "semirobust") - _network_accuracy(semirobust, "normal")).dropna()
+    if differences.empty:
+        return undetermined("no semirobust network was measured")
+    per_checkpoint = differences.groupby(level=["seed", "epoch"]).mean()
+    summary = summarise_differences(per_checkpoint)
+    holds = summary["mean_diff"] > 0 and summary["wilcoxon_p"] < ALPHA
+    splits = ", ".join(str(k) for k in sorted(differences.index.get_level_values("split_k").unique()))
+    detail = f"adversarial accuracy, semirobust − normal, mean over splits k = {splits}; Wilcoxon p = {summary['wilcoxon_p']:.3g}"
+    seeds = per_checkpoint.index.get_level_values("seed")
+    return Finding(summary["mean_diff"], summary["n_pairs"], bool(holds), detail, per_seed_std(per_checkpoint, seeds))
+
+
+def finetune_recovers(tables: dict[str, pd.DataFrame], options: dict) -> Finding:
+    """Over the (seed, checkpoint, split) whose F_sr started below Acc* − δ: the fraction whose
+    fine-tuned f_b reaches it, per seed; holds when above 0.5. A split already there before
+    fine-tuning is counted out: it shows nothing about fine-tuning."""
+    delta, semirobust = options["semirobust"]["delta"], tables["semirobust"]
+    target = _network_accuracy(semirobust, "robust") - delta
+    tuned = semirobust[semirobust["network"] == "finetuned"].set_index(SPLIT_RUN)
+    if tuned.empty:
+        return undetermined("no fine-tuning was run")
+    started = _network_accuracy(semirobust, "semirobust").reindex(target.index).dropna()  # splits F_sr was measured on
+    below = started < target.reindex(started.index)
+    already = int((~below).sum())
+    counted_out = (
+        f"; counted out: {already} (seed, checkpoint, split) already at Acc* − {delta} before fine-tuning" if already else ""
+    )
+    keep = below[below].index
+    if keep.empty:
+        return undetermined(f"no split started below Acc* − {delta}{counted_out}")
+    reached = (tuned["acc_adv"] >= target.reindex(tuned.index)).groupby(level=SPLIT_RUN).any().reindex(keep, fill_value=False)
+    detail = (
+        f"fine-tuned f_b reached Acc* − {delta} adversarial accuracy at {int(reached.sum())} of {len(reached)} "
+        f"(seed, checkpoint, split) within {int(tuned['finetune_epoch'].max())} epochs"
+    )
+    return fraction_finding(reached, reached.index.get_level_values("seed"), 0.5, detail, strict=True, note=counted_out)
+
+
+def dependency_rises_toward_output(tables: dict[str, pd.DataFrame], options: dict) -> Finding:
+    """Kendall's τ between a consecutive pair's position and its CKA, per (seed, checkpoint,
+    split, network), averaged per seed; holds when the mean is > 0."""
+    taus = []
+    for (seed, *_), rows in tables["dependency"].groupby(["seed", "epoch", "split_k", "network"]):
+        rows = rows.dropna(subset=["cka"])
+        if rows["position"].nunique() >= 2 and rows["cka"].nunique() >= 2:
+            taus.append((seed, kendall_tau_b(rows["position"], rows["cka"])))
+    if not taus:
+        return undetermined("no split has two layer pairs with CKA")
+    found = pd.DataFrame(taus, columns=["seed", "tau"])
+    per_seed = per_seed_mean(found["tau"], found["seed"])
+    detail = f"Kendall τ between position and CKA of consecutive layers, over {len(found)} (seed, checkpoint, split, network)"
+    value = float(per_seed.mean())
+    return Finding(value, len(per_seed), value > 0, detail, per_seed_std(found["tau"], found["seed"]))
+
+
+def follows_scores(tables: dict[str, pd.DataFrame], options: dict) -> Finding:
+    """Kendall's τ_b, over (seed, checkpoint, split), between Acc_sr − Acc and the mean
+    adversarial score r_xε of f_b's layers (:func:`fragility.scoring.propagation.split_scores`):
+    holds when > 0, i.e. robustness propagates more where the filters call f_b robust. The
+    detail gives τ for r_xε and r_ε of f_a and of f_b."""
+    usable = tables["semirobust_scores"].dropna(subset=["acc_sr_gain", "score_adv_fb"])
+    taus = gain_agreement(usable)
+    detail = "Kendall τ_b of Acc_sr − Acc with the mean " + ", ".join(
+        f"{'r_xε' if 'adv' in mean else 'r_ε'} of {'f_b' if mean.endswith('fb') else 'f_a'} {taus[mean]:.2f}"
+        for mean in PART_MEANS
+    )
+    value = taus["score_adv_fb"]
+    return Finding(
+        value, len(usable), bool(np.isfinite(value) and value > 0), detail + f" over {len(usable)} (seed, checkpoint, split)"
+    )
+
+
+def claim_options(config: dict) -> dict:
+    """The config keys the semirobust claims read."""
+    return {"delta": config["semirobust"]["delta"]}
+
+
+CLAIMS = (
+    ClaimSpec(
+        "semirobust_promotes_robustness",
+        "A robust first part f_a makes the network more robust: Acc_sr > Acc (Craig et al. 2023).",
+        f"exact two-sided Wilcoxon signed-rank test, p < {ALPHA}, and mean Acc_sr − Acc > 0",
+        wilcoxon_min_n(),
+        "(seed, checkpoint) pairs, each the mean over its splits",
+        ("semirobust",),
+        promotes_robustness,
+    ),
+    ClaimSpec(
+        "semirobust_finetune_recovers",
+        "Fine-tuning f_b with f_a frozen recovers the robust network's accuracy Acc* (Craig et al. 2023).",
+        "fraction of splits that started below Acc* − δ and reached it > 0.5",
+        1,
+        "seeds (each the fraction over its checkpoints and splits)",
+        ("semirobust",),
+        finetune_recovers,
+    ),
+    ClaimSpec(
+        "dependency_rises_toward_output",
+        "Consecutive layers depend more on each other toward the output (linear CKA; ours).",
+        "mean Kendall τ between a pair's position and its CKA > 0",
+        1,
+        "seeds (each the mean over its checkpoints, splits and networks)",
+        ("dependency",),
+        dependency_rises_toward_output,
+    ),
+    ClaimSpec(
+        "semirobust_follows_scores",
+        "Robustness propagates more where the synaptic filters call f_b robust (ours).",
+        "Kendall τ_b of Acc_sr − Acc with the mean r_xε of f_b's layers > 0",
+        3,
+        "(seed, checkpoint, split)",
+        ("semirobust_scores",),
+        follows_scores,
+    ),
+)
+
+
+TEST = StressTest(
+    name="semirobust",
+    description="A robust first part f_a (from adversarial training) with the checkpoint's f_b, then f_b fine-tuned (Craig et al. 2023).",
+    tables={
+        "semirobust": RUN_COLUMNS + ["attack"] + SEMIROBUST_COLUMNS,
+        "dependency": RUN_COLUMNS + ["attack"] + DEPENDENCY_COLUMNS,
+    },
+    units=semirobust_units,
+    settings=SemirobustSettings,
+    run=_run,
+    claims=CLAIMS,
+    claim_options=claim_options,
+    prerequisites=(
+        Prerequisite(
+            "robust",
+            "F*: the checkpoint's network adversarially trained as a whole, and the accuracies of the normal and the "
+            "robust network under PGD made against each.",
+            {"robust": "robust/epoch{epoch}.pt", "robust_table": "robust/epoch{epoch}.parquet"},
+            _make_robust,
+        ),
+    ),
+    summaries=(
+        Summary(
+            "semirobust_scores",
+            "Beside each split, Acc_sr − Acc and the mean r_xε and r_ε of f_a's and f_b's layers.",
+            ("scores", "semirobust"),
+            lambda tables, params: split_scores(tables["scores"], tables["semirobust"], {params["model"]: params["layers"]}),
+            lambda config, model: {"model": model, "layers": model_roles(config, model)["layers"]},
+        ),
+    ),
+    epochs=semirobust_epochs,
+    trains=True,
+    attack=lambda settings: settings.attack.name,
+)

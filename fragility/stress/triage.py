@@ -31,12 +31,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..artifacts import TrainConfig
 from ..attack import Attack
+from ..config import (
+    ConfigError,
+    attack_settings,
+    block_units,
+    built_as,
+    dataset_info,
+    is_given,
+    model_datasets,
+    model_epochs,
+)
 from ..data import Dataset, training_subset
 from ..evaluation import accuracy, whitebox_accuracies
-from ..models import _recorder, backbone
+from ..models import _recorder, backbone, block_io_shapes
+from ..scoring.claims import ClaimSpec, Finding, fraction_finding, per_seed_mean, per_seed_std, undetermined
 from ..train import cross_entropy, train_one_epoch
-from .base import RUN_COLUMNS, Context, RankMeasures, StressTest
+from .base import RUN_COLUMNS, Context, RankMeasures, Settings, StressTest
 from .reinit import _fresh_draw
 
 log = logging.getLogger(__name__)
@@ -64,10 +76,11 @@ class TriageError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class TriageSettings:
+class TriageSettings(Settings):
     """What a triage job trains: ``schemes`` for ``epochs`` each on ``max_train`` training
     images (None: all), ``distil`` with ``temperature`` and ``alpha``; S's stride by
-    ``stride`` (:func:`compression_stride`'s rule)."""
+    ``stride`` (:func:`compression_stride`'s rule), its convolution drawn from ``init``; every
+    network measured under ``attack`` (:class:`fragility.attack.Attack`'s keyword arguments)."""
 
     schemes: tuple[str, ...] = SCHEMES
     epochs: int = 1
@@ -75,6 +88,59 @@ class TriageSettings:
     alpha: float = 0.9
     max_train: int | None = None
     stride: str = "exact"
+    init: str = "kaiming_uniform"
+    attack: dict = dataclasses.field(default_factory=lambda: {"method": "fgsm", "clamp": True, "options": {}})
+
+    @classmethod
+    def from_config(cls, config: dict, model: str) -> TriageSettings:
+        """``triage.*`` (``triage.epochs`` null: ``train.checkpoint_every``), the run's
+        initialiser and attack."""
+        triage = config["triage"]
+        return cls(
+            schemes=tuple(s for s in SCHEMES if s in triage["schemes"]),
+            epochs=triage["epochs"] if triage["epochs"] is not None else config["train"]["checkpoint_every"],
+            temperature=triage["temperature"],
+            alpha=triage["alpha"],
+            max_train=triage["max_train"],
+            stride=triage["stride"],
+            init=config["init"],
+            attack=attack_settings(config),
+        )
+
+
+def triage_units(config: dict, model: str) -> list[str]:
+    """The blocks of ``model`` that triage compresses (the configured blocks; none without
+    ``triage.schemes`` or a training split)."""
+    if not config["triage"]["schemes"]:
+        return []
+    if not any(dataset_info(config, d).has_train for d in model_datasets(config, model)):
+        return []
+    return block_units(config, model)
+
+
+def triage_epochs(config: dict, model: str) -> list[int]:
+    """The checkpoint epochs of ``model`` that triage runs from (``triage.checkpoints``)."""
+    epochs = model_epochs(config, model)
+    return epochs if config["triage"]["checkpoints"] == "all" else epochs[-1:]
+
+
+def check(config: dict, model: str) -> None:
+    """Every triaged block of ``model`` replaceable by one 3×3 convolution (an integer stride
+    by ``triage.stride``'s rule) on the images of each dataset it runs on."""
+    blocks = triage_units(config, model)
+    if not blocks:
+        return
+    key = "blocks." + (model if model in config["blocks"] else "default")
+    architecture, stem, _, _ = built_as(config, model)
+    side = None if is_given(config, model) else config["image_size"]  # the network sees images resized to it
+    for dataset in model_datasets(config, model):
+        info = dataset_info(config, dataset)
+        shape = (info.image_shape[0], side, side) if side else info.image_shape
+        for block, (shape_in, shape_out) in block_io_shapes(architecture, blocks, stem, info.num_classes, shape).items():
+            try:
+                compression_stride(block, shape_in, shape_out, config["triage"]["stride"])
+            except TriageError as exc:
+                raise ConfigError(f"config key '{key}': {model} on {dataset}: {exc}") from exc
 
 
 def block_shapes(model: nn.Module, block: str, x: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -176,21 +242,22 @@ def scheme_epochs(
     scheme: str,
     data: Dataset,
     settings: TriageSettings,
-    optimizer,
+    train: TrainConfig,
     teacher: nn.Module,
     seed: int,
-    batch_size: int,
 ):
-    """Train a copy of ``compressed`` by ``scheme`` (``teacher``: the base network, for
-    ``distil``); yields (epoch, mean loss, the network) after each of ``settings.epochs``.
-    Every scheme starts from the same global RNG and data order, seeded by ``seed``."""
+    """Train a copy of ``compressed`` by ``scheme`` with ``train``'s optimizer and batch size
+    (``teacher``: the base network, for ``distil``); yields (epoch, mean loss, the network)
+    after each of ``settings.epochs``. Every scheme starts from the same global RNG and data
+    order, seeded by ``seed``."""
     network = copy.deepcopy(compressed)
-    adam = optimizer(trainable_parameters(network, block, scheme))
+    adam = train.optimizer(trainable_parameters(network, block, scheme))
     loss = distillation_loss(teacher, settings.temperature, settings.alpha) if scheme == "distil" else cross_entropy
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
     for epoch in range(1, settings.epochs + 1):
-        yield epoch, train_one_epoch(network, adam, data, batch_size, order, loss, scheme_train_mode(block, scheme)), network
+        mean_loss = train_one_epoch(network, adam, data, train.batch_size, order, loss, scheme_train_mode(block, scheme))
+        yield epoch, mean_loss, network
 
 
 def parameter_count(module: nn.Module) -> int:
@@ -203,22 +270,21 @@ def triage_block(
     training: Dataset,
     x: torch.Tensor,
     y: torch.Tensor,
+    *,
     base: tuple[float, float],
-    attack: Attack,
     epsilon: float,
     settings: TriageSettings,
-    optimizer,
-    init: str,
+    train: TrainConfig,
     seed: int,
     batch_size: int = 256,
-    train_batch_size: int = 128,
 ) -> pd.DataFrame:
-    """Every scheme's accuracies (clean, and under ``attack`` made against the compressed
-    network at ``epsilon``) at triage epoch 0 and after each epoch, with the ``base``
-    (clean, adversarial) accuracies of ``model``. ``optimizer(parameters)`` makes each
-    scheme's fresh Adam. ``model`` is left as it was."""
-    compressed = compress(model, block, x[:batch_size], init, seed, settings.stride)
+    """Every scheme's accuracies (clean, and under ``settings.attack`` made against the
+    compressed network at ``epsilon``) at triage epoch 0 and after each epoch, with the
+    ``base`` (clean, adversarial) accuracies of ``model``; each scheme trains with ``train``'s
+    optimizer and batch size from the same state. ``model`` is left as it was."""
+    compressed = compress(model, block, x[:batch_size], settings.init, seed, settings.stride)
     data = training_subset(training, settings.max_train, seed)
+    attack = Attack(**settings.attack)
     fixed = {
         "block": block,
         "base_acc_clean": base[0],
@@ -236,8 +302,7 @@ def triage_block(
     rows = []
     for scheme in settings.schemes:
         rows.append({**fixed, "scheme": scheme, "triage_epoch": 0, **start})
-        trained = scheme_epochs(compressed, block, scheme, data, settings, optimizer, model, seed, train_batch_size)
-        for epoch, mean_loss, network in trained:
+        for epoch, mean_loss, network in scheme_epochs(compressed, block, scheme, data, settings, train, model, seed):
             rows.append({**fixed, "scheme": scheme, "triage_epoch": epoch, **measure(network)})
             log.info("%s, %s, epoch %d/%d: loss %.4f, %s", block, scheme, epoch, settings.epochs, mean_loss, rows[-1])
     return pd.DataFrame(rows, columns=TRIAGE_COLUMNS)
@@ -261,66 +326,160 @@ def drops(table: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _units(config: dict, model: str) -> list[str]:
-    from ..config import triage_units
-
-    return triage_units(config, model)
-
-
-def _epochs(config: dict, model: str) -> list[int]:
-    from ..config import triage_epochs
-
-    return triage_epochs(config, model)
-
-
-def _params(config: dict, model: str, units: list[str]) -> dict:
-    from ..config import attack_settings, triage_settings
-
-    return {"triage": triage_settings(config, model), "attack": attack_settings(config)}
-
-
-def _run(context: Context, unit: str, params: dict) -> dict[str, pd.DataFrame]:
-    model, tests, adversarial, batch_size = context.model, context.tests, context.adversarial, context.options.batch_size
-    checkpoint = context.checkpoint
+def _run(context: Context, unit: str, settings: TriageSettings) -> dict[str, pd.DataFrame]:
+    model, testset, adversarial, batch_size = context.model, context.testset, context.adversarial, context.options.batch_size
     base = context.shared(
         "unperturbed_accuracy",
-        lambda: (accuracy(model, tests.x, tests.y, batch_size), accuracy(model, adversarial.x_adv, tests.y, batch_size)),
+        lambda: (accuracy(model, testset.x, testset.y, batch_size), accuracy(model, adversarial.x_adv, testset.y, batch_size)),
     )
-    settings = params["triage"]
+    checkpoint = context.checkpoint
     table = triage_block(
         model,
         unit,
         context.training,
-        tests.x,
-        tests.y,
-        base,
-        Attack(**params["attack"]),
-        adversarial.epsilon,
-        TriageSettings(
-            tuple(settings["schemes"]),
-            settings["epochs"],
-            settings["temperature"],
-            settings["alpha"],
-            settings["max_train"],
-            settings["stride"],
-        ),
-        checkpoint.train_config.optimizer,
-        settings["init"],
-        checkpoint.seed,
-        batch_size,
-        checkpoint.train_config.batch_size,
+        testset.x,
+        testset.y,
+        base=base,
+        epsilon=adversarial.epsilon,
+        settings=settings,
+        train=checkpoint.train_config,
+        seed=checkpoint.seed,
+        batch_size=batch_size,
     )
     return {"triage": table, "triage_drops": drops(table)}
+
+
+# ------------------------------------------------------------ the triage paper's claims (METHOD §13, §15)
+
+TRIAGE_RUN = ["dataset", "model", "seed", "epoch", "block"]
+
+
+def recovery_epochs(triage: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """Per (dataset, model, seed, epoch, block, scheme): ``epochs_to_recover``, the first
+    triage epoch whose clean accuracy is at least base − ``tolerance`` (NaN: never), and the
+    scheme's ``last_epoch`` (METHOD §13)."""
+    keys = TRIAGE_RUN + ["scheme"]
+    recovered = triage[triage["acc_clean"] >= triage["base_acc_clean"] - tolerance]
+    first = recovered.groupby(keys)["triage_epoch"].min().rename("epochs_to_recover")
+    last = triage.groupby(keys)["triage_epoch"].max().rename("last_epoch")
+    return pd.concat([last, first], axis=1).reset_index()
+
+
+def _final(triage: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    rows = triage[triage["scheme"] == scheme]
+    return rows[rows["triage_epoch"] == rows.groupby(TRIAGE_RUN)["triage_epoch"].transform("max")]
+
+
+def block_independent(tables: dict[str, pd.DataFrame], options: dict) -> Finding:
+    """The range over blocks of the final ``local`` clean accuracy (mean over seeds and
+    checkpoints); spread = std over seeds of each seed's range; holds when ≤ ``triage.block_range``."""
+    block_range = options["triage"]["block_range"]
+    final = _final(tables["triage"], "local")
+    if final.empty:
+        return undetermined("the local scheme was not run (triage.schemes)")
+    means = final.groupby("block")["acc_clean"].mean()
+    per_seed = final.groupby(["seed", "block"])["acc_clean"].mean().groupby("seed").agg(lambda a: a.max() - a.min())
+    value = float(means.max() - means.min())
+    detail = (
+        f"final local clean accuracy from {means.min():.3f} ({means.idxmin()}) to {means.max():.3f} ({means.idxmax()}) "
+        f"over {len(means)} blocks; holds at a range of at most {block_range}"
+    )
+    spread = float(per_seed.std(ddof=1)) if len(per_seed) > 1 else float("nan")
+    return Finding(value, len(means), value <= block_range, detail, spread)
+
+
+def finetune_recovers(tables: dict[str, pd.DataFrame], options: dict) -> Finding:
+    """The fraction of (checkpoint, block) whose ``global`` scheme recovers the base clean
+    accuracy within ``triage.tolerance``, per seed; holds when above 0.5."""
+    tolerance = options["triage"]["tolerance"]
+    triage = tables["triage"]
+    found = recovery_epochs(triage[triage["scheme"] == "global"], tolerance)
+    if found.empty:
+        return undetermined("the global scheme was not run (triage.schemes)")
+    recovered = found["epochs_to_recover"].notna()
+    detail = (
+        f"global fine-tuning reached base − {tolerance} clean accuracy for {int(recovered.sum())} of {len(found)} "
+        f"(seed, checkpoint, block) within {int(found['last_epoch'].max())} triage epochs"
+    )
+    return fraction_finding(recovered, found["seed"], 0.5, detail, strict=True)
+
+
+def distillation_faster_capped(tables: dict[str, pd.DataFrame], options: dict) -> Finding:
+    """Mean over (seed, checkpoint, block) of epochs_to_recover(global) − epochs_to_recover(distil),
+    a scheme that never recovers counted as recovering one epoch after its last (pairs where
+    neither recovers say nothing and are left out); holds when the mean is > 0 and no
+    ``distil`` clean accuracy exceeds base + ``triage.tolerance``."""
+    tolerance = options["triage"]["tolerance"]
+    triage = tables["triage"]
+    found = recovery_epochs(triage[triage["scheme"].isin(["global", "distil"])], tolerance)
+    if set(found["scheme"]) != {"global", "distil"}:
+        return undetermined("needs the global and distil schemes (triage.schemes)")
+    found["epochs"] = found["epochs_to_recover"].fillna(found["last_epoch"] + 1)
+    found["recovered"] = found["epochs_to_recover"].notna()
+    wide = found.pivot_table(index=TRIAGE_RUN, columns="scheme", values=["epochs", "recovered"], aggfunc="first")
+    wide = wide.dropna(subset=[("recovered", "global"), ("recovered", "distil")])  # a block run under both schemes
+    compared = wide[wide["recovered"]["global"].astype(bool) | wide["recovered"]["distil"].astype(bool)]
+    distil = triage[triage["scheme"] == "distil"]
+    excess = float((distil["acc_clean"] - distil["base_acc_clean"]).max())
+    capped = excess <= tolerance
+    cap = f"distil at most {excess:+.3f} above the base clean accuracy (cap: +{tolerance})"
+    if compared.empty:
+        return undetermined(f"neither scheme recovered anywhere; {cap}")
+    faster = compared["epochs"]["global"] - compared["epochs"]["distil"]
+    seeds = faster.index.get_level_values("seed")
+    per_seed = per_seed_mean(faster, seeds)
+    detail = f"epochs to recover, global − distil, over {len(faster)} (seed, checkpoint, block) where one recovered; {cap}"
+    value = float(per_seed.mean())
+    return Finding(value, len(per_seed), bool(value > 0 and capped), detail, per_seed_std(faster, seeds))
+
+
+def claim_options(config: dict) -> dict:
+    """The config keys the triage claims read."""
+    return {"tolerance": config["triage"]["tolerance"], "block_range": config["triage"]["block_range"]}
+
+
+CLAIMS = (
+    ClaimSpec(
+        "triage_block_independent",
+        "Accuracy after compression does not depend on which block was compressed (Nowak & Corso 2018).",
+        "range over blocks of the final local clean accuracy ≤ triage.block_range",
+        2,
+        "blocks (each the mean over seeds and checkpoints)",
+        ("triage",),
+        block_independent,
+    ),
+    ClaimSpec(
+        "triage_finetune_recovers",
+        "Fine-tuning the whole compressed network recovers the base accuracy (Nowak & Corso 2018).",
+        "fraction of (checkpoint, block) whose global scheme reaches base − triage.tolerance > 0.5",
+        1,
+        "seeds (each the fraction over its checkpoints and blocks)",
+        ("triage",),
+        finetune_recovers,
+    ),
+    ClaimSpec(
+        "triage_distillation_faster_capped",
+        "Distillation recovers faster than global fine-tuning and caps accuracy at the base (Nowak & Corso 2018).",
+        "mean epochs to recover, global − distil, > 0 and no distil accuracy above base + triage.tolerance",
+        1,
+        "seeds (each the mean over its checkpoints and blocks)",
+        ("triage",),
+        distillation_faster_capped,
+    ),
+)
 
 
 TEST = StressTest(
     name="triage",
     description="One block replaced by a single 3×3 convolution and retrained by three schemes (Nowak & Corso 2018).",
     tables={"triage": RUN_COLUMNS + ["attack"] + TRIAGE_COLUMNS, "triage_drops": RUN_COLUMNS + ["attack"] + DROP_COLUMNS},
-    units=_units,
-    params=_params,
+    units=triage_units,
+    settings=TriageSettings,
     run=_run,
+    check=check,
+    claims=CLAIMS,
+    claim_options=claim_options,
     ranks=RankMeasures("triage_drops", "compression", ("triage_local",), ("drop_clean", "drop_adv"), sign=-1),
-    epochs=_epochs,
+    epochs=triage_epochs,
     trains=True,
 )

@@ -6,7 +6,8 @@ sys.path.insert(0, workflow.basedir)  # the fragility package, also inside conda
 
 from fragility.artifacts import epsilon_search_epochs
 from fragility.figures import FIGURES, figure_names
-from fragility.stress import STRESS_TESTS, rank_families
+from fragility.scoring.claims import claim_tables
+from fragility.stress import STRESS_TESTS, claim_options, rank_families, validate
 from fragility.config import (
     ConfigError,
     attack_settings,
@@ -25,13 +26,11 @@ from fragility.config import (
     model_spec_options,
     retrain_epochs,
     retrains,
-    semirobust_settings,
     unit_groups,
-    validate_config,
 )
 
 try:
-    _validated = validate_config(config)
+    _validated = validate(config)
 except ConfigError as exc:
     sys.exit(f"Error: {exc}")
 config.clear()
@@ -94,11 +93,10 @@ STRESS_INPUTS = {
     "trust": ancient(TRUST),
 }
 
-# further files of a checkpoint that a stress test reads (StressTest.inputs), by name
-TEST_INPUTS = {
-    "robust": f"{RUN_DIR}/robust/epoch{{epoch}}.pt",
-    "robust_table": f"{RUN_DIR}/robust/epoch{{epoch}}.parquet",
-}
+
+def prerequisite_paths(test):
+    """File name → path of every file the prerequisites of ``test`` make (StressTest.inputs)."""
+    return {name: f"{RUN_DIR}/{path}" for name, path in test.inputs.items()}
 
 
 def unit_table(table):
@@ -220,14 +218,18 @@ def model_dataset_list(model):
 
 
 def stress_tables(model):
-    """The collected tables of every stress test that runs on some unit of ``model``."""
-    return [table for test in STRESS_TESTS.values() if test.units(config, model) for table in test.tables]
+    """The collected tables and summaries of every stress test that runs on some unit of ``model``."""
+    return [
+        table
+        for test in STRESS_TESTS.values()
+        if test.units(config, model)
+        for table in [*test.tables, *(summary.name for summary in test.summaries)]
+    ]
 
 
 def planned_tables(dataset, model):
     """Every collected table the workflow makes for one (dataset, model)."""
-    tables = ["epsilon", "trust", "scores", "agreement", "removable"] + stress_tables(model)
-    tables += ["semirobust_scores"] if "semirobust" in tables else []
+    tables = ["epsilon", "trust", "scores", "agreement"] + stress_tables(model)
     tables += ["retrain", "retrain_summary"] if retrains(config, dataset, model) else []
     return tables
 

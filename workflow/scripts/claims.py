@@ -3,33 +3,16 @@ from stage import start
 
 from fragility.io import atomic_path, write_parquet
 from fragility.scoring.claims import claims_html, claims_markdown, claims_table
+from fragility.stress import STRESS_TESTS  # noqa: F401  (registers every stress test's claims)
 
 log = start(snakemake, uses_torch=False)
 tables = {
     name: pd.concat([pd.read_parquet(p) for p in snakemake.input[name]], ignore_index=True)
-    for name in ("scores", "sweep", "retrain", "trust")
+    for name in snakemake.input.keys()
+    if snakemake.input[name]  # a table no (dataset, model) makes (no block triaged): its claims do not run
 }
-
-
-def collected(name):
-    """The tables of ``name`` concatenated, or None where the run makes none (no block triaged)."""
-    found = [pd.read_parquet(p) for p in snakemake.input[name]]
-    return pd.concat(found, ignore_index=True) if found else None
-
-
-semirobust = collected("semirobust")
-claims = claims_table(
-    tables["scores"],
-    tables["sweep"],
-    tables["retrain"],
-    snakemake.params.roles,
-    snakemake.params.chance,
-    snakemake.params.tau,
-    collected("triage"),
-    dict(snakemake.params.triage),
-    None if semirobust is None else (semirobust, collected("dependency")),
-    snakemake.params.semirobust_delta,
-)
+options = {"roles": snakemake.params.roles, "chance": snakemake.params.chance, **snakemake.params.tests}
+claims = claims_table(tables, options)
 markdown = claims_markdown(claims, tables["trust"])
 log.info("claims:\n%s", markdown)
 write_parquet(claims, snakemake.output.table)

@@ -6,7 +6,7 @@ from fragility.attack import Attack
 from fragility.data import load_dataset
 from fragility.io import with_leading_columns, write_parquet
 from fragility.retrain import retrain, selective_branches
-from fragility.scores import score_table
+from fragility.scoring.tables import score_table
 
 log = start(snakemake)
 params = snakemake.params

@@ -2,7 +2,7 @@ import pandas as pd
 from stage import start
 
 from fragility.io import write_parquet
-from fragility.scores import score_table
+from fragility.scoring.tables import score_table
 
 log = start(snakemake, uses_torch=False)
 params = snakemake.params

@@ -36,3 +36,31 @@ def run_identity(wildcards, epoch=True) -> dict:
     if epoch:
         identity["epoch"] = int(wildcards.epoch)
     return identity
+
+
+def stress_context(snakemake, test):
+    """The :class:`fragility.stress.Context` of a stress or prerequisite job of ``test``: the
+    checkpoint's files, the engine options of ``sweep.*`` and, for a test that trains, its
+    training split; the files its prerequisites made, by name."""
+    from fragility.engine.sweep import SweepOptions, variant_batch_for
+    from fragility.models import resolve_device
+    from fragility.stress import Context
+
+    execution, inputs = snakemake.config["sweep"], snakemake.input
+    options = SweepOptions(
+        batch_size=snakemake.config["batch_size"],
+        method=execution["method"],
+        cache_budget_mb=execution["cache_budget_mb"],
+        margin_guard=execution["margin_guard"],
+        variant_batch=variant_batch_for(execution["variant_batch"], resolve_device(snakemake.config["device"])),
+    )
+    made = {name: inputs[name] for name in test.inputs if name in inputs.keys()}
+    return Context(
+        inputs.checkpoint,
+        inputs.testset,
+        inputs.adversarial,
+        snakemake.config["device"],
+        options,
+        snakemake.params.training,
+        made,
+    )
