@@ -107,6 +107,21 @@ def global_scores(by_epoch: dict[int, list[float]], dataset: str = "d") -> pd.Da
     )
 
 
+def architectures(global_by_model: dict[str, float], fc_label_of: dict[str, str]) -> pd.DataFrame:
+    """Scores of models on dataset d, seeds 0 and 1 at epoch 4: the global combined r_x = r_xε =
+    r_ε of ``global_by_model[model]``, conv1 fragile on all three, fc labelled ``fc_label_of[model]``."""
+    frames = []
+    for model, r in global_by_model.items():
+        rows = []
+        for seed in range(2):
+            run = {"seed": seed, "epoch": 4, "filter": "combined"}
+            rows.append({**run, "layer": GLOBAL_LAYER, "score_clean": r, "score_adv": r, "score_diff": r})
+            for layer, label in (("conv1", "fragile"), ("fc", fc_label_of[model])):
+                rows.append({**run, "layer": layer, "label_clean": label, "label_adv": label, "label_diff": label})
+        frames.append(frame(rows, "d", model))
+    return pd.concat(frames, ignore_index=True)
+
+
 def both_readings(differences: dict[tuple[int, str], float]) -> pd.DataFrame:
     """Scores: per (seed, layer), transferred r_xε − white-box r_xε = ``differences[(seed, layer)]``."""
     return frame(
@@ -229,6 +244,12 @@ CASES: dict[str, ClaimCase] = {
         "scores",
         pd.concat([global_scores({2: SPREAD_OUT}, "d"), global_scores({2: CONVERGED}, "e")]),
         pd.concat([global_scores({2: SPREAD_OUT}, "d"), global_scores({2: [-0.1, -0.2, -0.3]}, "e")]),
+    ),
+    # global scores −0.30 and −0.31 (within τ = 0.02), fc fragile in both; or fc robust in the second model
+    "scores_invariant_across_architectures": ClaimCase(
+        {"scores": architectures({"m": -0.30, "n": -0.31}, {"m": "fragile", "n": "fragile"})},
+        {"scores": architectures({"m": -0.30, "n": -0.31}, {"m": "fragile", "n": "robust"})},
+        {**OPTIONS, "roles": {"m": ROLES, "n": ROLES}},
     ),
     # the final local accuracy of b1 and b2: 0.86 and 0.84 (range 0.02 ≤ 0.05), or 0.86 and 0.70
     "triage_block_independent": case(

@@ -42,7 +42,7 @@ from fragility.stress import triage as triage_claims
 def first_finding(name: str, tables: dict[str, pd.DataFrame], options: dict):
     """The claim's own finding (the first, before any variant) on ``tables``."""
     spec = CLAIMS[name]
-    run = {"model": "m"} if spec.scope == "across_datasets" else {"dataset": "d", "model": "m"}
+    run = {"across_datasets": {"model": "m"}, "across_models": {"dataset": "d"}}.get(spec.scope, {"dataset": "d", "model": "m"})
     found = spec.compute(tables, {**options, **run})
     return found[0] if isinstance(found, list) else found
 

@@ -25,7 +25,7 @@ from ..trust import checkpoint_name, usable_rows
 CLAIMS_COLUMNS = ["claim", "dataset", "model", "value", "spread", "n", "min_n", "holds", "detail"]
 HOLDS = ("yes", "no", "undetermined")
 ALPHA = 0.05  # the significance level of every claim's test
-SCOPES = ("model", "across_datasets")
+SCOPES = ("model", "across_datasets", "across_models")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ class ClaimSpec:
     the collected ``tables`` it reads and ``compute(tables, options)``: the :class:`Finding`
     (or several, for variants) from the usable rows of those tables and the claims options
     (:func:`claims_table`). ``scope``: ``model`` — one per (dataset, model) whose tables
-    exist —; ``across_datasets`` — one per model run on two or more datasets."""
+    exist —; ``across_datasets`` — one per model run on two or more datasets —;
+    ``across_models`` — one per dataset two or more models ran on."""
 
     name: str
     tests: str
@@ -150,16 +151,19 @@ def claims_table(tables: dict[str, pd.DataFrame], options: dict, specs: dict[str
             else:
                 found = spec.compute(usable, {**options, "dataset": dataset, "model": model})
             rows += _rows(spec, found, dataset, model, note)
-    for spec in (s for s in specs.values() if s.scope == "across_datasets"):
+    for spec in (s for s in specs.values() if s.scope != "model"):
         if any(name not in tables for name in spec.tables):
             continue
         usable = {name: usable_rows(tables[name])[0] for name in spec.tables}
+        across, within = ("dataset", "model") if spec.scope == "across_datasets" else ("model", "dataset")
         first = usable[spec.tables[0]]
-        for model in first["model"].unique():
-            own = {name: table[table["model"] == model] for name, table in usable.items()}
-            datasets = list(own[spec.tables[0]]["dataset"].unique())
-            if len(datasets) >= 2:
-                rows += _rows(spec, spec.compute(own, {**options, "model": model}), ",".join(datasets), model, "")
+        for key in first[within].unique():
+            own = {name: table[table[within] == key] for name, table in usable.items()}
+            compared = list(own[spec.tables[0]][across].unique())
+            if len(compared) >= 2:
+                found = spec.compute(own, {**options, within: key})
+                dataset, model = (",".join(compared), key) if across == "dataset" else (key, ",".join(compared))
+                rows += _rows(spec, found, dataset, model, "")
     return pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
 
 

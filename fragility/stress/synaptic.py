@@ -484,6 +484,40 @@ def global_scores_similar_across_datasets(tables: dict[str, pd.DataFrame], optio
     return Finding(largest, len(means), largest < options["sweep"]["tau"], detail)
 
 
+def _last_checkpoint_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model, the rows of its last checkpoint."""
+    return rows[rows["epoch"] == rows.groupby("model")["epoch"].transform("max")]
+
+
+def scores_invariant_across_architectures(tables: dict[str, pd.DataFrame], options: dict) -> Finding:
+    """For one dataset and every pair of its models: the largest difference of their global
+    combined scores (r_x, r_xε, r_ε; mean over seeds at each model's last checkpoint), and
+    whether the first conv's and the last layer's labels (r_x, r_xε, r_ε; the most common over
+    seeds at the last checkpoint) agree across the models; holds when the difference is
+    below ``scores.tau`` and every label agrees (paper abstract: the scores identify the
+    parameters invariant in characteristics across architectures)."""
+    scores = _last_checkpoint_means(tables["scores"][tables["scores"]["filter"] == "combined"])
+    columns = ["score_clean", "score_adv", "score_diff"]
+    means = scores[scores["layer"] == GLOBAL_LAYER].groupby("model")[columns].mean()
+    if len(means) < 2:
+        return undetermined("needs the global scores of 2 models", len(means))
+    largest = float((means.max() - means.min()).max())
+    differing = []
+    for role in ("first_conv", "last_layer"):
+        for label in ("label_clean", "label_adv", "label_diff"):
+            found = {
+                model: rows[rows["layer"] == options["roles"][model][role]][label].mode()
+                for model, rows in scores.groupby("model")
+            }
+            named = {model: modes.iloc[0] if len(modes) else None for model, modes in found.items()}
+            if len(set(named.values())) > 1:
+                differing.append(f"{role} {label.removeprefix('label_')}: " + ", ".join(f"{m} {v}" for m, v in named.items()))
+    symbols = {"score_clean": "r_x", "score_adv": "r_xε", "score_diff": "r_ε"}
+    detail = "; ".join(f"{m}: " + ", ".join(f"{symbols[c]} {row[c]:.3f}" for c in columns) for m, row in means.iterrows())
+    detail += "; labels of the first conv and last layer " + ("agree" if not differing else "differ: " + "; ".join(differing))
+    return Finding(largest, len(means), bool(largest < options["sweep"]["tau"] and not differing), detail)
+
+
 def claim_options(config: dict) -> dict:
     """The config keys the synaptic claims read."""
     return {"tau": config["scores"]["tau"]}
@@ -563,6 +597,16 @@ CLAIMS = (
         ("scores",),
         global_scores_similar_across_datasets,
         scope="across_datasets",
+    ),
+    ClaimSpec(
+        "scores_invariant_across_architectures",
+        "For a given dataset, the scores are invariant across architectures (paper abstract, Fig. 9–10).",
+        "largest difference between models of the global r_x, r_xε, r_ε < scores.tau, and equal first-conv and last-layer labels",
+        2,
+        "models",
+        ("scores",),
+        scores_invariant_across_architectures,
+        scope="across_models",
     ),
 )
 
