@@ -1,5 +1,6 @@
 # Two commands for a newcomer: `make run` (the default job) and `make test` (the tests).
-# Each builds the project's virtual environment from pyproject.toml first when needed.
+# Each builds the project's virtual environment from pyproject.toml (at the tested versions of
+# constraints.txt) first when needed.
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= $(shell nproc)
@@ -11,9 +12,9 @@ venv: $(VENV)/.installed
 
 # torchattacks (tests only: an independent PGD to check ours against) pins requests to 2.25,
 # which would downgrade what Snakemake uses; it imports nothing beyond torch, so no deps.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[workflow,test,lint]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[timm,workflow,test,lint]'
 	$(BIN)/pip install --quiet --no-deps torchattacks==3.5.1
 	touch $@
 

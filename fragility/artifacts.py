@@ -238,8 +238,13 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path}: weights file not found")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
+            try:
+                from safetensors.torch import load_file
+            except ImportError:
+                raise WeightsError(
+                    f"{path}: .safetensors weights need the safetensors package: pip install 'fragility[timm]' "
+                    "(or pip install safetensors)"
+                ) from None
             return load_file(path)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)

@@ -76,14 +76,24 @@ def check_architecture(architecture: str) -> None:
             "squeezenet1_1), not 'timm/<name>' and not 'package.module:factory'"
         )
     if kind == "timm":
-        import timm
-
+        timm = _timm()
         if not timm.is_model(architecture.removeprefix(TIMM_PREFIX)):
             raise ArchitectureError(
                 f"unknown timm model {architecture.removeprefix(TIMM_PREFIX)!r} (timm.list_models() lists them)"
             )
     if kind == "factory":
         _factory(architecture)
+
+
+def _timm():
+    """The timm package, or an :class:`ArchitectureError` saying how to install it (an extra)."""
+    try:
+        import timm
+    except ImportError as exc:
+        raise ArchitectureError(
+            "timm models need the timm package: pip install 'fragility[timm]' (or pip install timm)"
+        ) from exc
+    return timm
 
 
 def _factory(architecture: str):
@@ -113,9 +123,7 @@ def build_network(architecture: str, num_classes: int, in_channels: int, stem: s
             raise ArchitectureError(f"model factory {architecture!r} returned {type(net).__name__}, not a torch.nn.Module")
         return net
     if kind == "timm":
-        import timm
-
-        net = timm.create_model(
+        net = _timm().create_model(
             architecture.removeprefix(TIMM_PREFIX), pretrained=False, num_classes=num_classes, in_chans=in_channels
         )
     else:

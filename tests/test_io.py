@@ -1,0 +1,35 @@
+"""Atomic writes: all or nothing, and files a project group can read (the umask, not 0600)."""
+
+import os
+import stat
+
+import pandas as pd
+import pytest
+
+from fragility.io import atomic_path, write_parquet
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test and restore it after."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield lambda mask: os.umask(mask)
+    os.umask(saved)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_an_atomic_write_ends_with_the_mode_a_plain_open_gives(tmp_path, umask, mask, mode):
+    umask(mask)
+    write_parquet(pd.DataFrame({"a": [1]}), tmp_path / "table.parquet")
+    with open(tmp_path / "plain.txt", "w") as fh:
+        fh.write("x")
+    assert stat.S_IMODE((tmp_path / "table.parquet").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == mode
+
+
+def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []

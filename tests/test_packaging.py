@@ -1,0 +1,82 @@
+"""The package as a library declares itself: version ranges (exact versions only in
+constraints.txt), timm as an extra, and a plain `pip install .` that keeps the torch, numpy
+and pandas a researcher's environment already holds."""
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def constraints() -> dict[str, str]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pins = [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+    return {name.lower(): version for name, version in (pin.split("==") for pin in pins)}
+
+
+def test_dependencies_are_ranges_that_admit_the_tested_versions():
+    pinned = constraints()
+    requirements = [Requirement(r) for r in PROJECT["dependencies"]] + [
+        Requirement(r) for extra in PROJECT["optional-dependencies"].values() for r in extra
+    ]
+    for requirement in requirements:
+        assert not any(spec.operator == "==" for spec in requirement.specifier), f"{requirement}: pin it in constraints.txt"
+        name = requirement.name.lower()
+        assert name in pinned, f"{name} has no tested version in constraints.txt"
+        assert requirement.specifier.contains(pinned[name]), f"{requirement} excludes the tested {pinned[name]}"
+    assert {"timm", "safetensors"} <= {Requirement(r).name for r in PROJECT["optional-dependencies"]["timm"]}
+    assert not {"timm", "safetensors"} & {Requirement(r).name for r in PROJECT["dependencies"]}
+    assert PROJECT["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_the_rules_conda_env_installs_the_tested_versions():
+    env = yaml.safe_load((ROOT / "envs" / "fragility.yaml").read_text())
+    pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    pinned = constraints()
+    for line in pip:
+        name, version = line.split("==")
+        assert pinned[name.lower()] == version, f"envs/fragility.yaml pins {line}, constraints.txt {pinned[name.lower()]}"
+
+
+def test_citation_cites_the_tool_and_the_three_papers():
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["license"] == "MIT"
+    urls = {reference["url"].rsplit("/", 1)[-1] for reference in citation["references"]}
+    assert urls == {"2312.09821", "1801.04651", "2307.03803"}
+
+
+@pytest.mark.slow
+def test_pip_install_keeps_the_torch_numpy_and_pandas_already_installed(tmp_path):
+    """A fresh venv holding the local torch and older numpy and pandas that the ranges allow:
+    `pip install .` replaces none of them, `import fragility` works without timm, and the
+    `timm` extra adds it (several minutes: torch is copied into the venv)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    held = {"torch": "2.14.1", "numpy": "1.26.4", "pandas": "2.2.3"}
+    subprocess.run([*pip, *(f"{name}=={version}" for name, version in held.items())], check=True, timeout=1800)
+
+    def versions():
+        code = "import importlib.metadata as m; print({n: m.version(n) for n in ('torch', 'numpy', 'pandas')})"
+        return eval(subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True).stdout)
+
+    assert versions() == held
+    subprocess.run([*pip, str(ROOT)], check=True, timeout=1800)
+    assert versions() == held
+    check = "import fragility.stress, importlib.util; assert importlib.util.find_spec('timm') is None"
+    result = subprocess.run([str(venv / "bin" / "python"), "-c", check], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    missing = "from fragility.models import build_network\ntry:\n    build_network('timm/resnet10t', 10, 3)\nexcept Exception as e:\n    print(e)"
+    said = subprocess.run([str(venv / "bin" / "python"), "-c", missing], capture_output=True, text=True, cwd=tmp_path).stdout
+    assert "pip install 'fragility[timm]'" in said
+    subprocess.run([*pip, f"{ROOT}[timm]"], check=True, timeout=1800)
+    assert versions() == held
+    has_timm = subprocess.run([str(venv / "bin" / "python"), "-c", "import timm"], cwd=tmp_path)
+    assert has_timm.returncode == 0
