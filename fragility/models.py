@@ -90,9 +90,7 @@ def _timm():
     try:
         import timm
     except ImportError as exc:
-        raise ArchitectureError(
-            "timm models need the timm package: pip install 'fragility[timm]' (or pip install timm)"
-        ) from exc
+        raise ArchitectureError("timm models need the timm package: pip install 'fragility[timm]' (or pip install timm)") from exc
     return timm
 
 
