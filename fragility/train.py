@@ -17,6 +17,7 @@ from .artifacts import Checkpoint, CheckpointError, ModelSpec, TrainConfig, chec
 from .data import Dataset
 from .evaluation import accuracy
 from .models import resolve_device
+from .progress import progress as bar
 
 # ModelSpec, TrainConfig, CheckpointError and load_checkpoint live in fragility.artifacts; they
 # are importable from here as before.
@@ -48,16 +49,18 @@ def train_one_epoch(
     loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
     train_mode: Callable[[nn.Module], object] = nn.Module.train,
     inputs: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    progress: bool | None = False,
 ) -> float:
     """One pass over the shuffled training set; returns the mean loss. ``loss(logits, x, y)``
     and ``train_mode(model)`` (which modules train: BatchNorm statistics move only there)
     default to cross-entropy and the whole network; ``inputs(model, x, y)``, when given,
-    replaces each batch's images before the forward pass (adversarial training)."""
+    replaces each batch's images before the forward pass (adversarial training).
+    ``progress``: a bar over the batches (None: where a person watches)."""
     train_mode(model)
     device = next(model.parameters()).device
     permutation = torch.randperm(len(data.y_train), generator=order)
     total = 0.0
-    for i in range(0, len(permutation), batch_size):
+    for i in bar(range(0, len(permutation), batch_size), "batches", enabled=progress, leave=False):
         index = permutation[i : i + batch_size]
         x, y = data.x_train[index].to(device), data.y_train[index].to(device)
         if inputs is not None:
@@ -78,16 +81,18 @@ def train(
     config: TrainConfig,
     checkpoint_path: Callable[[int], str | Path],
     device: str = "auto",
+    progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Train from scratch, save a checkpoint every ``checkpoint_every`` epochs; return the log."""
+    """Train from scratch, save a checkpoint every ``checkpoint_every`` epochs; return the log.
+    ``progress``: bars over the epochs and batches (None: where a person watches)."""
     torch.manual_seed(seed)
     model = spec.build().to(resolve_device(device))
     optimizer = config.optimizer(model.parameters())
     order = torch.Generator().manual_seed(seed)
     rows = []
-    for epoch in range(1, config.epochs + 1):
+    for epoch in bar(range(1, config.epochs + 1), "epochs", enabled=progress):
         started = time.perf_counter()
-        loss = train_one_epoch(model, optimizer, data, config.batch_size, order)
+        loss = train_one_epoch(model, optimizer, data, config.batch_size, order, progress=progress)
         row = {
             "epoch": epoch,
             "loss": loss,

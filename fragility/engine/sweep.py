@@ -29,6 +29,7 @@ from torch import nn
 
 from ..filters import FILTERS, ThresholdRange
 from ..models import filtered_layers, layer_weights
+from ..progress import progress
 from .fusion import FusedSuffix, to_channels_last
 from .upstream import SplitNetwork, split_at, whole_network
 
@@ -50,6 +51,7 @@ class SweepOptions:
     margin_guard: float = 1e-3
     probe: bool = True  # fast: keep the fused graph only where it is faster on the first variants (False: always)
     variant_batch: int = 1  # variants per call where the engine batches them (the white-box reading)
+    progress: bool | None = None  # a bar over the variants (None: where a person watches, fragility.progress)
 
     @classmethod
     def of(cls, options: SweepOptions | None = None, **settings) -> SweepOptions:
@@ -211,7 +213,8 @@ def _predict(
             _predict_mapped(network, mapped, masked, representatives, layouts["exact"], options, stats, predicted, start)
             start += chunk
             continue
-        for done, (key, variant) in enumerate(representatives.items(), 1):
+        variants = progress(representatives.items(), "variants", len(representatives), options.progress, leave=False)
+        for done, (key, variant) in enumerate(variants, 1):
             if done % max(1, len(representatives) // 4) == 0:
                 log.info("images %d-%d: %d/%d variants", start, min(start + chunk, len(x)), done, len(representatives))
             masked.apply(variant)
