@@ -45,10 +45,10 @@ FIGURES: dict[str, FigureSpec] = {
             "local_scores",
             lambda t, o: plots.local_score_heatmaps(t["scores"]),
             ("scores",),
-            "Local scores of {model} on {dataset} (paper Fig. 10): clean score r, adversarial score r_ε and difference "
-            "score Δr of the combined filter response, per layer (rows) and checkpoint epoch (columns), mean over seeds. "
+            "Local scores of {model} on {dataset} (paper Fig. 10): clean score r_x, adversarial score r_xε and difference "
+            "score r_ε of the combined filter response, per layer (rows) and checkpoint epoch (columns), mean over seeds. "
             "Marks: Fr fragile (< −τ), Ro robust, Af antifragile (> τ), with their bootstrap confidence. Negative = fragile. "
-            "The second row, where the sweep has it, reads r_ε and Δr white-box: every filtered variant attacked itself "
+            "The second row, where the sweep has it, reads r_xε and r_ε white-box: every filtered variant attacked itself "
             "instead of classifying the unfiltered network's adversarial set. Hatched cells and ? marks: a checkpoint "
             "flagged not usable (trust.parquet: no better than chance, or not stressed by the attack).",
         ),
@@ -58,7 +58,7 @@ FIGURES: dict[str, FigureSpec] = {
             ("scores",),
             "Block scores of {model} on {dataset} (METHOD §12): the synaptic filters applied to all Conv2d/Linear weights "
             "of a block (a residual block, Fire module, inverted residual) together, with one threshold range over them; "
-            "clean score r, adversarial score r_ε and difference score Δr of the combined response per block (rows) and "
+            "clean score r_x, adversarial score r_xε and difference score r_ε of the combined response per block (rows) and "
             "checkpoint epoch (columns), mean over seeds, marks as in the local scores. Blocks are not layers: a block "
             "holds a residual connection that a layer's score cannot see.",
         ),
@@ -67,7 +67,7 @@ FIGURES: dict[str, FigureSpec] = {
             lambda t, o: plots.transfer_vs_whitebox(t["scores"]),
             ("scores",),
             "Transferred against white-box adversarial scores of {model} on {dataset}: per unit with the white-box reading "
-            "(whitebox.layers) and checkpoint, r_ε and Δr of the combined response from the paper's transferred "
+            "(whitebox.layers) and checkpoint, r_xε and r_ε of the combined response from the paper's transferred "
             "adversarial set (x) and from attacking every filtered variant itself (y), mean over seeds with the bootstrap "
             "95 % intervals. Below the diagonal the transferred reading makes the unit look more robust than it is.",
         ),
@@ -136,20 +136,24 @@ FIGURES: dict[str, FigureSpec] = {
             lambda t, o: plots.rank_agreement(t["agreement"]),
             ("agreement",),
             "Rank agreement between the stress tests of {model} on {dataset}, per checkpoint, layers and (second row) "
-            "blocks apart: Kendall's τ_b between the unit orderings (least to most robust, ``__global__`` excluded) of the synaptic-filter scores r and r_ε "
+            "blocks apart: Kendall's τ_b between the unit orderings (least to most robust, ``__global__`` excluded) of the synaptic-filter scores r_x and r_xε "
             "(h1, h2, h3, combined), of re-initialisation and re-randomisation (−drop in clean and adversarial "
-            "accuracy) and, for blocks, of triage (triage_local: −accuracy lost with the block compressed, local scheme), "
+            "accuracy) and, for blocks, of triage (triage_local: −accuracy lost with the block compressed, local scheme, fit "
+            "initialisation), "
             "averaged over seeds. +1: the two measures rank the layers alike; 0: unrelated; −1: reversed.",
         ),
         FigureSpec(
             "triage",
             lambda t, o: plots.triage_convergence(t["triage"]),
             ("triage",),
-            "Deep net triage of {model} on {dataset} (METHOD §13): each block replaced by one Conv2d(3×3)–BatchNorm–ReLU "
-            "and retrained by each scheme — local (only the new layer), global (every parameter), distil (every parameter, "
-            "the checkpoint network as teacher) —; clean (top) and adversarial (bottom) accuracy against the triage epoch "
-            "(0: right after compression), the attack made afresh against each compressed network, mean ± std over seeds "
-            "and checkpoints; dashed: the base network.",
+            "Deep net triage of {model} on {dataset} (METHOD §13): each block replaced by one Conv2d(3×3)–BatchNorm–ReLU, "
+            "its convolution drawn at random (dashed lines) or fitted by least squares to the block's output (fit, solid), "
+            "and retrained by each scheme (colours) — local (only the new layer), global (every parameter), local_global "
+            "(local for the first half of the epochs, then global), distil (every parameter, the checkpoint network as "
+            "teacher) —; clean (top) and adversarial (middle) accuracy and the linear CKA between the new layer's output "
+            "and the block's output in the base network (bottom: how much of the block's representation one layer holds) "
+            "against the triage epoch (0: right after compression), the attack made afresh against each compressed "
+            "network, mean ± std over seeds and checkpoints; dashed black: the base network.",
         ),
         FigureSpec(
             "triage_criticality",
@@ -157,26 +161,38 @@ FIGURES: dict[str, FigureSpec] = {
             ("triage_drops",),
             "Block criticality of {model} on {dataset} by triage (METHOD §13): the clean and adversarial accuracy the "
             "network loses when the block is replaced by one layer and only that layer is retrained (local scheme, after "
-            "its last epoch), mean ± std over seeds and checkpoints. A tall bar: the block does work one layer cannot.",
+            "its last epoch), one panel per initialisation of the layer (fit: least squares to the block's output; "
+            "random: a fresh draw), mean ± std over seeds and checkpoints. A tall bar on the fit panel: the block does "
+            "work one layer cannot.",
         ),
         FigureSpec(
             "semirobust",
             lambda t, o: plots.semirobust_accuracy(t["semirobust"]),
             ("semirobust",),
-            "Subnetwork robustness of {model} on {dataset} (METHOD §14): per split k (f_b = the last k Conv2d/Linear "
-            "layers), the adversarial accuracy of the normal network, the robust network F* (PGD adversarial training), "
-            "the semirobust network F_sr (f_a from F*, f_b from the checkpoint) and F_sr with f_b fine-tuned "
-            "adversarially, f_a frozen (top); the fine-tuning curve against Acc* − δ (bottom). Every accuracy under PGD "
-            "made against the network measured; mean ± std over seeds and checkpoints.",
+            "Subnetwork robustness of {model} on {dataset} (METHOD §14) under the protocol named in the title "
+            "(`semirobust.protocol`: paper — the authors' values: F* by 120 epochs of PGD-10 at ε = 8/255 with SGD, "
+            "10 fine-tuning trials of up to 10 epochs, δ = 1e-16 —, or budget — 3 epochs of FGSM with a random start at "
+            "the run's ε, 3 trials of up to 2 epochs, δ = 0.05 —, each value settable on its own): per split k (f_b = "
+            "the last k Conv2d/Linear layers), the adversarial accuracy of the normal network (Acc), the robust network "
+            "F* (Acc*, adversarial training), the semirobust network F_sr (Acc_sr: f_a from F*, f_b from the "
+            "checkpoint) and the best epoch of F_sr with f_b fine-tuned adversarially, f_a frozen, mean ± std over "
+            "seeds, checkpoints and trials, with how many trials reached Acc* − δ and their mean epochs (top); the "
+            "fine-tuning curves against Acc* − δ (bottom). Every accuracy under the evaluation attack made against the "
+            "network measured. A checkpoint whose F* is not robust (exact one-sided McNemar test against the normal "
+            "network at trust.alpha) is named in the title with the reason: it measures nothing.",
         ),
         FigureSpec(
             "dependency",
             lambda t, o: plots.layer_dependency(t["dependency"]),
             ("dependency",),
-            "Dependency between consecutive layers of {model} on {dataset} (METHOD §14): linear CKA between the outputs "
-            "of each pair of consecutive Conv2d/Linear layers from the cut of split k to the output, per class and "
-            "weighted by class size, on adversarial test images made against each network (F*, F_sr, fine-tuned); mean "
-            "± std over seeds and checkpoints. Rising toward the output: later layers depend more on their predecessors.",
+            "Dependency between consecutive layers of {model} on {dataset} (METHOD §14), under the protocol named in "
+            "the title: ρ, the mutual information (bits) between the outputs of each pair of consecutive Conv2d/Linear "
+            "layers from the cut of split k to the output by the EDGE estimator (the authors' settings), per class and "
+            "weighted by class frequency (top), and linear CKA (bottom), on adversarial test images made against each "
+            "network (F*, F_sr, the first trial's best fine-tuned network); mean ± std over seeds and checkpoints. The "
+            "paper's supplement finds ρ falling toward the output. Grey dashes: what EDGE reads on the same outputs with "
+            "one layer's images shuffled within each class (independent outputs; `mi_null`) — its bias at this number "
+            "of images per class, which can be most of ρ on a small test set.",
         ),
         FigureSpec(
             "removable",
@@ -191,14 +207,14 @@ FIGURES: dict[str, FigureSpec] = {
             "compare_models",
             lambda t, o: plots.compare_global(t["scores"], hue="model"),
             ("scores",),
-            "Global scores r, r_ε and Δr over epochs of every model on {dataset} (paper Fig. 9 layout), mean over seeds.",
+            "Global scores r_x, r_xε and r_ε over epochs of every model on {dataset} (paper Fig. 9 layout), mean over seeds.",
             scope="dataset",
         ),
         FigureSpec(
             "compare_datasets",
             lambda t, o: plots.compare_global(t["scores"], hue="dataset"),
             ("scores",),
-            "Global scores r, r_ε and Δr over epochs of {model} on every dataset (paper Fig. 9 layout), mean over seeds.",
+            "Global scores r_x, r_xε and r_ε over epochs of {model} on every dataset (paper Fig. 9 layout), mean over seeds.",
             scope="across_datasets",
         ),
     )

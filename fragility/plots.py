@@ -6,6 +6,8 @@ Figure; seeds are averaged and their spread shown.
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -17,8 +19,8 @@ import seaborn as sns  # noqa: E402
 from . import GLOBAL_LAYER  # noqa: E402
 from .scoring.scores import responses  # noqa: E402
 
-SCORES = {"score_clean": "clean r", "score_adv": "adversarial r_ε", "score_diff": "difference Δr"}
-WHITEBOX_SCORES = {"score_adv_whitebox": "adversarial r_ε, white-box", "score_diff_whitebox": "difference Δr, white-box"}
+SCORES = {"score_clean": "clean r_x", "score_adv": "adversarial r_xε", "score_diff": "difference r_ε"}
+WHITEBOX_SCORES = {"score_adv_whitebox": "adversarial r_xε, white-box", "score_diff_whitebox": "difference r_ε, white-box"}
 MARKS = {"fragile": "Fr", "robust": "Ro", "antifragile": "Af", "undetermined": "?"}
 FILTER_NAMES = {"h1": "h1 high-pass", "h2": "h2 low-pass", "h3": "h3 pulse wave", "combined": "combined"}
 
@@ -50,8 +52,8 @@ def _majority(labels: pd.Series) -> str:
 
 
 def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined", unit_kind: str = "layer") -> plt.Figure:
-    """Layer x epoch heatmaps of r, r_ε, Δr with Fr/Ro/Af marks (paper Fig. 10), and below
-    them r_ε and Δr of the white-box reading where the sweep has it (blank cells: layers
+    """Layer x epoch heatmaps of r_x, r_xε, r_ε with Fr/Ro/Af marks (paper Fig. 10), and below
+    them r_xε and r_ε of the white-box reading where the sweep has it (blank cells: layers
     without it); with bootstrap columns each mark carries its label confidence (mean over
     seeds). Each score and its white-box twin share one colour scale. ``unit_kind="block"``
     draws the blocks instead (blocks are not layers: they get their own figure)."""
@@ -120,7 +122,7 @@ def _hatch_unusable(ax, local: pd.DataFrame, layers: list[str], epochs: list) ->
 
 def transfer_vs_whitebox(scores: pd.DataFrame, filter_name: str = "combined") -> plt.Figure:
     """Per unit and checkpoint (mean over seeds): the transferred score against the white-box
-    one, r_ε and Δr, with the mean bootstrap 95 % intervals as error bars and the diagonal.
+    one, r_xε and r_ε, with the mean bootstrap 95 % intervals as error bars and the diagonal.
     Points below the diagonal are units the transferred attack makes look stronger."""
     rows = scores[scores["filter"] == filter_name]
     if "score_adv_whitebox" not in rows or rows["score_adv_whitebox"].isna().all():
@@ -128,7 +130,7 @@ def transfer_vs_whitebox(scores: pd.DataFrame, filter_name: str = "combined") ->
     rows = rows.dropna(subset=["score_adv_whitebox"])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), squeeze=False)
     epochs = sorted(rows["epoch"].unique())
-    for ax, kind, name in zip(axes[0], ("adv", "diff"), ("adversarial r_ε", "difference Δr")):
+    for ax, kind, name in zip(axes[0], ("adv", "diff"), ("adversarial r_xε", "difference r_ε")):
         columns = [f"score_{kind}{suffix}" for suffix in ("", "_whitebox")]
         bounds = [f"{c}_{q}" for c in columns for q in ("lo", "hi") if f"{c}_{q}" in rows]
         means = rows.groupby(["layer", "epoch"], sort=False)[columns + bounds].mean().reset_index()
@@ -504,26 +506,55 @@ def rank_agreement(agreement: pd.DataFrame) -> plt.Figure:
 
 
 TRIAGE_ACCURACIES = {"acc_clean": "clean", "acc_adv": "adversarial"}
+TRIAGE_MEASURES = {**TRIAGE_ACCURACIES, "cka": "CKA with the block"}
+TRIAGE_INITS = {"fit": "", "random": (4, 2)}  # line dashes per initialisation: fit solid, random dashed
+
+
+def _triage_inits(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its ``init`` column (a table written before it: the random draw only)."""
+    return table if "init" in table else table.assign(init="random")
 
 
 def triage_convergence(triage: pd.DataFrame) -> plt.Figure:
-    """Accuracy of each compressed network against the triage epoch, one column per block,
-    clean and adversarial rows, a line per scheme (mean ± std over seeds and checkpoints),
-    the base network's accuracy dashed (METHOD §13)."""
+    """Each compressed network against the triage epoch, one column per block: clean and
+    adversarial accuracy and the linear CKA of the new layer's output with the block's
+    (rows), a colour per scheme and a line style per initialisation (mean ± std over seeds
+    and checkpoints), the base network's accuracy dashed black (METHOD §13)."""
     blocks = list(dict.fromkeys(triage["block"]))
     if not blocks:
         return _empty_figure("No block was triaged (blocks, triage.schemes)")
-    fig, axes = plt.subplots(2, len(blocks), figsize=(max(6.0, 2.6 * len(blocks) + 1), 5.4), squeeze=False, sharey="row")
+    triage = _triage_inits(triage)
+    measures = {column: name for column, name in TRIAGE_MEASURES.items() if column in triage}  # cka: since inits
+    dashes = {init: TRIAGE_INITS[init] for init in TRIAGE_INITS if init in set(triage["init"])}
+    fig, axes = plt.subplots(
+        len(measures), len(blocks), figsize=(max(6.0, 2.6 * len(blocks) + 1), 2.7 * len(measures)), squeeze=False, sharey="row"
+    )
     for column, block in enumerate(blocks):
         rows = triage[triage["block"] == block]
-        for row, (accuracy, name) in enumerate(TRIAGE_ACCURACIES.items()):
+        for row, (measure, name) in enumerate(measures.items()):
             ax = axes[row][column]
             first = row == 0 and column == 0
-            sns.lineplot(rows, x="triage_epoch", y=accuracy, hue="scheme", errorbar="sd", marker="o", ax=ax, legend=first)
-            ax.axhline(rows[f"base_{accuracy}"].mean(), color="k", ls="--", lw=0.9, label="base network")
+            sns.lineplot(
+                rows,
+                x="triage_epoch",
+                y=measure,
+                hue="scheme",
+                style="init",
+                style_order=list(dashes),
+                dashes=dashes,
+                errorbar="sd",
+                marker="o",
+                ax=ax,
+                legend=first,
+            )
+            if measure in TRIAGE_ACCURACIES:
+                ax.axhline(rows[f"base_{measure}"].mean(), color="k", ls="--", lw=0.9, label="base network")
+                ax.set_ylabel(f"{name} accuracy")
+            else:
+                ax.set_ylim(-0.02, 1.02)
+                ax.set_ylabel("linear CKA with the block")
             ax.set_title(f"{block}, {name}", fontsize=8)
             ax.set_xlabel("triage epoch")
-            ax.set_ylabel(f"{name} accuracy")
             ax.xaxis.get_major_locator().set_params(integer=True)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"Triage: each block replaced by one layer and retrained\n{_title(triage)}", fontsize=10)
@@ -533,44 +564,77 @@ def triage_convergence(triage: pd.DataFrame) -> plt.Figure:
 
 def triage_criticality(drops: pd.DataFrame) -> plt.Figure:
     """Per block, the clean and adversarial accuracy lost after the last ``local`` triage
-    epoch (criticality, METHOD §13), mean ± std over seeds and checkpoints."""
-    local = drops[drops["compression"] == "triage_local"]
+    epoch (criticality, METHOD §13), one panel per initialisation (fit first), mean ± std
+    over seeds and checkpoints."""
+    local = _triage_inits(drops[drops["compression"] == "triage_local"]) if "compression" in drops else drops.iloc[0:0]
     if local.empty:
         return _empty_figure("No local triage scheme ran (triage.schemes)")
+    inits = [init for init in TRIAGE_INITS if init in set(local["init"])]
     long = local.melt(
-        id_vars=["seed", "epoch", "layer"], value_vars=["drop_clean", "drop_adv"], var_name="kind", value_name="drop"
+        id_vars=["seed", "epoch", "layer", "init"], value_vars=["drop_clean", "drop_adv"], var_name="kind", value_name="drop"
     )
     long["test set"] = long["kind"].map({"drop_clean": "clean", "drop_adv": "adversarial"})
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + 0.9 * local["layer"].nunique()), 3.8))
-    sns.barplot(long, x="layer", y="drop", hue="test set", errorbar="sd", ax=ax)
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xlabel("block")
-    ax.set_ylabel("accuracy lost (base − local)")
-    ax.tick_params(axis="x", labelrotation=45)
+    width = max(4.5, 1.2 + 0.9 * local["layer"].nunique())
+    fig, axes = plt.subplots(1, len(inits), figsize=(width * len(inits), 3.8), squeeze=False, sharey=True)
+    for ax, init in zip(axes[0], inits):
+        first = ax is axes[0][0]
+        sns.barplot(long[long["init"] == init], x="layer", y="drop", hue="test set", errorbar="sd", ax=ax, legend=first)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_title(f"{init} initialisation", fontsize=9)
+        ax.set_xlabel("block")
+        ax.set_ylabel("accuracy lost (base − local)")
+        ax.tick_params(axis="x", labelrotation=45)
     fig.suptitle(f"Block criticality by triage (local scheme)\n{_title(local)}", fontsize=10)
     fig.tight_layout()
     return fig
 
 
-SEMIROBUST_NETWORKS = {"normal": "normal", "robust": "robust F*", "semirobust": "semirobust F_sr", "finetuned": "fine-tuned"}
+SEMIROBUST_NETWORKS = {
+    "normal": "Acc\nnormal",
+    "robust": "Acc*\nrobust F*",
+    "semirobust": "Acc_sr\nsemirobust F_sr",
+    "finetuned": "best\nfine-tuned",
+}
+
+
+def _semirobust_title(table: pd.DataFrame, what: str) -> str:
+    """``what``, the protocol (``semirobust.protocol``), the usual title line and, for each
+    checkpoint flagged not usable, why (F* not robust, or the trust record's reason)."""
+    protocols = sorted(table["protocol"].dropna().unique()) if "protocol" in table else []
+    head = f"{what}, protocol {', '.join(protocols)}" if protocols else what
+    lines = [head, _title(table)]
+    if "usable" in table and "why" in table:
+        bad = table[~table["usable"].astype(bool)].drop_duplicates(["seed", "epoch"])
+        for row in bad.itertuples():  # the reason without its counts, wrapped to the figure's width
+            reason = "; ".join(part.split(" (")[0] for part in str(row.why).split("; ") if part)
+            lines += textwrap.wrap(f"seed {int(row.seed)} epoch {int(row.epoch)}: {reason}", 100) if reason else []
+    return "\n".join(lines)
 
 
 def semirobust_accuracy(semirobust: pd.DataFrame) -> plt.Figure:
-    """Per split: the adversarial accuracy of the normal, robust, semirobust and fine-tuned
-    (last epoch) networks (mean ± std over seeds and checkpoints), and the fine-tuning curve
-    against Acc* − δ (METHOD §14)."""
+    """Per split (METHOD §14): the adversarial accuracy of the normal network (Acc), F* (Acc*),
+    F_sr (Acc_sr) and the best fine-tuned one of each trial, mean ± std over seeds,
+    checkpoints and trials (Acc, Acc*, Acc_sr once per checkpoint), with how many trials
+    reached Acc* − δ and their mean epochs (top); the fine-tuning curves against Acc* − δ
+    (bottom). The title names the protocol and every checkpoint flagged not usable, and why."""
     splits = sorted(semirobust["split_k"].unique())
     if not splits:
         return _empty_figure("No semirobust split was run (semirobust.splits)")
-    fig, axes = plt.subplots(2, len(splits), figsize=(max(6.0, 3.6 * len(splits)), 6.4), squeeze=False)
+    table = semirobust if "trial" in semirobust else semirobust.assign(trial=0)
+    fig, axes = plt.subplots(2, len(splits), figsize=(max(6.0, 3.8 * len(splits)), 7.0), squeeze=False)
     for column, k in enumerate(splits):
-        rows = semirobust[semirobust["split_k"] == k]
-        keys = ["seed", "epoch", "network"]
-        last = rows[rows["finetune_epoch"] == rows.groupby(keys)["finetune_epoch"].transform("max")]
-        last = last.assign(shown=last["network"].map(SEMIROBUST_NETWORKS))
+        rows = table[table["split_k"] == k]
+        start = rows[rows["finetune_epoch"] == 0].drop_duplicates(["seed", "epoch", "network"])
+        tuned = rows[rows["network"] == "finetuned"]
+        trials = tuned.groupby(["seed", "epoch", "trial"]).agg(acc_adv=("acc_adv", "max")).reset_index()
+        shown = pd.concat([start[["network", "acc_adv"]], trials.assign(network="finetuned")[["network", "acc_adv"]]])
+        shown = shown.assign(shown=shown["network"].map(SEMIROBUST_NETWORKS))
         ax = axes[0][column]
-        sns.barplot(last, x="shown", y="acc_adv", order=list(SEMIROBUST_NETWORKS.values()), errorbar="sd", ax=ax)
-        ax.set_title(f"k = {k}: f_b from {rows['first_fb_layer'].iloc[0]} on", fontsize=9)
+        sns.barplot(shown, x="shown", y="acc_adv", order=list(SEMIROBUST_NETWORKS.values()), errorbar="sd", ax=ax)
+        reached = tuned[tuned["acc_adv"] >= tuned["target_acc_adv"]].groupby(["seed", "epoch", "trial"])["finetune_epoch"].min()
+        note = f"reached Acc* − δ: {len(reached)} of {len(trials)} trials"
+        note += f", mean {reached.mean():.1f} epochs" if len(reached) else ""
+        ax.set_title(f"k = {k}: f_b from {rows['first_fb_layer'].iloc[0]} on\n{note}", fontsize=8)
         ax.set_xlabel("")
         ax.set_ylabel("adversarial accuracy")
         ax.tick_params(axis="x", labelsize=7)
@@ -582,26 +646,42 @@ def semirobust_accuracy(semirobust: pd.DataFrame) -> plt.Figure:
         ax.set_ylabel("adversarial accuracy")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=7)
-    fig.suptitle(f"Subnetwork robustness\n{_title(semirobust)}", fontsize=10)
+    fig.suptitle(_semirobust_title(semirobust, "Subnetwork robustness"), fontsize=9)
     fig.tight_layout()
     return fig
 
 
+DEPENDENCY_MEASURES = {"mi": "ρ: mutual information, bits (EDGE)", "cka": "linear CKA"}
+
+
 def layer_dependency(dependency: pd.DataFrame) -> plt.Figure:
-    """Per split, the CKA of consecutive layer pairs along the network (position 0: the pair
-    at the cut) for F*, F_sr and the fine-tuned network, mean ± std over seeds and checkpoints."""
+    """Per split, the dependency of consecutive layer pairs along the network (position 0: the
+    pair at the cut) for F*, F_sr and the fine-tuned network, mean ± std over seeds and
+    checkpoints: ρ, the mutual information by EDGE (top; class-weighted; grey dashes: the same
+    with one layer's images shuffled within each class, EDGE's reading of independent outputs),
+    and linear CKA (bottom), each where the table has it."""
     splits = sorted(dependency["split_k"].unique())
     if not splits:
         return _empty_figure("No semirobust split was run (semirobust.splits)")
-    fig, axes = plt.subplots(1, len(splits), figsize=(max(5.0, 4.4 * len(splits)), 3.8), squeeze=False)
-    for ax, k in zip(axes[0], splits):
+    measures = [measure for measure in DEPENDENCY_MEASURES if measure in dependency]
+    fig, axes = plt.subplots(
+        len(measures), len(splits), figsize=(max(5.0, 4.4 * len(splits)), 3.4 * len(measures) + 0.6), squeeze=False
+    )
+    for column, k in enumerate(splits):
         rows = dependency[dependency["split_k"] == k]
-        sns.lineplot(rows, x="position", y="cka", hue="network", errorbar="sd", marker="o", ax=ax)
         pairs = rows.drop_duplicates("position").sort_values("position")
-        ax.set_xticks(pairs["position"], [f"{a}\n→ {b}" for a, b in zip(pairs["layer_a"], pairs["layer_b"])], fontsize=6)
-        ax.set_title(f"k = {k}", fontsize=9)
-        ax.set_xlabel("consecutive layers, toward the output")
-        ax.set_ylabel("linear CKA (class-weighted)")
-    fig.suptitle(f"Dependency between consecutive layers\n{_title(dependency)}", fontsize=10)
+        for row, measure in enumerate(measures):
+            ax = axes[row][column]
+            sns.lineplot(rows, x="position", y=measure, hue="network", errorbar="sd", marker="o", ax=ax)
+            if measure == "mi" and "mi_null" in rows:  # EDGE on independent outputs: its bias here
+                null = rows.groupby("position")["mi_null"].mean()
+                ax.plot(null.index, null.to_numpy(), color="0.5", ls="--", lw=1, label="shuffled within class")
+                ax.legend(fontsize=7)
+            names = [f"{a}\n→ {b}" for a, b in zip(pairs["layer_a"], pairs["layer_b"])]
+            ax.set_xticks(pairs["position"], names, fontsize=6, rotation=90 if len(names) > 5 else 0)
+            ax.set_title(f"k = {k}", fontsize=9)
+            ax.set_xlabel("consecutive layers, toward the output")
+            ax.set_ylabel(DEPENDENCY_MEASURES[measure] + " (per class)")
+    fig.suptitle(_semirobust_title(dependency, "Dependency between consecutive layers"), fontsize=9)
     fig.tight_layout()
     return fig

@@ -196,10 +196,16 @@ checkpoint figure is per seed: kernel k of one seed has nothing to do with kerne
 Computed in the score stage from the per-image correctness bits each sweep table keeps, so
 changing it (or `scores.bootstrap_seed`) reruns only the score table and what reads it
 ([method.md](method.md#how-sure-a-score-is-the-bootstrap-over-test-images)).""",
+    "triage.inits": """\
+Every scheme runs from each initialisation, so each doubles a triage job's trainings and
+measurements; `fit` adds one forward pass of `triage.fit_images` training images and a float64
+least-squares solve per block (its (C_in·9)² normal equations: under a second for ResNet-18).
+The default config runs `[fit]` to keep the default run short
+([method.md](method.md#structural-compression-deep-net-triage)); `make reproduce` runs both.""",
     "retrain.epochs": """\
 Each branch starts from its own copy of the checkpoint state: weights, Adam moments and step
 counts, RNG, data order ([method.md](method.md#selective-retraining)).""",
-    "retrain.label_score": "With the defaults, the layers whose difference score Δr of the combined response is labelled fragile are frozen; `__global__` is never frozen.",
+    "retrain.label_score": "With the defaults, the layers whose difference score r_xε of the combined response is labelled fragile are frozen; `__global__` is never frozen.",
     "removable.max_loss": "An absolute loss of accuracy: 0.01 allows 93 % → 92 %.",
     "figures": "Rebuild one figure from the cached tables: `snakemake --cores 1 results/figures/digits/resnet18/local_scores.png`.",
 }

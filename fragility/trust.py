@@ -174,13 +174,22 @@ def checkpoint_name(row) -> str:
 
 def with_usable(table: pd.DataFrame, trust: pd.DataFrame) -> pd.DataFrame:
     """``table`` with the ``usable`` column of its checkpoint (last); every row's checkpoint
-    must have a trust record."""
-    flags = trust[RUN_COLUMNS + ["usable"]]
-    joined = table.drop(columns=["usable"], errors="ignore").merge(flags, on=RUN_COLUMNS, how="left", validate="many_to_one")
-    if joined["usable"].isna().any():
-        missing = joined.loc[joined["usable"].isna(), RUN_COLUMNS].drop_duplicates().iloc[0]
+    must have a trust record. A table with a ``usable`` of its own (a stress test's
+    precondition, such as a robust F*) keeps a row usable only where both are, and its own
+    ``why``, if any, gains the trust record's reason."""
+    reasons = ["why"] if "why" in trust else []
+    flags = trust[RUN_COLUMNS + ["usable", *reasons]].rename(columns={"usable": "trusted", "why": "trust_why"})
+    joined = table.merge(flags, on=RUN_COLUMNS, how="left", validate="many_to_one")
+    if joined["trusted"].isna().any():
+        missing = joined.loc[joined["trusted"].isna(), RUN_COLUMNS].drop_duplicates().iloc[0]
         raise ValueError(f"no trust record for {checkpoint_name(missing)}; rerun the adversarial rule")
-    joined["usable"] = joined["usable"].astype(bool)
+    trusted = joined.pop("trusted").astype(bool)
+    trust_why = joined.pop("trust_why").fillna("") if reasons else pd.Series("", index=joined.index)
+    own = joined.pop("usable").astype(bool) if "usable" in joined else True
+    if "why" in joined:
+        pairs = zip(joined["why"].fillna("").astype(str), trust_why.where(~trusted, ""))
+        joined["why"] = ["; ".join(reason for reason in pair if reason) for pair in pairs]
+    joined["usable"] = trusted & own
     joined.index = table.index
     return joined
 

@@ -81,7 +81,7 @@ def test_the_claims_table_has_its_columns_and_each_claims_min_n():
         **CASES["selective_beats_regular_adv"].holds,
         **CASES["triage_distillation_faster_capped"].holds,
         **CASES["semirobust_finetune_recovers"].holds,
-        **CASES["dependency_rises_toward_output"].holds,
+        **CASES["dependency_falls_toward_output"].holds,
         **CASES["semirobust_follows_scores"].holds,
     }
     table = claims_table(tables, OPTIONS)
@@ -495,6 +495,18 @@ def test_recovery_epochs():
     assert found.loc[(0, "b1", "global"), "epochs_to_recover"] == 2
     assert found.loc[(0, "b2", "global"), "epochs_to_recover"] == 1
     assert np.isnan(found.loc[(1, "b1", "global"), "epochs_to_recover"]) and found.loc[(1, "b1", "global"), "last_epoch"] == 2
+    # exceeded: best clean accuracy after training above base + 0.01 = 0.91
+    assert found["exceeded"].dtype == bool and found.index[found["exceeded"]].tolist() == [(1, "b2", "global")]
+    assert (found["init"] == "fit").all()
+    # epoch 0 (the compressed network before any training) never counts, not for recovery nor for exceeding
+    start = triage({(0, "b1", "global"): [0.95, 0.5, 0.6]})
+    found = triage_claims.recovery_epochs(start, 0.01).iloc[0]
+    assert np.isnan(found["epochs_to_recover"]) and not found["exceeded"]
+    # per initialisation
+    both = pd.concat([triage(CURVES), triage({(0, "b1", "global"): [0.1, 0.95]}, init="random")])
+    found = triage_claims.recovery_epochs(both, 0.01).set_index(["seed", "block", "init", "scheme"]).loc[(0, "b1")]
+    assert found.loc[("random", "global"), "epochs_to_recover"] == 1 and found.loc[("random", "global"), "exceeded"]
+    assert found.loc[("fit", "global"), "epochs_to_recover"] == 2 and not found.loc[("fit", "global"), "exceeded"]
 
 
 def test_triage_block_independent():
@@ -505,30 +517,47 @@ def test_triage_block_independent():
     assert "from 0.830 (b2) to 0.870 (b1) over 2 blocks" in found.detail
     narrow = {**TRIAGE_OPTIONS, "triage": {**OPTIONS["triage"], "block_range": 0.03}}
     assert not triage_claims.block_independent({"triage": triage(CURVES)}, narrow).holds  # 0.04 is above 0.03
+    # on the fit initialisation only: a random draw that leaves b2 far behind changes nothing
+    drawn = triage({(s, b, "local"): [0.1, 0.1 if b == "b2" else 0.8] for s in (0, 1) for b in ("b1", "b2")}, init="random")
+    found = triage_claims.block_independent({"triage": pd.concat([triage(CURVES), drawn])}, TRIAGE_OPTIONS)
+    assert found.value == pytest.approx(0.04) and found.holds
+    found = triage_claims.block_independent({"triage": drawn}, TRIAGE_OPTIONS)
+    assert found.holds is None and "fit initialisation was not run" in found.detail
 
 
 def test_triage_finetune_recovers():
-    # global recovers at both blocks of seed 0 and one of seed 1: per seed 1 and 1/2
+    # global recovers at both blocks of seed 0 and one of seed 1: per seed 1 and 1/2; exceeded at (1, b2) only
     found = triage_claims.finetune_recovers({"triage": triage(CURVES)}, TRIAGE_OPTIONS)
     assert found.value == pytest.approx(0.75) and found.n == 2 and found.holds
     assert found.spread == pytest.approx(np.std([1.0, 0.5], ddof=1))
-    assert "for 3 of 4 (seed, checkpoint, block) within 2 triage epochs" in found.detail
+    assert "for 3 of 4 (seed, checkpoint, block, init) within 2 triage epochs" in found.detail
+    assert "exceeded base + 0.01 for 1 of 4 (fraction 0.250, mean over seeds)" in found.detail
     half = {key: curve for key, curve in CURVES.items() if key[0] == 1}
     assert triage_claims.finetune_recovers({"triage": triage(half)}, TRIAGE_OPTIONS).holds is False  # 1/2 is not above 1/2
 
 
 def test_triage_distillation_faster_capped():
-    # global − distil where one recovered: seed 0: 2 − 1, 1 − 1; seed 1: (b1 neither: left out) 2 − 1; per seed 1/2 and 1
+    # global − distil where both recovered: seed 0: 2 − 1, 1 − 1; seed 1: (b1 neither) 2 − 1; per seed 1/2 and 1;
+    # global exceeds the base at (1, b2) (0.95 > 0.91), distil at most 0.005 above it
     found = triage_claims.distillation_faster_capped({"triage": triage(CURVES)}, TRIAGE_OPTIONS)
     assert found.value == pytest.approx(0.75) and found.n == 2 and found.holds
     assert found.spread == pytest.approx(np.std([0.5, 1.0], ddof=1))
-    assert "over 3 (seed, checkpoint, block) where one recovered" in found.detail and "+0.005" in found.detail
+    assert "over 3 (seed, checkpoint, block, init) where both recovered" in found.detail and "+0.005" in found.detail
     capped = triage({**CURVES, (1, "b2", "distil"): [0.1, 0.90, 0.95]})  # distil 0.05 above the base
-    assert not triage_claims.distillation_faster_capped({"triage": capped}, TRIAGE_OPTIONS).holds
+    assert triage_claims.distillation_faster_capped({"triage": capped}, TRIAGE_OPTIONS).holds is False
+    # only where both recover: distil recovering where global never does says nothing about speed
+    one_sided = triage({**CURVES, (1, "b1", "distil"): [0.1, 0.9, 0.9]})
+    assert triage_claims.distillation_faster_capped({"triage": one_sided}, TRIAGE_OPTIONS).value == pytest.approx(0.75)
     never = triage({key: [0.1, 0.5] for key in CURVES})
-    assert triage_claims.distillation_faster_capped({"triage": never}, TRIAGE_OPTIONS).detail.startswith(
-        "neither scheme recovered anywhere"
-    )
+    found = triage_claims.distillation_faster_capped({"triage": never}, TRIAGE_OPTIONS)
+    assert found.holds is None and found.detail.startswith("no (seed, checkpoint, block, init) where both global and distil")
+    # global never above base + 0.01: nothing to cap, so faster alone cannot make it hold ...
+    below = triage({**CURVES, (1, "b2", "global"): [0.1, 0.88, 0.90]})
+    found = triage_claims.distillation_faster_capped({"triage": below}, TRIAGE_OPTIONS)
+    assert found.value > 0 and found.holds is None and "global never exceeded base + 0.01: nothing to cap" in found.detail
+    # ... but slower distillation fails it all the same
+    slower = triage({key: ([0.1, 0.5, 0.9] if key[2] == "distil" else [0.1, 0.9, 0.9]) for key in CURVES})
+    assert triage_claims.distillation_faster_capped({"triage": slower}, TRIAGE_OPTIONS).holds is False
 
 
 def test_triage_claims_say_what_is_missing():
@@ -576,7 +605,19 @@ def test_semirobust_finetune_recovers():
     # per seed 1/2 (k = 12 never reaches 0.45) and 1
     assert found.value == pytest.approx(0.75) and found.n == 2 and found.holds
     assert found.spread == pytest.approx(np.std([0.5, 1.0], ddof=1))
-    assert "at 3 of 4 (seed, checkpoint, split) within 2 epochs" in found.detail
+    assert "in 3 of 4 trials over 4 (seed, checkpoint, split) within 2 epochs" in found.detail
+    assert "mean epochs to converge 1.67 over the 3 that did" in found.detail  # epochs 2, 1, 2
+
+
+def test_semirobust_finetune_recovers_averages_the_trials_of_a_split_first():
+    # seed 0: its split recovers in 1 of 3 trials; seed 1: in 2 of 2 → per seed 1/3 and 1
+    trials = {(0, 4): (0.3, [[0.4], [0.46], [0.44]]), (1, 4): (0.3, [[0.45], [0.3, 0.5]])}
+    found = semirobust_claims.finetune_recovers({"semirobust": semirobust(trials)}, SEMIROBUST_OPTIONS)
+    assert found.value == pytest.approx((1 / 3 + 1) / 2) and found.n == 2 and found.holds
+    assert "in 3 of 5 trials over 2 (seed, checkpoint, split)" in found.detail
+    # the best epoch counts, not the last: 0.46 then 0.40 reached Acc* − δ
+    best = semirobust({(0, 4): (0.3, [0.46, 0.40])})
+    assert semirobust_claims.finetune_recovers({"semirobust": best}, SEMIROBUST_OPTIONS).value == 1.0
 
 
 def test_semirobust_finetune_recovers_counts_out_splits_already_there():
@@ -595,20 +636,28 @@ def test_semirobust_finetune_recovers_counts_out_splits_already_there():
     )
 
 
-def test_dependency_rises_toward_output_averages_per_seed():
-    # seed 0: τ = 1 (rising), −1/3 (one swap), 1 → 5/9; seed 1: τ = −1
-    ckas = {(0, "robust"): [0.1, 0.2, 0.3], (0, "semirobust"): [0.3, 0.1, 0.2], (0, "finetuned"): [0.5, 0.6, 0.9]}
-    found = semirobust_claims.dependency_rises_toward_output({"dependency": dependency(ckas)}, SEMIROBUST_OPTIONS)
-    assert found.value == pytest.approx((1 - 1 / 3 + 1) / 3) and found.n == 1 and found.holds
-    ckas[(1, "robust")] = [0.3, 0.2, 0.1]
-    found = semirobust_claims.dependency_rises_toward_output({"dependency": dependency(ckas)}, SEMIROBUST_OPTIONS)
-    assert found.value == pytest.approx((5 / 9 - 1) / 2) and found.n == 2 and not found.holds  # pooled: 5/12 > 0
-    assert found.spread == pytest.approx(np.std([5 / 9, -1], ddof=1))
-    assert "over 4 (seed, checkpoint, split, network)" in found.detail
-    flat = semirobust_claims.dependency_rises_toward_output(
-        {"dependency": dependency({(0, "robust"): [0.2, 0.2, 0.2]})}, SEMIROBUST_OPTIONS
+def test_dependency_falls_toward_output_averages_per_seed():
+    # seed 0: τ = −1 (falling), 1/3 (one swap), −1 → −5/9; seed 1: τ = 1
+    mis = {(0, "robust"): [3.0, 2.0, 1.0], (0, "semirobust"): [1.0, 3.0, 2.0], (0, "finetuned"): [5.0, 4.0, 1.0]}
+    found = semirobust_claims.dependency_falls_toward_output({"dependency": dependency(mis)}, SEMIROBUST_OPTIONS)
+    assert found.value == pytest.approx(-(1 - 1 / 3 + 1) / 3) and found.n == 1 and found.holds
+    mis[(1, "robust")] = [1.0, 2.0, 3.0]
+    found = semirobust_claims.dependency_falls_toward_output({"dependency": dependency(mis)}, SEMIROBUST_OPTIONS)
+    assert found.value == pytest.approx((-5 / 9 + 1) / 2) and found.n == 2 and not found.holds  # pooled: −5/12 < 0
+    assert found.spread == pytest.approx(np.std([-5 / 9, 1], ddof=1))
+    assert "over 4 (seed, checkpoint, split, network)" in found.detail and "EDGE mutual information" in found.detail
+    flat = semirobust_claims.dependency_falls_toward_output(
+        {"dependency": dependency({(0, "robust"): [2.0, 2.0, 2.0]})}, SEMIROBUST_OPTIONS
     )
-    assert flat.holds is None and flat.detail == "no split has two layer pairs with CKA"
+    assert flat.holds is None and flat.detail == "no split has two layer pairs with a mutual information"
+
+
+def test_semirobust_claims_count_out_a_checkpoint_whose_f_star_is_not_robust():
+    table = semirobust({(seed, 4): (0.2 + d, [0.46]) for seed, d in enumerate([0.01, 0.02, 0.03, 0.04, 0.05, 0.06, -0.5])})
+    table.loc[table["seed"] == 6, ["usable", "why"]] = (False, "F* not robust: McNemar p = 0.4 ≥ α = 0.01")
+    row = claims_table({"semirobust": table}, OPTIONS).set_index("claim").loc["semirobust_promotes_robustness"]
+    assert row["holds"] == "yes" and row["n"] == 6
+    assert "1 unusable (seed, checkpoint) left out (F* not robust: McNemar p = 0.4 ≥ α = 0.01)" in row["detail"]
 
 
 def test_semirobust_follows_scores():

@@ -105,12 +105,12 @@ def test_defaults_fill_every_key():
         ({"whitebox": {"checkpoints": "first"}}, "config key 'whitebox.checkpoints': 'first' is not one of ['last', 'all']"),
         (
             {"triage": {"schemes": ["prune"]}},
-            "config key 'triage.schemes.0': 'prune' is not one of ['local', 'global', 'distil']",
+            "config key 'triage.schemes.0': 'prune' is not one of ['local', 'global', 'local_global', 'distil']",
         ),
         ({"triage": {"alpha": 1.5}}, "config key 'triage.alpha': 1.5 is greater than the maximum of 1"),
-        (  # 28×28 digits: ResNet-18's stride-2 block layer2.0 maps 7×7 to 4×4
-            {"image_size": 28},
-            "config key 'blocks.default': resnet18 on digits: block 'layer2.0' maps 7×7 to 4×4: no integer stride (exact rule)",
+        (  # removed: the replacing convolution's stride is always ⌈H/H'⌉ (28×28: layer2.0 maps 7×7 to 4×4 at s = 2)
+            {"triage": {"stride": "ceil"}},
+            "config key 'triage.stride': unknown key",
         ),
         (
             {"whitebox": {"layers": {"default": ["layer9"]}}},

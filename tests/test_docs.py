@@ -180,3 +180,22 @@ def test_expected_generated_file(target):
     if not (ROOT / target).exists():
         pytest.skip(f"{target} is not there yet: a workflow run draws it (the README links to it)")
     assert (ROOT / target).stat().st_size > 0
+
+
+def test_the_paper_symbols_are_used_everywhere_a_reader_looks():
+    """METHOD §4: r_x (Eq. 14), r_xε (Eq. 15), r_ε (Eq. 16). The old names — Δr for Eq. 16, r_ε
+    for Eq. 15 — would make a reader with the paper beside a figure read the wrong quantity."""
+    from fragility.figures import FIGURES
+
+    texts = {f"caption of {name}": spec.caption for name, spec in FIGURES.items()}
+    texts |= {
+        str(path.relative_to(ROOT)): path.read_text(encoding="utf-8")
+        for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    }
+    texts |= {str(path.relative_to(ROOT)): path.read_text(encoding="utf-8") for path in (ROOT / "fragility").rglob("*.py")}
+    for where, text in texts.items():
+        assert "Δr" not in text, f"{where} names Eq. 16 Δr: it is r_ε"
+        assert "clean score r " not in text and "clean score r," not in text, f"{where}: the clean score is r_x"
+    from fragility.plots import SCORES
+
+    assert SCORES == {"score_clean": "clean r_x", "score_adv": "adversarial r_xε", "score_diff": "difference r_ε"}

@@ -23,7 +23,7 @@ RUN = ["dataset", "model", "seed", "epoch"]
 RUN_VALUES = {"dataset": "mnist", "model": "lenet", "attack": "fgsm"}
 TITLE = "mnist / lenet / attack fgsm"
 KINDS = ("clean", "adv", "diff")
-SCORE_TITLES = ["clean r", "adversarial r_ε", "difference Δr"]
+SCORE_TITLES = ["clean r_x", "adversarial r_xε", "difference r_ε"]
 FILTER_TITLES = ["h1 high-pass", "h2 low-pass", "h3 pulse wave", "combined"]
 # the tables that are not imported (their modules are being moved): columns as the real ones
 RETRAIN_COLUMNS = ["branch", "epoch", "retrain_epochs", "n_frozen", "frozen_layers", "acc_clean", "acc_adv", "epsilon", "attack"]
@@ -867,7 +867,7 @@ def test_rank_agreement_without_local_layers_says_so():
 
 
 def whitebox_scores() -> pd.DataFrame:
-    """heatmap_scores with the white-box twins: r_ε and Δr lowered by 0.25 (conv1, conv3) and
+    """heatmap_scores with the white-box twins: r_xε and r_ε lowered by 0.25 (conv1, conv3) and
     missing for fc2 (no white-box reading there)."""
     table = heatmap_scores()
     for kind in ("adv", "diff"):
@@ -886,7 +886,7 @@ def test_the_local_heatmap_gains_the_whitebox_row_on_its_twins_colour_scale():
     scores = whitebox_scores()
     fig = plots.local_score_heatmaps(scores)
     titled = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in titled] == SCORE_TITLES + ["adversarial r_ε, white-box", "difference Δr, white-box"]
+    assert [ax.get_title() for ax in titled] == SCORE_TITLES + ["adversarial r_xε, white-box", "difference r_ε, white-box"]
     for kind, ax in zip((1, 2), titled[3:]):
         grid = expected_grid(kind) - 0.25
         grid[LAYERS.index("fc2")] = np.nan  # blank: no white-box reading
@@ -900,7 +900,7 @@ def test_the_local_heatmap_gains_the_whitebox_row_on_its_twins_colour_scale():
 def test_transfer_vs_whitebox_puts_each_unit_at_its_two_scores_beside_the_diagonal():
     fig = plots.transfer_vs_whitebox(whitebox_scores())
     adv, diff = fig.axes
-    assert adv.get_title() == "adversarial r_ε" and diff.get_title() == "difference Δr"
+    assert adv.get_title() == "adversarial r_xε" and diff.get_title() == "difference r_ε"
     offset = np.mean(SEED_OFFSETS)
     for ax, kind in ((adv, 1), (diff, 2)):
         expected = {(layer, round(b[kind] + offset, 9)) for (layer, _), b in LOCAL.items() if layer != "fc2"}
@@ -963,59 +963,91 @@ def test_blocks_get_their_own_heatmap_and_agreement_row():
 # ---------------------------------------------------------------- triage
 
 
-def triage_table():
-    """Two blocks, two schemes, seeds 0 and 1, triage epochs 0 and 1; accuracies known."""
+def triage_table(inits=("fit",)):
+    """Two blocks, two schemes, seeds 0 and 1, triage epochs 0 and 1, per initialisation in
+    ``inits`` (``random`` 0.2 lower after training); accuracies and CKA known."""
     rows = []
-    for seed in (0, 1):
-        for block, final in (("layer1.0", 0.6), ("layer4.1", 0.8)):
-            for scheme, bonus in (("local", 0.0), ("global", 0.1)):
-                for epoch, acc in ((0, 0.1), (1, final + bonus + 0.02 * seed)):
-                    rows.append(
-                        {
-                            "dataset": "digits",
-                            "model": "resnet18",
-                            "seed": seed,
-                            "epoch": 4,
-                            "attack": "fgsm",
-                            "block": block,
-                            "scheme": scheme,
-                            "triage_epoch": epoch,
-                            "acc_clean": acc,
-                            "acc_adv": acc / 2,
-                            "base_acc_clean": 0.9,
-                            "base_acc_adv": 0.45,
-                        }
-                    )
+    for init in inits:
+        for seed in (0, 1):
+            for block, final in (("layer1.0", 0.6), ("layer4.1", 0.8)):
+                for scheme, bonus in (("local", 0.0), ("global", 0.1)):
+                    for epoch, acc in ((0, 0.1), (1, final + bonus + 0.02 * seed - 0.2 * (init == "random"))):
+                        rows.append(
+                            {
+                                "dataset": "digits",
+                                "model": "resnet18",
+                                "seed": seed,
+                                "epoch": 4,
+                                "attack": "fgsm",
+                                "block": block,
+                                "init": init,
+                                "scheme": scheme,
+                                "triage_epoch": epoch,
+                                "acc_clean": acc,
+                                "acc_adv": acc / 2,
+                                "cka": acc,
+                                "base_acc_clean": 0.9,
+                                "base_acc_adv": 0.45,
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
-def test_triage_convergence_draws_each_scheme_per_block_with_the_base_dashed():
+def test_triage_convergence_draws_each_scheme_per_block_with_the_base_dashed_and_the_cka():
     fig = plots.triage_convergence(triage_table())
     assert [ax.get_title() for ax in fig.axes] == [
         "layer1.0, clean",
         "layer4.1, clean",
         "layer1.0, adversarial",
         "layer4.1, adversarial",
+        "layer1.0, CKA with the block",
+        "layer4.1, CKA with the block",
     ]
     clean = fig.axes[1]  # layer4.1, clean: local 0.8 + 0.01 (mean over seeds) at epoch 1
     lines = [line for line in clean.get_lines() if len(line.get_xdata()) == 2]
     assert [list(line.get_ydata()) for line in lines[:2]] == [pytest.approx([0.1, 0.81]), pytest.approx([0.1, 0.91])]
-    base = [line for line in clean.get_lines() if line.get_linestyle() == "--"]
-    assert len(base) == 1 and list(base[0].get_ydata()) == [0.9, 0.9]
+    base = [line for line in clean.get_lines() if line.get_color() == "k"]
+    assert len(base) == 1 and list(base[0].get_ydata()) == [0.9, 0.9] and base[0].get_linestyle() == "--"
+    cka = fig.axes[5]
+    assert [list(line.get_ydata()) for line in cka.get_lines() if len(line.get_xdata()) == 2][:1] == [pytest.approx([0.1, 0.81])]
+    assert not [line for line in cka.get_lines() if line.get_color() == "k"]  # no base line for CKA
     assert fig.axes[0].get_legend() is not None and fig.axes[2].get_legend() is None
 
 
-def test_triage_criticality_shows_the_local_drop_per_block():
+def test_triage_convergence_tells_the_initialisations_apart():
+    fig = plots.triage_convergence(triage_table(("random", "fit")))
+    clean = fig.axes[1]
+    lines = {round(line.get_ydata()[1], 6): line for line in clean.get_lines() if len(line.get_xdata()) == 2}
+    fit, random = lines[0.81], lines[0.61]  # layer4.1, local, epoch 1: mean over seeds
+    assert fit.get_linestyle() == "-" and random.get_linestyle() == "--"  # random dashed
+    assert fit.get_color() == random.get_color()  # one colour per scheme
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert {"local", "global", "fit", "random", "base network"} <= set(labels)
+
+
+def test_triage_criticality_shows_the_local_drop_per_block_per_initialisation():
     from fragility.stress.triage import drops
 
-    table = triage_table()
+    table = triage_table(("random", "fit"))
     found = pd.concat([drops(part).assign(seed=seed, epoch=4) for seed, part in table.groupby("seed")])
     fig = plots.triage_criticality(found.assign(dataset="digits", model="resnet18", attack="fgsm"))
-    ax = fig.axes[0]
-    heights = sorted(round(p.get_height(), 6) for p in ax.patches if p.get_height() != 0)
-    # clean: 0.9 − 0.61 = 0.29 (layer1.0), 0.9 − 0.81 = 0.09; adversarial: half of each
+    assert [ax.get_title() for ax in fig.axes] == ["fit initialisation", "random initialisation"]
+    heights = sorted(round(p.get_height(), 6) for p in fig.axes[0].patches if p.get_height() != 0)
+    # fit, clean: 0.9 − 0.61 = 0.29 (layer1.0), 0.9 − 0.81 = 0.09; adversarial: half of each
     assert heights == pytest.approx(sorted([0.29, 0.09, 0.145, 0.045]))
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["layer1.0", "layer4.1"]
+    heights = sorted(round(p.get_height(), 6) for p in fig.axes[1].patches if p.get_height() != 0)
+    assert heights == pytest.approx(sorted([0.49, 0.29, 0.245, 0.145]))  # random: 0.2 more lost
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["layer1.0", "layer4.1"]
+
+
+def test_triage_figures_read_tables_from_before_the_initialisations():
+    old = triage_table(("random",)).drop(columns=["init", "cka"])
+    fig = plots.triage_convergence(old)
+    assert len(fig.axes) == 4 and fig.axes[0].get_title() == "layer1.0, clean"  # no CKA row
+    from fragility.stress.triage import drops
+
+    found = drops(old).drop(columns="init").assign(seed=0, epoch=4)
+    assert [ax.get_title() for ax in plots.triage_criticality(found).axes] == ["random initialisation"]
 
 
 def test_triage_figures_without_triage_say_so():
@@ -1034,8 +1066,30 @@ def test_semirobust_accuracy_shows_the_four_networks_per_split_and_the_target():
     fig = plots.semirobust_accuracy(pd.DataFrame(rows))
     bars, curve = fig.axes[0], fig.axes[1]
     assert [round(p.get_height(), 6) for p in bars.patches] == pytest.approx([0.21, 0.51, 0.31, 0.41])
-    assert bars.get_title() == "k = 4: f_b from layer4.0.downsample.0 on"
+    assert bars.get_title() == "k = 4: f_b from layer4.0.downsample.0 on\nreached Acc* − δ: 0 of 2 trials"
     assert [list(line.get_ydata()) for line in curve.get_lines() if line.get_linestyle() == "--"] == [[0.45, 0.45]]
+
+
+def test_semirobust_accuracy_shows_the_best_epoch_of_each_trial_the_protocol_and_an_f_star_not_robust():
+    run = {"dataset": "digits", "model": "resnet18", "epoch": 4, "attack": "pgd-10", "split_k": 4, "protocol": "budget"}
+    run |= {"first_fb_layer": "fc", "target_acc_adv": 0.45, "acc_clean": 0.9}
+    rows = []
+    for seed, trial, curve in ((0, 0, [0.5, 0.4]), (0, 1, [0.3, 0.44]), (1, 0, [0.46])):
+        why = "" if seed == 0 else "F* not robust: McNemar p = 0.4 ≥ α = 0.01"
+        common = {**run, "seed": seed, "trial": trial, "usable": seed == 0, "why": why}
+        rows += [
+            {**common, "network": n, "finetune_epoch": 0, "acc_adv": a}
+            for n, a in (("normal", 0.2), ("robust", 0.5), ("semirobust", 0.3))
+        ]
+        rows += [{**common, "network": "finetuned", "finetune_epoch": e, "acc_adv": a} for e, a in enumerate(curve, 1)]
+    fig = plots.semirobust_accuracy(pd.DataFrame(rows))
+    bars = fig.axes[0]
+    # Acc, Acc*, Acc_sr once per checkpoint; the best epoch of each of the three trials: 0.5, 0.44, 0.46
+    assert [round(p.get_height(), 6) for p in bars.patches] == pytest.approx([0.2, 0.5, 0.3, (0.5 + 0.44 + 0.46) / 3])
+    assert bars.get_title().endswith("reached Acc* − δ: 2 of 3 trials, mean 1.0 epochs")
+    title = fig._suptitle.get_text()
+    assert title.startswith("Subnetwork robustness, protocol budget") and "NOT USABLE: seed 1 epoch 4" in title
+    assert "seed 1 epoch 4: F* not robust: McNemar p = 0.4" in title
 
 
 def test_layer_dependency_draws_cka_along_the_network_per_network():
@@ -1049,3 +1103,18 @@ def test_layer_dependency_draws_cka_along_the_network_per_network():
     lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 3]
     assert [list(line.get_ydata()) for line in lines[:2]] == [pytest.approx([0.0, 0.1, 0.2]), pytest.approx([0.5, 0.6, 0.7])]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["l0\n→ l1", "l1\n→ l2", "l2\n→ l3"]
+
+
+def test_layer_dependency_draws_rho_above_cka():
+    rows = [
+        {"dataset": "d", "model": "m", "seed": 0, "epoch": 4, "split_k": k, "network": "robust", "position": p}
+        | {"layer_a": f"l{p}", "layer_b": f"l{p + 1}", "mi": 3.0 - p, "cka": 0.1 * p, "protocol": "paper"}
+        for k in (4, 12)
+        for p in range(3)
+    ]
+    fig = plots.layer_dependency(pd.DataFrame(rows))
+    assert len(fig.axes) == 4 and fig.axes[0].get_ylabel().startswith("ρ: mutual information, bits")
+    assert fig.axes[2].get_ylabel().startswith("linear CKA")  # second row, first split
+    lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 3]
+    assert list(lines[0].get_ydata()) == pytest.approx([3.0, 2.0, 1.0])
+    assert fig._suptitle.get_text().startswith("Dependency between consecutive layers, protocol paper")

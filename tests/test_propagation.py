@@ -6,7 +6,7 @@ from fragility.scoring.propagation import SPLIT_SCORES_COLUMNS, gain_agreement, 
 from fragility.stress.semirobust import follows_scores
 
 LAYERS = {"net": ["l1", "l2", "l3", "l4"]}
-# (layer, filter, unit_kind) -> (r_ε, Δr) at seed 0, epoch 4
+# (layer, filter, unit_kind) -> (r_xε, r_ε) at seed 0, epoch 4
 SCORES = {
     ("l1", "combined", "layer"): (0.1, -0.1),
     ("l2", "combined", "layer"): (0.3, 0.1),
@@ -64,8 +64,8 @@ def test_a_part_without_scored_layers_has_nan_means():
 
 
 def test_gain_agreement_and_the_claim_by_hand():
-    # f_b's mean r_ε per split: k = 1 → 0.9, k = 2 → 0.7 (both seeds); gains 0.3, 0.1 and 0.2, 0.0:
-    # the pairs (0.9, 0.3), (0.7, 0.1), (0.9, 0.2), (0.7, 0.0) are concordant except the ties in r_ε
+    # f_b's mean r_xε per split: k = 1 → 0.9, k = 2 → 0.7 (both seeds); gains 0.3, 0.1 and 0.2, 0.0:
+    # the pairs (0.9, 0.3), (0.7, 0.1), (0.9, 0.2), (0.7, 0.0) are concordant except the ties in r_xε
     scores = pd.concat([scores_table(0), scores_table(1)])
     semirobust = semirobust_table({(0, 1): 0.3, (0, 2): 0.1, (1, 1): 0.2, (1, 2): 0.0})
     table = split_scores(scores, semirobust, LAYERS)
@@ -75,4 +75,4 @@ def test_gain_agreement_and_the_claim_by_hand():
     assert taus["score_adv_fa"] == pytest.approx(4 / np.sqrt(24))  # f_a: 0.3 at k = 1, 0.2 at k = 2
     found = follows_scores({"semirobust_scores": table}, {})
     assert found.holds and found.n == 4 and found.value == pytest.approx(4 / np.sqrt(24))
-    assert "r_ε of f_b 0.82" in found.detail
+    assert "r_xε of f_b 0.82" in found.detail

@@ -134,6 +134,6 @@ def test_the_two_adversarial_readings_differ_exactly_where_their_accuracies_do()
     moved = table["score_adv_whitebox"] - table["score_adv"]
     assert moved.to_dict() == pytest.approx({"h1": 0.0, "h2": -0.25, "h3": 0.0, "combined": -0.25 / 3})
     assert (table["score_diff_whitebox"] - table["score_diff"]).to_dict() == pytest.approx(moved.to_dict())
-    # h2: β̄ε = [1, .5, 0] transferred, [.5, .5, 0] white-box; φ̄ = [.75, .5, 0]: r_ε = ±0.125
+    # h2: β̄ε = [1, .5, 0] transferred, [.5, .5, 0] white-box; φ̄ = [.75, .5, 0]: r_xε = ±0.125
     assert table.loc["h2", ["score_adv", "score_adv_whitebox"]].tolist() == pytest.approx([0.125, -0.125])
     assert table.loc["h2", ["label_adv", "label_adv_whitebox"]].tolist() == ["antifragile", "fragile"]

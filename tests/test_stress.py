@@ -32,10 +32,11 @@ def test_the_registry_holds_the_five_stress_tests_in_order():
 BAD_VALUES = {
     "sweep": ({"whitebox": {"layers": {"default": ["layer9"]}}}, "whitebox.layers.default"),
     "kernels": ({"kernels": {"layers": {"default": ["layer9"]}}}, "kernels.layers.default"),
-    "triage": ({"image_size": 28}, "blocks.default"),  # layer2.0 maps 7×7 to 4×4: no integer stride (exact rule)
+    "triage": ({"triage": {"epochs": 1}}, "triage.schemes"),  # local_global with one epoch is local
+    "semirobust": ({"semirobust": {"train_steps": 5}}, "semirobust.train_steps"),  # budget trains by fgsm_rs: one step
 }
 # stress tests whose units and settings come from shared keys only (checked by fragility.config)
-NO_KEYS_OF_THEIR_OWN = {"criticality": "sweep.layers, blocks and init", "semirobust": "splits at or above the layers are dropped"}
+NO_KEYS_OF_THEIR_OWN = {"criticality": "sweep.layers, blocks and init"}
 
 
 @pytest.fixture(scope="module")

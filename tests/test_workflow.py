@@ -119,24 +119,29 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
     assert len(criticality) == 2 * 4 * 2  # epochs x units (conv1, fc and the two blocks; not __global__) x perturbations
     assert set(criticality.loc[criticality["unit_kind"] == "block", "layer"]) == {"layer1.0", "layer4.1"}
     agreement = pd.read_parquet(results / "agreement.parquet")
-    # layers: 12 measures (66 pairs); blocks: the same and triage's two (91 pairs), per epoch
+    # layers: 12 measures (66 pairs); blocks: the same and triage's two (fit initialisation; 91 pairs), per epoch
     assert list(agreement.columns) == AGREEMENT_COLUMNS and len(agreement) == 2 * (66 + 91)
     by_triage = agreement["measure_a"].str.startswith("triage_") | agreement["measure_b"].str.startswith("triage_")
     assert set(agreement.loc[by_triage, "unit_kind"]) == {"block"} and set(agreement["unit_kind"]) == {"layer", "block"}
     assert agreement.loc[~by_triage | (agreement["epoch"] == 2), "n_layers"].eq(2).all()  # triage: the last checkpoint
     triage = pd.read_parquet(results / "triage.parquet")
     assert list(triage.columns) == RUN_KEYS + ["attack"] + TRIAGE_COLUMNS + ["usable"] and set(triage["epoch"]) == {2}
-    assert len(triage) == 2 * 3 * 3  # blocks x schemes x triage epochs 0, 1, 2 (triage.checkpoints: last)
+    assert len(triage) == 2 * 2 * 3 * 3  # blocks x inits x schemes x triage epochs 0, 1, 2 (triage.checkpoints: last)
+    assert set(triage["init"]) == {"random", "fit"} and triage["cka"].between(0, 1).all()
     assert (triage["train_size"] == 64).all() and (triage["params_compressed"] < triage["params_block"]).all()
     drops = pd.read_parquet(results / "triage_drops.parquet")
-    assert list(drops.columns) == RUN_KEYS + ["attack"] + DROP_COLUMNS + ["usable"] and len(drops) == 2 * 3
+    assert list(drops.columns) == RUN_KEYS + ["attack"] + DROP_COLUMNS + ["usable"] and len(drops) == 2 * 2 * 3
     semirobust = pd.read_parquet(results / "semirobust.parquet")
-    assert list(semirobust.columns) == RUN_KEYS + ["attack"] + SEMIROBUST_COLUMNS + ["usable"]
+    assert list(semirobust.columns) == RUN_KEYS + ["attack"] + SEMIROBUST_COLUMNS  # usable last: F* robust and trusted
     assert semirobust["network"].tolist() == ["normal", "robust", "semirobust", "finetuned"]  # delta 0.5: stops at epoch 1
     assert (semirobust["attack"] == "pgd-10").all() and (semirobust["first_fb_layer"] == "layer4.0.downsample.0").all()
+    assert (semirobust["protocol"] == "budget").all() and (semirobust["trial"] == 0).all()
+    robust = semirobust["mcnemar_p"] < 0.01  # trust.alpha
+    assert not (semirobust["usable"] & ~robust).any() and semirobust.loc[~robust, "why"].str.startswith("F* not robust").all()
     dependency = pd.read_parquet(results / "dependency.parquet")
-    assert list(dependency.columns) == RUN_KEYS + ["attack"] + DEPENDENCY_COLUMNS + ["usable"]
+    assert list(dependency.columns) == RUN_KEYS + ["attack"] + DEPENDENCY_COLUMNS
     assert len(dependency) == 3 * 4 and set(dependency["network"]) == {"robust", "semirobust", "finetuned"}
+    assert dependency["mi"].between(0.001, 10).all() and dependency["cka"].between(0, 1 + 1e-9).all()
     claims = pd.read_parquet(tiny_run / "results" / "reproduction" / "claims.parquet")
     assert list(claims.columns) == CLAIMS_COLUMNS and len(claims) == 16
     assert set(claims["claim"]) == {
@@ -154,7 +159,7 @@ def test_tiny_run_writes_every_table_with_its_schema(tiny_run):
         "triage_distillation_faster_capped",
         "semirobust_promotes_robustness",
         "semirobust_finetune_recovers",
-        "dependency_rises_toward_output",
+        "dependency_falls_toward_output",
         "semirobust_follows_scores",
     }
     split_scores = pd.read_parquet(results / "semirobust_scores.parquet")

@@ -1,4 +1,5 @@
-"""From stress-test tables to findings (no torch): the scores r, r_ε, Δr and their labels
+"""From stress-test tables to findings (no torch): the scores r_x, r_xε, r_ε and their labels
 (:mod:`.scores`), bootstrap intervals (:mod:`.bootstrap`), the score table (:mod:`.tables`),
 rank agreement between stress tests (:mod:`.agreement`), the retraining statistics
-(:mod:`.stats`) and the paper's claims (:mod:`.claims`)."""
+(:mod:`.stats`), representation similarity (linear CKA, :mod:`.similarity`) and the paper's
+claims (:mod:`.claims`)."""

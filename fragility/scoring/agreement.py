@@ -33,11 +33,15 @@ def layer_measures(tables: dict[str, pd.DataFrame], families: list[dict]) -> pd.
     most robust, ``__global__`` excluded. Each family (a stress test's
     :class:`fragility.stress.base.RankMeasures` as a dict) reads ``tables[family["table"]]``:
     measure ``{value}_{kind}`` is column ``{stem}_{kind}`` of the rows whose ``by`` column is
-    ``value``, times ``sign`` (−1 turns a drop into "higher = more robust")."""
+    ``value``, times ``sign`` (−1 turns a drop into "higher = more robust"), of the rows whose
+    columns hold the values of ``where`` (if given; a table made before such a column existed
+    keeps all its rows)."""
     columns = {}
     for family in [f for f in families if f["table"] in tables]:  # results made before a test existed lack its table
         rows = tables[family["table"]]
         rows = rows[rows["layer"] != GLOBAL_LAYER]
+        for column, value in family.get("where", {}).items():
+            rows = rows[rows[column] == value] if column in rows else rows
         for value in family["values"]:
             chosen = rows[rows[family["by"]] == value].set_index(KEYS)
             for column in family["columns"]:

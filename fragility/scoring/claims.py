@@ -129,6 +129,16 @@ def _own(table: pd.DataFrame, **keys) -> pd.DataFrame:
     return table[mask]
 
 
+def _left_out(table: pd.DataFrame, left_out: int) -> str:
+    """'; N unusable (seed, checkpoint) left out (why)': the table's own reasons where it gives
+    them (a precondition of its stress test, such as a robust F*), else trust.parquet."""
+    if not left_out:
+        return ""
+    reasons = sorted(set(table.loc[~table["usable"].astype(bool), "why"].dropna()) - {""}) if "why" in table else []
+    shown = "; ".join(reasons[:2]) + ("; …" if len(reasons) > 2 else "") if reasons else "trust.parquet"
+    return f"; {left_out} unusable (seed, checkpoint) left out ({shown})"
+
+
 def claims_table(tables: dict[str, pd.DataFrame], options: dict, specs: dict[str, ClaimSpec] | None = None) -> pd.DataFrame:
     """Every registered claim (``specs``, default :data:`CLAIMS`) for every (dataset, model)
     of the collected ``tables`` (name → DataFrame, every dataset and model): a claim of scope
@@ -144,7 +154,7 @@ def claims_table(tables: dict[str, pd.DataFrame], options: dict, specs: dict[str
                 continue
             own = {name: usable_rows(_own(tables[name], dataset=dataset, model=model)) for name in spec.tables}
             left_out = own[spec.tables[0]][1]
-            note = f"; {left_out} unusable (seed, checkpoint) left out (trust.parquet)" if left_out else ""
+            note = _left_out(_own(tables[spec.tables[0]], dataset=dataset, model=model), left_out)
             usable = {name: rows_ for name, (rows_, _) in own.items()}
             if usable[spec.tables[0]].empty:
                 found = undetermined("no usable checkpoint")

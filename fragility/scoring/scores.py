@@ -1,4 +1,4 @@
-"""Baselines, scaled responses and the fragility scores r, r_ε, Δr (paper Eq. 10–16).
+"""Baselines, scaled responses and the fragility scores r_x, r_xε, r_ε (paper Eq. 10–16).
 
 Sign convention: negative = fragile, about zero = robust, positive = antifragile.
 """
@@ -40,9 +40,9 @@ SCORE_COLUMNS = [
     "label_diff_whitebox",
 ]
 # The adversarial readings of a sweep (fragility.stress.synaptic): transferred (the paper's
-# acc_adv) and white-box (acc_adv_whitebox); each gives r_ε and Δr under its suffix.
+# acc_adv) and white-box (acc_adv_whitebox); each gives r_xε and r_ε under its suffix.
 ADVERSARIAL_READINGS = {"transfer": "", "whitebox": "_whitebox"}
-# the scores r, r_ε, Δr, then r_ε and Δr of the white-box reading
+# the scores r_x, r_xε, r_ε, then r_xε and r_ε of the white-box reading
 KINDS = ("clean", "adv", "diff", "adv_whitebox", "diff_whitebox")
 
 
@@ -88,12 +88,12 @@ def clean_score(scaled, base, integration: str = "rectangle") -> float:
 
 
 def adversarial_score(scaled_adv, base, integration: str = "rectangle") -> float:
-    """r_ε = Σ (β̄^ε − φ̄) Δα̂."""
+    """r_xε = Σ (β̄^ε − φ̄) Δα̂."""
     return area(np.asarray(scaled_adv) - np.asarray(base), integration)
 
 
 def difference_score(scaled_adv, scaled, integration: str = "rectangle") -> float:
-    """Δr = Σ (β̄^ε − β̄) Δα̂."""
+    """r_ε = Σ (β̄^ε − β̄) Δα̂."""
     return area(np.asarray(scaled_adv) - np.asarray(scaled), integration)
 
 
@@ -139,9 +139,9 @@ def responses(sweep_df: pd.DataFrame) -> pd.DataFrame:
 
 def filter_scores(curve: pd.DataFrame, clean, unfiltered_clean, adversarial: dict, integration: str) -> dict:
     """Eq. 10–16 on one unit's sweep rows: ``filter -> kind -> score`` for each filter
-    present (h1, h2, h3) and ``combined`` (mean response over them), kinds ``clean`` (r) and,
+    present (h1, h2, h3) and ``combined`` (mean response over them), kinds ``clean`` (r_x) and,
     per adversarial reading ``suffix -> (accuracies, unfiltered accuracy)``, ``adv{suffix}``
-    (r_ε) and ``diff{suffix}`` (Δr).
+    (r_xε) and ``diff{suffix}`` (r_ε).
 
     ``curve`` holds the rows (grouped by filter, each sorted by step) with ``n_removed`` and
     ``n_total``; ``clean`` and the adversarial accuracies are those of the rows, either one
@@ -220,8 +220,8 @@ def point_scores(sweep_df: pd.DataFrame, integration: str = "rectangle", tau: fl
 
 
 def normalise_scores(table: pd.DataFrame) -> pd.DataFrame:
-    """norm_* columns per (dataset, model): r and both readings' r_ε scaled together, both
-    readings' Δr together (one scale per heatmap, so the readings compare)."""
+    """norm_* columns per (dataset, model): r_x and both readings' r_xε scaled together, both
+    readings' r_ε together (one scale per heatmap, so the readings compare)."""
     table = table.copy()
     groups = [k for k in ("dataset", "model") if k in table]
     parts = table.groupby(groups, sort=False).groups.values() if groups else [table.index]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -76,17 +76,26 @@ class RankMeasures:
     """How a stress test orders the layers from least to most robust, for the rank agreement
     (:mod:`fragility.scoring.agreement`): in the collected ``table``, the rows whose ``by``
     column equals each of ``values`` give one measure per column of ``columns`` (named
-    ``{value}_{clean|adv}``), times ``sign`` (−1 for a drop: higher must mean more robust)."""
+    ``{value}_{clean|adv}``), times ``sign`` (−1 for a drop: higher must mean more robust);
+    ``where``: column → value, the rows kept first (triage: the ``fit`` initialisation's)."""
 
     table: str
     by: str
     values: tuple[str, ...]
     columns: tuple[str, ...]
     sign: int = 1
+    where: dict = field(default_factory=dict)
 
     def as_params(self) -> dict:
         """Plain values, as a rule's params hold them (:func:`fragility.scoring.agreement.layer_measures`)."""
-        return {"table": self.table, "by": self.by, "values": list(self.values), "columns": list(self.columns), "sign": self.sign}
+        plain = {
+            "table": self.table,
+            "by": self.by,
+            "values": list(self.values),
+            "columns": list(self.columns),
+            "sign": self.sign,
+        }
+        return plain | ({"where": dict(self.where)} if self.where else {})
 
 
 @dataclass(frozen=True)

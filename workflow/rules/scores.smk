@@ -1,5 +1,5 @@
 rule scores:
-    """r, r_ε and Δr with labels and normalised scores, per layer, filter, seed and epoch."""
+    """r_x, r_xε and r_ε with labels and normalised scores, per layer, filter, seed and epoch."""
     input:
         f"{MODEL_DIR}/sweep.parquet",
     output:
