@@ -198,7 +198,7 @@ changing it (or `scores.bootstrap_seed`) reruns only the score table and what re
 ([method.md](method.md#how-sure-a-score-is-the-bootstrap-over-test-images)).""",
     "triage.inits": """\
 Every scheme runs from each initialisation, so each doubles a triage job's trainings and
-measurements; `fit` adds one forward pass of `triage.fit_images` training images and a float64
+evaluations; `fit` adds one forward pass of `triage.fit_images` training images and a float64
 least-squares solve per block (its (C_in·9)² normal equations: under a second for ResNet-18).
 The default config runs `[fit]` to keep the default run short
 ([method.md](method.md#structural-compression-deep-net-triage)); `make reproduce` runs both.""",
