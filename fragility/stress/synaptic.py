@@ -484,11 +484,6 @@ def global_scores_similar_across_datasets(tables: dict[str, pd.DataFrame], optio
     return Finding(largest, len(means), largest < options["sweep"]["tau"], detail)
 
 
-def _last_checkpoint_means(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per model, the rows of its last checkpoint."""
-    return rows[rows["epoch"] == rows.groupby("model")["epoch"].transform("max")]
-
-
 def scores_invariant_across_architectures(tables: dict[str, pd.DataFrame], options: dict) -> Finding:
     """For one dataset and every pair of its models: the largest difference of their global
     combined scores (r_x, r_xε, r_ε; mean over seeds at each model's last checkpoint), and
@@ -496,7 +491,8 @@ def scores_invariant_across_architectures(tables: dict[str, pd.DataFrame], optio
     seeds at the last checkpoint) agree across the models; holds when the difference is
     below ``scores.tau`` and every label agrees (paper abstract: the scores identify the
     parameters invariant in characteristics across architectures)."""
-    scores = _last_checkpoint_means(tables["scores"][tables["scores"]["filter"] == "combined"])
+    scores = tables["scores"][tables["scores"]["filter"] == "combined"]
+    scores = scores[scores["epoch"] == scores.groupby("model")["epoch"].transform("max")]  # each model's last checkpoint
     columns = ["score_clean", "score_adv", "score_diff"]
     means = scores[scores["layer"] == GLOBAL_LAYER].groupby("model")[columns].mean()
     if len(means) < 2:
