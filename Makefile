@@ -30,7 +30,7 @@ lint: venv
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakefmt --check Snakefile workflow/Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 # The tests run after the linters. In CI (CI set, running as root) a local single-node SLURM is started for the cluster tests.

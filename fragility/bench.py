@@ -192,7 +192,7 @@ def bench_run(args) -> pd.DataFrame:
     folder = Path(args.dir or tempfile.mkdtemp(prefix="fragility-run-"))
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "snakemake", "-s", str(repository / "Snakefile"), "--directory", str(folder)]
-    command += ["--configfile", str(repository / "config.yaml"), "--cores", str(args.cores)]
+    command += ["--configfile", str(repository / "config" / "config.yaml"), "--cores", str(args.cores)]
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=folder)
     wall = time.perf_counter() - started

@@ -40,13 +40,18 @@ ModelCheck = Callable[[dict, str], None]  # a check of one model's settings, rai
 
 
 def with_defaults(config: dict, schema: dict) -> dict:
-    """A copy of ``config`` with every missing key taken from the schema's defaults."""
+    """A copy of ``config`` with every missing key taken from the schema's defaults, so an
+    overlay (``config/tiny.yaml``) validates on its own. A per-model map (``stem``,
+    ``blocks``, ``sweep.layers``) that leaves out ``default`` keeps the schema's."""
     config = copy.deepcopy(config)
     for key, sub in schema.get("properties", {}).items():
         if key not in config and "default" in sub:
             config[key] = copy.deepcopy(sub["default"])
-        if isinstance(config.get(key), dict) and "properties" in sub:
-            config[key] = with_defaults(config[key], sub)
+        value = config.get(key)
+        if isinstance(value, dict) and "properties" in sub:
+            config[key] = with_defaults(value, sub)
+        elif isinstance(value, dict) and isinstance(sub.get("default"), dict):
+            config[key] = copy.deepcopy(sub["default"]) | value
     return config
 
 

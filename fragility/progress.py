@@ -1,5 +1,6 @@
 """Progress bars for the loops a user waits on in the Python API — a sweep's variants, the
-epochs and batches of training — as ``tqdm.auto`` draws them (a widget in a notebook, a bar
+epochs and batches of training, triage's inits and schemes, F*'s epochs and the fine-tuning
+trials of semirobustness, the bootstrap's units — as ``tqdm.auto`` draws them (a widget in a notebook, a bar
 in a terminal). Off where nobody watches (a workflow job writes a log: it keeps its lines)
 and wherever a caller passes ``progress=False``."""
 

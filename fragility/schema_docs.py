@@ -35,14 +35,17 @@ plain `pip install` validates too).
 
 ## Config files
 
-- `config.yaml` (top level) is the default config: the Snakefile loads it, so a bare
-  `snakemake --cores N` (or `make run`) runs it: the embedded digits data, ResNet-18, two seeds.
+- `config/config.yaml` is the default config (the top-level `config.yaml` is a symlink to it):
+  `workflow/Snakefile` loads it, so a bare `snakemake --cores N` (or `make run`) runs it: the
+  embedded digits data, ResNet-18, two seeds.
 - `config/paper.yaml` (the paper's full setting, for GPUs or a cluster), `config/reproduce.yaml`
   (`make reproduce`: the paper's claims on real data, offline; [reproduction.md](reproduction.md))
   and `config/tiny.yaml` (the smallest complete run, used by the workflow tests) are overlays:
-  `snakemake --configfile config/paper.yaml` merges them over `config.yaml`, mapping by mapping,
-  so a key they leave out keeps `config.yaml`'s value (which is why `config/reproduce.yaml`
-  spells out `stem.squeezenet1_1`).
+  `snakemake --configfile config/paper.yaml` merges them over `config/config.yaml`, mapping by
+  mapping, so a key they leave out keeps the default config's value (which is why
+  `config/reproduce.yaml` spells out `stem.squeezenet1_1`). In a folder with no
+  `config/config.yaml` an overlay runs on its own: every key it leaves out — `default` of a
+  per-model mapping included — takes the schema's default below.
 - Single keys on the command line: `--config seeds=[0,1,2]`, nested ones as
   `--config sweep={steps: 5}` (numbers and booleans given as strings are read as such).
 - A key given nowhere takes the default below. The config is validated before any job runs;

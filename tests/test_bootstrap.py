@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fragility.scoring.bootstrap import INTERVAL_COLUMNS, pack_correct, replicate_counts, unpack_correct
+from fragility.scoring.bootstrap import INTERVAL_COLUMNS, intervals, pack_correct, replicate_counts, unpack_correct
 from fragility.scoring.scores import SCORE_COLUMNS
 from fragility.scoring.tables import score_table
 
@@ -127,3 +127,12 @@ def test_whitebox_intervals_come_from_the_same_draws_and_are_nan_without_the_rea
             assert both[f"score_{kind}_whitebox{suffix}"].equals(both[f"score_{kind}{suffix}"])
         assert both[f"label_{kind}_whitebox_conf"].equals(both[f"label_{kind}_conf"])
     pd.testing.assert_frame_equal(both.drop(columns=whitebox_columns), without.drop(columns=whitebox_columns))
+
+
+def test_the_bootstrap_shows_a_bar_over_the_units_when_asked(capsys):
+    sweep = random_sweep(40)
+    points = score_table(sweep, bootstrap=0).drop(columns=INTERVAL_COLUMNS)
+    shown = intervals(points, sweep, "rectangle", 0.02, 20, 0, progress=True)
+    assert "bootstrap (20 replicates): units" in capsys.readouterr().err
+    quiet = intervals(points, sweep, "rectangle", 0.02, 20, 0, progress=False)
+    assert capsys.readouterr().err == "" and shown.equals(quiet)

@@ -1,4 +1,7 @@
+from pathlib import Path
+
 import pytest
+import yaml
 
 from fragility.attack import Attack
 from fragility.config import (
@@ -18,6 +21,16 @@ def test_defaults_fill_every_key():
         config["sweep"]["steps"] == 25 and config["epsilon"]["scope"] == "run" and config["sweep"]["layers"] == {"default": "all"}
     )
     assert sweep_layers(config, "resnet18")[0] == "conv1" and sweep_layers(config, "resnet18")[-1] == "__global__"
+
+
+def test_an_overlay_validates_on_its_own():
+    """config/tiny.yaml alone (what `--configfile` gives a folder with no config/config.yaml):
+    its per-model maps leave out `default`, which the schema fills in."""
+    overlay = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "tiny.yaml").read_text())
+    config = validate_config(overlay)
+    assert config["blocks"] == {"default": "auto", **overlay["blocks"]}
+    assert validate_config({"stem": {"squeezenet1_1": "cifar"}})["stem"] == {"default": "plain", "squeezenet1_1": "cifar"}
+    assert validate_config({"stem": {"default": "cifar"}})["stem"] == {"default": "cifar"}
 
 
 @pytest.mark.parametrize(

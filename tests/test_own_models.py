@@ -64,7 +64,8 @@ def own_model_run(tmp_path_factory):
     torch.save(trained_weights(x, y), workdir / "cnn.pt")
     x, y = pattern_images(6, 3)
     np.savez(workdir / "held_out.npz", x_test=x[..., None], y_test=y)  # N×H×W×C uint8
-    (workdir / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    (workdir / "config").mkdir()
+    (workdir / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text())
     (workdir / "overrides.yaml").write_text("""
 datasets:
   - {name: patterns, imagefolder: images, channels: 1}

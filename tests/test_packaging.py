@@ -53,6 +53,44 @@ def test_citation_cites_the_tool_and_the_three_papers():
     assert urls == {"2312.09821", "1801.04651", "2307.03803"}
 
 
+def source_copy(folder: Path) -> Path:
+    """The repository's sources, without the venv, results and build outputs."""
+    ignored = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "build", "*.egg-info", "__pycache__")
+    shutil.copytree(ROOT, folder, ignore=ignored, symlinks=True)
+    return folder
+
+
+def test_snakedeploy_deploys_the_catalog_workflow(tmp_path):
+    """`snakedeploy deploy-workflow` copies config/ (the default config among it) and declares
+    workflow/Snakefile as a module; run through that module, the workflow plans the default
+    DAG. snakedeploy's local-path provider writes the module path relative to the source root
+    (a GitHub source gets `github(..., path="workflow/Snakefile")`), so the test points the
+    declaration at the source as a remote deployment would."""
+    source, deployed = source_copy(tmp_path / "fragility"), tmp_path / "analysis"
+    deploy = [
+        str(Path(sys.executable).with_name("snakedeploy")),
+        "deploy-workflow",
+        str(source),
+        str(deployed),
+        "--tag",
+        "v0.2.0",
+    ]
+    subprocess.run(deploy, check=True, capture_output=True, timeout=300, cwd=tmp_path)
+    assert (deployed / "config" / "config.yaml").read_text() == (ROOT / "config" / "config.yaml").read_text()
+    snakefile = deployed / "workflow" / "Snakefile"
+    declared = snakefile.read_text()
+    assert 'configfile: "config/config.yaml"' in declared and '"workflow/Snakefile"' in declared
+    snakefile.write_text(declared.replace('"workflow/Snakefile"', f'"{source / "workflow" / "Snakefile"}"'))
+    plan = subprocess.run([sys.executable, "-m", "snakemake", "-n"], capture_output=True, text=True, timeout=600, cwd=deployed)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    jobs = {
+        line.split()[0]: int(line.split()[1])
+        for line in plan.stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
+    assert jobs["train"] == 2 and jobs["all"] == 1 and jobs["claims"] == 1, jobs
+
+
 @pytest.mark.slow
 def test_pip_install_keeps_the_torch_numpy_and_pandas_already_installed(tmp_path):
     """A fresh venv holding the local torch and older numpy and pandas that the ranges allow:
@@ -69,8 +107,7 @@ def test_pip_install_keeps_the_torch_numpy_and_pandas_already_installed(tmp_path
         return eval(subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True).stdout)
 
     assert versions() == held
-    source = tmp_path / "fragility"  # a copy: building leaves build/ and *.egg-info beside the sources
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "build", "*.egg-info"))
+    source = source_copy(tmp_path / "fragility")  # building leaves build/ and *.egg-info beside the sources
     subprocess.run([*pip, str(source)], check=True, timeout=1800)
     assert versions() == held
     check = "import fragility.stress, importlib.util; assert importlib.util.find_spec('timm') is None"

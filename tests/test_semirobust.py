@@ -134,6 +134,11 @@ def test_the_robust_network_is_adversarially_trained_from_the_checkpoint(data):
     assert not robust.training
 
 
+def test_adversarial_training_shows_a_bar_over_its_epochs_when_asked(data, capsys):
+    robust_network(resnet(0), data, adam(1e-3), pgd_examples, 1, 16, 0, progress=True)
+    assert "F*: adversarial training epochs" in capsys.readouterr().err
+
+
 def test_fgsm_with_a_random_start_steps_1_25_epsilon_from_a_fresh_start_per_seed(data):
     settings = SemirobustSettings(train_attack="fgsm_rs")
     model, x, y = resnet(0), data.x_test, data.y_test

@@ -208,7 +208,7 @@ def test_distillation_loss_by_hand():
     assert loss.item() == pytest.approx(0.9 * 4 * kl + 0.1 * ce, rel=1e-6)
 
 
-def run(net, data, schemes, epochs=2, alpha=0.9, inits=("random",)):
+def run(net, data, schemes, epochs=2, alpha=0.9, inits=("random",), progress=None):
     settings = TriageSettings(
         schemes=tuple(schemes),
         inits=inits,
@@ -228,7 +228,15 @@ def run(net, data, schemes, epochs=2, alpha=0.9, inits=("random",)):
         train=TRAIN,
         seed=0,
         batch_size=64,
+        progress=progress,
     )
+
+
+def test_triage_shows_bars_over_its_inits_and_schemes_when_asked(toy, capsys):
+    net, data = toy
+    run(net, data, ["local"], epochs=1, progress=True)
+    drawn = capsys.readouterr().err
+    assert "triage 1: inits" in drawn and "random init: schemes" in drawn
 
 
 def test_local_moves_only_the_new_layer_and_no_other_batchnorm_statistic(toy):

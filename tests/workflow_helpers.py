@@ -11,8 +11,10 @@ TINY_SCORES = "results/digits/resnet18/scores.parquet"
 
 
 def scratch_workdir(tmp_path: Path, config: str = "config/tiny.yaml") -> Path:
-    """A working directory holding the default config and ``config`` as overrides."""
-    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    """A working directory holding the default config (where the Snakefile's ``configfile``
+    looks: ``config/config.yaml``) and ``config`` as overrides."""
+    (tmp_path / "config").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
     shutil.copy(ROOT / config, tmp_path / "overrides.yaml")
     return tmp_path
 

@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from ..progress import progress as bar
 from .scores import ADVERSARIAL_READINGS, INTEGRATIONS, KINDS, RUN_KEYS, filter_scores, labels_of, unit_curves
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,17 @@ def bootstrap_unit(
 
 
 def intervals(
-    table: pd.DataFrame, sweep_df: pd.DataFrame, integration: str, tau: float, bootstrap: int, bootstrap_seed: int
+    table: pd.DataFrame,
+    sweep_df: pd.DataFrame,
+    integration: str,
+    tau: float,
+    bootstrap: int,
+    bootstrap_seed: int,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """The score ``table`` with :data:`INTERVAL_COLUMNS` from ``bootstrap`` replicates per
-    (run, unit); NaN there with ``bootstrap`` 0 or a sweep table without per-image bits."""
+    (run, unit); NaN there with ``bootstrap`` 0 or a sweep table without per-image bits.
+    ``progress``: a bar over the units (None: where a person watches)."""
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0 replicates, got {bootstrap}")
     if bootstrap == 0 or "correct_clean" not in sweep_df:
@@ -120,7 +128,7 @@ def intervals(
         for group, rows in table.groupby(keys, sort=False)
     }
     rows = []
-    for keys, group, curve in unit_curves(sweep_df):
+    for keys, group, curve in bar(unit_curves(sweep_df), f"bootstrap ({bootstrap} replicates): units", enabled=progress):
         rng = run_generator(bootstrap_seed, group)
         rows += [
             {**dict(zip(keys, group)), **row} for row in bootstrap_unit(curve, integration, tau, bootstrap, rng, labels[group])

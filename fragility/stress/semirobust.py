@@ -40,6 +40,7 @@ from ..data import Dataset, training_subset
 from ..evaluation import model_device, predict
 from ..io import write_parquet
 from ..models import backbone, list_layers
+from ..progress import progress as bar
 from ..scoring.agreement import kendall_tau_b
 from ..scoring.claims import (
     ALPHA,
@@ -172,17 +173,25 @@ def trial_seed(seed: int, trial: int) -> int:
 
 
 def robust_network(
-    model: nn.Module, data: Dataset, optimizer, examples: Examples, epochs: int, batch_size: int, seed: int
+    model: nn.Module,
+    data: Dataset,
+    optimizer,
+    examples: Examples,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    progress: bool | None = None,
 ) -> nn.Module:
     """F*: a copy of ``model`` adversarially trained as a whole for ``epochs`` on ``examples``
-    (fresh ``optimizer(parameters)``; data order and attack noise seeded by ``seed``)."""
+    (fresh ``optimizer(parameters)``; data order and attack noise seeded by ``seed``);
+    ``progress``: a bar over the epochs (None: where a person watches)."""
     robust = copy.deepcopy(model)
     for parameter in robust.parameters():
         parameter.requires_grad_(True)
     chosen = optimizer(list(robust.parameters()))
     torch.manual_seed(seed)
     order, noise = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
-    for _ in range(epochs):
+    for _ in bar(range(epochs), "F*: adversarial training epochs", enabled=progress):
         train_one_epoch(
             robust, chosen, data, batch_size, order, cross_entropy, nn.Module.train, adversarial_inputs(examples, noise)
         )
@@ -561,14 +570,16 @@ def finetune_trials(
     target: float,
     measured: Callable[[nn.Module], dict],
     checkpoint,
+    progress: bool | None = None,
 ) -> tuple[list[tuple[dict, list[dict]]], nn.Module]:
     """f_b of F_sr fine-tuned in each of ``settings.trials`` trials (:func:`finetune_second_part`,
     each seeded by :func:`trial_seed`): per trial its summary (``trial``, ``best_acc_adv``,
     ``epochs_to_converge`` at ``target``) and its rows per epoch; and the first trial's network
-    at its best epoch (the authors kept the best checkpoint)."""
+    at its best epoch (the authors kept the best checkpoint). ``progress``: a bar over the
+    trials (None: where a person watches)."""
     data = training_subset(training, settings.max_train, checkpoint.seed)
     trials, best_network = [], None
-    for trial in range(settings.trials):
+    for trial in bar(range(settings.trials), f"k = {k}: fine-tuning trials", enabled=progress):
         runs, best = [], -1.0
         for epoch, network, found in finetune_second_part(
             semirobust,

@@ -59,6 +59,7 @@ from ..config import (
 from ..data import Dataset, training_subset
 from ..evaluation import accuracy, whitebox_accuracies
 from ..models import _recorder, backbone, block_io_shapes
+from ..progress import progress as bar
 from ..scoring.claims import ClaimSpec, Finding, fraction_finding, per_seed_mean, per_seed_std, undetermined
 from ..scoring.similarity import linear_cka
 from ..train import cross_entropy, train_one_epoch
@@ -391,13 +392,14 @@ def triage_block(
     train: TrainConfig,
     seed: int,
     batch_size: int = 256,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """From each initialisation, every scheme's accuracies (clean, and under
     ``settings.attack`` made against the compressed network at ``epsilon``) and the linear
     CKA of S's output with the block's (in ``model``, on ``x``) at triage epoch 0 and after
     each epoch, with the ``base`` (clean, adversarial) accuracies of ``model``; each scheme
     trains with ``train``'s optimizer and batch size from the same state. ``model`` is left
-    as it was."""
+    as it was. ``progress``: bars over the inits and schemes (None: where a person watches)."""
     data = training_subset(training, settings.max_train, seed)
     attack = Attack(**settings.attack)
     reference = block_outputs(model, block, x, batch_size)
@@ -407,7 +409,7 @@ def triage_block(
         return {**whitebox_accuracies(network, x, y, attack, epsilon, batch_size), "cka": cka}
 
     rows = []
-    for init in settings.inits:
+    for init in bar(settings.inits, f"triage {block}: inits", enabled=progress):
         fit = training_subset(training, settings.fit_images, seed).x_train if init == "fit" else None
         compressed = compress(model, block, x[:batch_size], settings.init, seed, fit, batch_size)
         fixed = {
@@ -421,7 +423,7 @@ def triage_block(
             "train_size": len(data.y_train),
         }
         start = measure(compressed)
-        for scheme in settings.schemes:
+        for scheme in bar(settings.schemes, f"{init} init: schemes", enabled=progress, leave=False):
             rows.append({**fixed, "scheme": scheme, "triage_epoch": 0, **start})
             for epoch, mean_loss, network in scheme_epochs(compressed, block, scheme, data, settings, train, model, seed):
                 rows.append({**fixed, "scheme": scheme, "triage_epoch": epoch, **measure(network)})

@@ -1,8 +1,10 @@
 # Config validation and the helpers that turn the config into target lists.
 import re
 import sys
+from pathlib import Path
 
-sys.path.insert(0, workflow.basedir)  # the fragility package, also inside conda envs
+# the fragility package beside workflow/, whichever Snakefile (top-level or workflow/) runs
+sys.path.insert(0, str(Path(workflow.current_basedir).parents[1]))
 
 from fragility.artifacts import epsilon_search_epochs
 from fragility.figures import FIGURES, figure_names
