@@ -3,3 +3,11 @@
 
 
 include: "workflow/Snakefile"
+
+
+# An included file's rules never become the default target: name rule all's targets here.
+rule default:
+    default_target: True
+    input:
+        rules.all.input,
+    localrule: True
