@@ -20,3 +20,36 @@ rule scores:
         bootstrap_seed=config["scores"]["bootstrap_seed"],
     script:
         "../scripts/scores.py"
+
+
+VERDICT_TABLES = ("scores", "criticality", "triage_drops", "targeting", "semirobust_scores")
+
+
+def verdict_inputs(wildcards):
+    """The collected tables the verdict reads that this (dataset, model) has."""
+    planned = planned_tables(wildcards.dataset, wildcards.model)
+    return {
+        table: f"{RESULTS}/{wildcards.dataset}/{wildcards.model}/{table}.parquet" for table in VERDICT_TABLES if table in planned
+    }
+
+
+rule verdict:
+    """Every stress test's verdict on every swept layer and block, in network order."""
+    input:
+        unpack(verdict_inputs),
+    output:
+        f"{MODEL_DIR}/verdict.parquet",
+    log:
+        f"{LOGS}/verdict/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/verdict/{{dataset}}/{{model}}.tsv"
+    localrule: True
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+    params:
+        tolerance=config["verdict"]["tolerance"],
+        layers=lambda wildcards: model_layers(config, wildcards.model),
+    script:
+        "../scripts/verdict.py"
