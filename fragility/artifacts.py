@@ -16,6 +16,7 @@ Everything loads with ``torch.load(..., weights_only=True)``: no file can run co
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -176,9 +177,7 @@ class Checkpoint:
         try:
             state = torch.load(path, map_location=device, weights_only=True)
         except Exception as exc:
-            raise CheckpointError(
-                f"{path}: not a loadable fragility checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-            ) from exc
+            raise CheckpointError(f"{path}: not a loadable fragility checkpoint ({_load_failure(exc)})") from exc
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path}: not a fragility checkpoint (no 'format: {CHECKPOINT_FORMAT}' entry)")
         return cls(
@@ -229,10 +228,66 @@ class Checkpoint:
 WEIGHT_CONTAINERS = ("state_dict", "model_state_dict", "model")  # where training scripts commonly nest a state_dict
 
 
+def _load_failure(exc: Exception) -> str:
+    """Why ``torch.load(..., weights_only=True)`` failed, in one line. PyTorch's own message for
+    a file holding Python objects suggests ``weights_only=False``, which would run code from the
+    file: that advice is never passed on."""
+    text = " ".join(str(exc).split())
+    if "Weights only load failed" not in text:
+        return f"{type(exc).__name__}: {text[:200]}"
+    found = re.search(r"GLOBAL (\S+) was not an allowed global", text) or re.search(r"WeightsUnpickler error: ([^.]*)", text)
+    what = f"the Python object {found.group(1)}" if found else "Python objects other than tensors"
+    return f"it holds {what}, and loading that could run code from the file"
+
+
+def _weights_error(path: Path, exc: Exception) -> WeightsError:
+    reason = _load_failure(exc)
+    if reason.startswith("it holds"):
+        return WeightsError(
+            f"{path}: not a loadable state_dict: {reason}; re-save the weights alone with "
+            "torch.save(model.state_dict(), path), or as .safetensors."
+        )
+    return WeightsError(f"{path}: not a loadable state_dict ({reason})")
+
+
+def _is_checkpoint(state) -> bool:
+    """Whether ``state`` is a checkpoint this tool wrote (:meth:`Checkpoint.save`)."""
+    return isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT and isinstance(state.get("model_state"), dict)
+
+
+def _checkpoint_weights(state: dict, path: Path) -> dict[str, torch.Tensor]:
+    """The network's weights in a checkpoint of this tool: its ``model_state`` without the
+    normalisation around the network (the given model's ``mean``/``std``: :func:`checkpoint_normalisation`)."""
+    spec = state.get("model_spec", {})
+    if spec.get("stem", "plain") != "plain" or spec.get("image_size") is not None:
+        raise WeightsError(
+            f"{path}: a checkpoint of this tool whose network has stem {spec.get('stem')!r} and image_size "
+            f"{spec.get('image_size')}; a given model is built with stem plain at its images' own size, so analyse "
+            "this one in the run that trained it"
+        )
+    return {k.removeprefix("net."): v for k, v in state["model_state"].items() if k.startswith("net.")}
+
+
+def checkpoint_normalisation(path: str | Path) -> tuple[list[float], list[float]] | None:
+    """(mean, std) of the network of ``path`` when it is a checkpoint of this tool, else None."""
+    path = Path(path)
+    if path.suffix == ".safetensors" or not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a checkpoint (read_weights says why, where it matters)
+        return None
+    if not _is_checkpoint(state):
+        return None
+    spec = state.get("model_spec", {})
+    return list(spec["mean"]), list(spec["std"])
+
+
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """The state_dict in ``path``: a ``.safetensors`` file, or a ``torch.save`` file loaded with
     ``weights_only=True`` (memory-mapped: checking keys and shapes reads no tensor data), also
-    when nested under one of :data:`WEIGHT_CONTAINERS`."""
+    when nested under one of :data:`WEIGHT_CONTAINERS` or a checkpoint of this tool (its
+    ``model_state``)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
@@ -251,8 +306,10 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
         except RuntimeError:  # files in torch's legacy (pre-zip) format cannot be memory-mapped
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise WeightsError(f"{path}: not a loadable state_dict ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
-    if isinstance(state, dict):
+        raise _weights_error(path, exc) from exc
+    if _is_checkpoint(state):
+        state = _checkpoint_weights(state, path)
+    elif isinstance(state, dict):
         state = next((state[k] for k in WEIGHT_CONTAINERS if isinstance(state.get(k), dict)), state)
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: expected a state_dict (a dict of tensors, e.g. torch.save(model.state_dict(), path))")
@@ -339,7 +396,7 @@ def _load_dict(path: str | Path, required: set[str]) -> dict:
     try:
         saved = torch.load(path, weights_only=True)
     except Exception as exc:
-        raise ArtifactError(f"{path}: cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+        raise ArtifactError(f"{path}: cannot be loaded ({_load_failure(exc)})") from exc
     if not isinstance(saved, dict) or not required <= set(saved):
         raise ArtifactError(f"{path}: expected a dict with {sorted(required)}")
     return saved

@@ -1,23 +1,28 @@
 """Workflow configuration: schema defaults, validation and one-line errors.
 
 Validation runs when Snakemake reads the Snakefile, before any job: every problem is
-reported as one line naming the key, the value and what is allowed.
+reported as one line naming the key, the value and what is allowed. What the workflow
+accepts but changes (a dropped value, a class a test split lacks) is one
+:class:`ConfigWarning` line, which the Snakefile prints once, when it plans.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import re
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import yaml
 
-from .artifacts import ModelSpec, WeightsError, check_weights, checkpoint_schedule, read_weights
-from .data import DATASETS, DEBIAN_FASHION_MNIST, NEEDS_DATA_DIR, NEEDS_FILES, DatasetError, describe_dataset
+from .artifacts import ModelSpec, WeightsError, check_weights, checkpoint_normalisation, checkpoint_schedule, read_weights
+from .data import DATASETS, DEBIAN_FASHION_MNIST, NEEDS_DATA_DIR, NEEDS_FILES, DatasetError, check_dataset, describe_dataset
 from .models import (
     GLOBAL_LAYER,
     ArchitectureError,
+    architecture_kind,
     available_models,
     backbone,
     block_names,
@@ -34,6 +39,19 @@ from .schema import SCHEMA_PATH, load_schema, resolve  # noqa: F401  (SCHEMA_PAT
 
 class ConfigError(ValueError):
     """An invalid configuration value; the message is one line naming the key."""
+
+
+class ConfigWarning(UserWarning):
+    """A value the workflow accepts but does not use as given; the message is one line naming the key."""
+
+
+def warn(message: str) -> None:
+    """Issue the one-line :class:`ConfigWarning` ``message`` (``config key '…': …``)."""
+    warnings.warn(message, ConfigWarning, stacklevel=2)
+
+
+# package.module:callable, each part a Python name: what importlib imports and a path can hold
+FACTORY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 
 
 ModelCheck = Callable[[dict, str], None]  # a check of one model's settings, raising ConfigError
@@ -199,6 +217,8 @@ def _check_datasets(config: dict) -> dict[str, dict]:
             fail(f"datasets.{i}.name", name, f"is a built-in dataset's name; choose another ({', '.join(DATASETS)} are taken)")
         if not isinstance(item, str):
             try:
+                for message in check_dataset(**entry):
+                    warn(f"config key 'datasets.{i}': {message}")
                 dataset_info(config, name, entry)
             except DatasetError as exc:
                 raise ConfigError(f"config key 'datasets.{i}': {exc}") from exc
@@ -220,10 +240,19 @@ def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
                 entry["name"],
                 "model names must be unique (timm/<name> is named timm_<name>)",
             )
+        where = f"{key}{'.architecture' if isinstance(item, dict) else ''}"
+        architecture = entry["architecture"]
+        if architecture_kind(architecture) == "factory" and not FACTORY_NAME.fullmatch(architecture):
+            fail(
+                where,
+                architecture,
+                "a model factory is package.module:callable, Python names joined by dots (e.g. mynets.cnn:small_cnn), "
+                "no path: put the module's folder on PYTHONPATH and name the module",
+            )
         try:
-            check_architecture(entry["architecture"])
+            check_architecture(architecture)
         except ArchitectureError as exc:
-            raise ConfigError(f"config key '{key}{'.architecture' if isinstance(item, dict) else ''}': {exc}") from exc
+            raise ConfigError(f"config key '{where}': {exc}") from exc
         entries[entry["name"]] = entry
         if entry["weights"] is None:
             continue
@@ -368,21 +397,28 @@ def model_spec_options(config: dict, model: str) -> dict:
 
 
 def given_model_spec(config: dict, model: str) -> dict:
-    """The :class:`fragility.artifacts.ModelSpec` fields of a given ``model`` (mean 0, std 1 when none)."""
+    """The :class:`fragility.artifacts.ModelSpec` fields of a given ``model``: mean and std the
+    config's, else those of a checkpoint of this tool given as its weights, else 0 and 1."""
     entry = model_entries(config)[model]
     info = dataset_info(config, entry["dataset"])
     channels = info.image_shape[0]
+    saved = _saved_normalisation(entry["weights"]) or (None, None)  # a checkpoint of this tool given as weights
     return {
         "name": model,
         "num_classes": info.num_classes,
         "in_channels": channels,
         "image_size": None,
-        "mean": list(entry["mean"] or [0.0] * channels),
-        "std": list(entry["std"] or [1.0] * channels),
+        "mean": list(entry["mean"] or saved[0] or [0.0] * channels),
+        "std": list(entry["std"] or saved[1] or [1.0] * channels),
         "stem": "plain",
         "init": "given",
         "architecture": entry["architecture"],
     }
+
+
+@functools.cache
+def _saved_normalisation(weights: str):
+    return checkpoint_normalisation(weights)
 
 
 def built_as(config: dict, model: str) -> tuple:
@@ -416,6 +452,13 @@ def _check_data_dir(config: dict) -> None:
         fail("data_dir", None, f"datasets {needing} need a data_dir holding their files")
     if needing and not Path(data_dir).is_dir():
         fail("data_dir", data_dir, f"the folder does not exist (datasets {needing} need it)")
+    for i, name in enumerate(config["datasets"]):
+        if isinstance(name, str) and name in NEEDS_FILES:
+            try:
+                for message in check_dataset(name, data_dir):
+                    warn(f"config key 'datasets.{i}': {name}: {message}")
+            except DatasetError as exc:
+                raise ConfigError(f"config key 'data_dir': {name}: {exc}") from exc
 
 
 def attack_settings(config: dict) -> dict:

@@ -5,6 +5,13 @@ python pickles, MNIST's IDX files, Tiny ImageNet's JPEG folders) and fails with 
 :class:`DatasetError` naming the file and what was expected. Only ``digits`` needs
 no files: it ships inside scikit-learn and is the embedded default.
 
+:func:`check_dataset` runs, before any job, every check that reads no more than headers,
+labels and one pass over an npz's pixels: class count, label ranges, train/test label sets,
+x/y lengths, IDX sizes, image sizes, NaN/inf and pixel range. Its slow parts (an npz's pixels,
+an ImageFolder's image headers) are remembered per file (path, inode, size, mtime) under
+``$FRAGILITY_CACHE_DIR`` (default ``~/.cache/fragility``), so a later run rereads nothing
+unchanged; the loaders repeat both as they decode, so a job never trusts a stale record.
+
 A user's own images come as torchvision's ImageFolder layout (``imagefolder=DIR``:
 ``DIR/{train,test}/<class>/*.png``, ``val/`` for ``test/``, ``train/`` optional) or as one
 ``.npz`` file (``npz=FILE``: ``x_train, y_train, x_test, y_test``, train optional).
@@ -14,8 +21,11 @@ A user's own images come as torchvision's ImageFolder layout (``imagefolder=DIR`
 from __future__ import annotations
 
 import gzip
+import hashlib
+import os
 import pickle
 import struct
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -82,24 +92,50 @@ def describe_dataset(name: str, imagefolder=None, npz=None, channels: int = 3, i
     if imagefolder is not None:
         layout = imagefolder_layout(imagefolder)
         if image_size is None:
-            from PIL import Image
-
-            first = _image_files(layout["splits"]["test"] / layout["classes"][0])[0]
-            try:
-                with Image.open(first) as img:
-                    width, height = img.size
-            except OSError as exc:
-                raise DatasetError(f"{first}: cannot read image ({exc})") from exc
+            width, height = _image_size(_image_files(layout["splits"]["test"] / layout["test_classes"][0])[0])
         else:
             height = width = image_size
         return DatasetInfo(len(layout["classes"]), (channels, height, width), layout["splits"]["train"] is not None)
     if npz is not None:
-        shapes, labels = _npz_headers(Path(npz))
-        c, h, w = _image_layout(shapes["x_test"], Path(npz), "x_test")[1:]
-        return DatasetInfo(_npz_classes(labels, Path(npz)), (c, h, w), "x_train" in shapes)
+        headers, labels = _npz_headers(Path(npz))
+        c, h, w = _image_layout(headers["x_test"][0], Path(npz), "x_test")[1:]
+        return DatasetInfo(_npz_classes(labels, Path(npz)), (c, h, w), "x_train" in headers)
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} or give imagefolder/npz")
     return DatasetInfo(NUM_CLASSES[name], IMAGE_SHAPES[name], True)
+
+
+def check_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    imagefolder: str | Path | None = None,
+    npz: str | Path | None = None,
+    channels: int = 3,
+    image_size: int | None = None,
+) -> list[str]:
+    """Every check of dataset ``name`` (the arguments of :func:`load_dataset`) that needs no
+    decoding: one :class:`DatasetError` line naming the file and the fix, or the warnings (one
+    line each) of a dataset that can be analysed, e.g. a class its test split lacks."""
+    if imagefolder is not None:
+        return _check_imagefolder(Path(imagefolder), image_size)
+    if npz is not None:
+        return _check_npz(Path(npz))
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} or give imagefolder/npz")
+    if name == "digits":
+        return []
+    if data_dir is None and name in NEEDS_DATA_DIR:
+        raise DatasetError(f"dataset {name!r} needs data_dir (a folder holding its files)")
+    data_dir = Path(data_dir) if data_dir else None
+    if name == "mnist":
+        return _check_idx_folder(data_dir / "MNIST" / "raw", MNIST_HOW_TO_GET)
+    if name == "fashion_mnist":
+        return _check_idx_folder(_fashion_mnist_folder(data_dir), FASHION_MNIST_HOW_TO_GET)
+    if name == "cifar10":
+        _cifar10_files(data_dir)
+        return []
+    *_, test_labels, k = _tiny_imagenet_files(data_dir)
+    return _missing_classes_warning(data_dir / "tiny-imagenet-200" / "val" / "val_annotations.txt", set(test_labels), k)
 
 
 def load_dataset(
@@ -142,29 +178,37 @@ def load_dataset(
 
 
 def imagefolder_layout(root: str | Path) -> dict:
-    """``{"classes": sorted class folders, "splits": {"test": DIR, "train": DIR or None}}`` of
-    an ImageFolder tree, checked: class folders hold image files (none empty), train/ has the
-    test classes."""
+    """``{"classes": sorted class folders, "test_classes": those test/ holds, "splits": {"test":
+    DIR, "train": DIR or None}, "files": every image file}`` of an ImageFolder tree, checked: at least two classes, class
+    folders hold image files (none empty), every test class has a train/ folder. The classes
+    are train/'s (test/'s without train/): a class test/ lacks keeps its label."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: ImageFolder not found (expected {root}/test/<class>/*.png and optionally train/)")
     test = next((root / split for split in ("test", "val") if (root / split).is_dir()), None)
     if test is None:
         raise DatasetError(f"{root}: no test/ (or val/) folder; expected {root}/test/<class>/<image files>")
-    classes = sorted(d.name for d in test.iterdir() if d.is_dir())
-    if not classes:
-        raise DatasetError(f"{test}: no class folders; expected {test}/<class>/<image files>")
     train = root / "train" if (root / "train").is_dir() else None
+    found = {}
     for split in (test, train):
-        if split is None:
-            continue
-        found = sorted(d.name for d in split.iterdir() if d.is_dir())
-        if found != classes:
-            extra = sorted(set(found) ^ set(classes))
-            raise DatasetError(f"{split}: class folders differ from {test}'s (e.g. {extra[0]!r})")
-        for name in classes:
-            _image_files(split / name)
-    return {"classes": classes, "splits": {"test": test, "train": train}}
+        if split is not None:
+            found[split] = sorted(d.name for d in split.iterdir() if d.is_dir())
+            if not found[split]:
+                raise DatasetError(f"{split}: no class folders; expected {split}/<class>/<image files>")
+    classes = found[train] if train is not None else found[test]
+    unknown = [name for name in found[test] if name not in classes]
+    if unknown:
+        raise DatasetError(
+            f"{test / unknown[0]}: class {unknown[0]!r} has no folder in {train}, so a model trained there cannot "
+            f"predict it; add {train / unknown[0]}/ or remove the test folder"
+        )
+    if len(classes) < 2:
+        raise DatasetError(
+            f"{train or test}: one class folder ({classes[0]!r}); a classifier needs at least 2 classes, "
+            f"one folder of images each"
+        )
+    files = [f for split, names in found.items() for name in names for f in _image_files(split / name)]
+    return {"classes": classes, "test_classes": found[test], "splits": {"test": test, "train": train}, "files": files}
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -178,12 +222,51 @@ def _image_files(folder: Path) -> list[Path]:
     return files
 
 
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of the image at ``path``, read from its header (no decoding)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
+        raise DatasetError(f"{path}: cannot be read as an image ({_one_line(exc, path)}); remove or replace it") from exc
+
+
+def _check_imagefolder(root: Path, image_size: int | None) -> list[str]:
+    """The layout (:func:`imagefolder_layout`), then every image's header readable and, without
+    ``image_size``, every image of one size; a warning names the classes test/ lacks."""
+    layout = imagefolder_layout(root)
+    test, files = layout["splits"]["test"], layout["files"]
+    stats = [f.stat() for f in files]  # what identifies each file's content, without reading it
+    key = ("imagefolder-headers-1", image_size is None, str(root.resolve()))
+    key += tuple((str(f), s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for f, s in zip(files, stats))
+    if not _checked(key):
+        expected, first = None, None
+        for path in files:
+            size = _image_size(path)
+            if image_size is None and expected is not None and size != expected:
+                raise DatasetError(
+                    f"{path}: image of size {size[::-1]}, expected {expected[::-1]} like {first} "
+                    "(every image must be of one size, or set image_size to resize them)"
+                )
+            expected, first = expected or size, first or path
+        _remember(key)
+    present = {label for label, name in enumerate(layout["classes"]) if name in layout["test_classes"]}
+    return _missing_classes_warning(test, present, len(layout["classes"]), layout["classes"])
+
+
 def _load_imagefolder(root: Path, channels: int, image_size: int | None):
     layout = imagefolder_layout(root)
     k = len(layout["classes"])
 
     def split(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-        files = [(f, label) for label, name in enumerate(layout["classes"]) for f in _image_files(folder / name)]
+        files = [
+            (f, label)
+            for label, name in enumerate(layout["classes"])
+            if (folder / name).is_dir()
+            for f in _image_files(folder / name)
+        ]
         images = _read_images([f for f, _ in files], "L" if channels == 1 else "RGB", image_size)
         return _as_dataset_tensors(images, np.array([label for _, label in files]), k, folder)
 
@@ -202,29 +285,33 @@ def _empty_split(x_like: torch.Tensor, y_like: torch.Tensor) -> tuple[torch.Tens
     return x_like[:0].clone(), y_like[:0].clone()
 
 
-def _npz_headers(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, np.ndarray]]:
-    """The shape of every array in ``path`` (read from the .npy headers) and its label arrays."""
-    import zipfile
-
+def _npz_headers(path: Path) -> tuple[dict[str, tuple[tuple[int, ...], np.dtype]], dict[str, np.ndarray]]:
+    """The (shape, dtype) of every array in ``path`` (read from the .npy headers) and its label arrays."""
     if not path.is_file():
         raise DatasetError(f"{path}: npz file not found")
     try:
         with zipfile.ZipFile(path) as archive:
-            shapes = {}
+            headers = {}
             for member in archive.namelist():
                 with archive.open(member) as fh:
-                    major, _ = np.lib.format.read_magic(fh)
-                    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-                    shapes[member.removesuffix(".npy")] = read_header(fh)[0]
+                    shape, _, dtype = _npy_header(fh)
+                    headers[member.removesuffix(".npy")] = (shape, dtype)
         with np.load(path, allow_pickle=False) as arrays:
-            labels = {key: arrays[key] for key in ("y_train", "y_test") if key in shapes}
+            labels = {key: arrays[key] for key in ("y_train", "y_test") if key in headers}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"{path}: not a readable .npz file ({exc})") from exc
-    if "x_test" not in shapes or "y_test" not in shapes:
-        raise DatasetError(f"{path}: needs arrays x_test and y_test (and optionally x_train, y_train); found {sorted(shapes)}")
-    if ("x_train" in shapes) != ("y_train" in shapes):
-        raise DatasetError(f"{path}: x_train and y_train come together; found {sorted(shapes)}")
-    return shapes, labels
+        raise DatasetError(f"{path}: not a readable .npz file ({_one_line(exc)})") from exc
+    if "x_test" not in headers or "y_test" not in headers:
+        raise DatasetError(f"{path}: needs arrays x_test and y_test (and optionally x_train, y_train); found {sorted(headers)}")
+    if ("x_train" in headers) != ("y_train" in headers):
+        raise DatasetError(f"{path}: x_train and y_train come together; found {sorted(headers)}")
+    return headers, labels
+
+
+def _npy_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) of the .npy stream ``fh``, which is left at the array's first byte."""
+    major, _ = np.lib.format.read_magic(fh)
+    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+    return read_header(fh)
 
 
 def _npz_classes(labels: dict[str, np.ndarray], path: Path) -> int:
@@ -246,6 +333,96 @@ def _image_layout(shape: tuple[int, ...], path: Path, key: str) -> tuple[str, in
     raise DatasetError(f"{path}: {key} has shape {shape}; expected N×C×H×W or N×H×W×C with C 1 or 3, or N×H×W")
 
 
+def _check_npz(path: Path) -> list[str]:
+    """Headers, shapes, x/y lengths, labels (:func:`_check_labels`), then every float array's
+    pixels finite and in [0, 1] (one streamed pass, remembered per file)."""
+    headers, labels = _npz_headers(path)
+    _npz_classes(labels, path)
+    splits = [split for split in ("train", "test") if f"x_{split}" in headers]
+    image_shapes = {}
+    for split in splits:
+        shape = headers[f"x_{split}"][0]
+        image_shapes[split] = _image_layout(shape, path, f"x_{split}")[1:]
+        _check_lengths(path, split, shape[0], len(labels[f"y_{split}"]))
+    if len(set(image_shapes.values())) > 1:
+        raise DatasetError(f"{path}: x_train images are {image_shapes['train']} (C, H, W), x_test images {image_shapes['test']}")
+    train = (f"{path}: y_train", "y_train", labels["y_train"]) if "y_train" in labels else None
+    test = (f"{path}: y_test", "y_test", labels["y_test"])
+    found = _check_labels(f"{path}: y_train and y_test" if train else f"{path}: y_test", train, test)
+    for split in splits:
+        dtype = headers[f"x_{split}"][1]
+        key = ("npz-pixels-1", split, *_file_key(path))
+        if dtype == np.uint8 or _checked(key):
+            continue
+        if dtype.kind not in "buif":
+            raise DatasetError(f"{path}: x_{split} must be uint8 or float in [0, 1], found {dtype}")
+        try:
+            problem = _pixel_problem(dtype, *_scan_npy(path, f"x_{split}"))
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            raise DatasetError(f"{path}: x_{split} cannot be read ({_one_line(exc)}); write the file again") from exc
+        if problem:
+            raise DatasetError(f"{path}: x_{split} {problem}")
+        _remember(key)
+    return found
+
+
+def _check_lengths(path: Path, split: str, images: int, labels: int) -> None:
+    if images != labels:
+        raise DatasetError(f"{path}: x_{split} holds {images} images but y_{split} {labels} labels; give one label per image")
+    if images == 0:
+        raise DatasetError(f"{path}: x_{split} holds no images" + ("; leave out x_train and y_train" if split == "train" else ""))
+
+
+def _scan_npy(path: Path, key: str, chunk_bytes: int = 1 << 24) -> tuple[float, float, int, int | None]:
+    """(min, max of the finite values, count of NaN/inf values, image holding the first) of
+    array ``key`` in the npz ``path``, read in chunks: memory stays at ``chunk_bytes``."""
+    with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as fh:
+        shape, fortran, dtype = _npy_header(fh)
+        total = int(np.prod(shape))
+        per_image = int(np.prod(shape[1:])) or 1
+        step = max(1, chunk_bytes // dtype.itemsize)
+        low, high, bad, first = np.inf, -np.inf, 0, None
+        for start in range(0, total, step):
+            raw = fh.read(min(step, total - start) * dtype.itemsize)
+            values = np.frombuffer(raw, dtype=dtype)
+            finite = np.isfinite(values) if values.dtype.kind in "fc" else np.ones(values.shape, bool)
+            if not finite.all():
+                bad += int((~finite).sum())
+                if first is None and not fortran:
+                    first = (start + int(np.argmin(finite))) // per_image
+                values = values[finite]
+            if values.size:
+                low, high = min(low, float(values.min())), max(high, float(values.max()))
+    return low, high, bad, first
+
+
+def _pixel_stats(x: np.ndarray) -> tuple[float, float, int, int | None]:
+    """:func:`_scan_npy` of an array in memory."""
+    finite = np.isfinite(x) if x.dtype.kind in "fc" else np.ones(x.shape, bool)
+    bad = int(x.size - finite.sum())
+    first = int(np.argmin(finite.reshape(len(x), -1).all(axis=1))) if bad else None
+    values = x[finite] if bad else x
+    return (float(values.min()), float(values.max()), bad, first) if values.size else (0.0, 0.0, bad, first)
+
+
+def _pixel_problem(dtype: np.dtype, low: float, high: float, bad: int, first: int | None) -> str | None:
+    """What is wrong with pixels of ``dtype`` whose finite values span [low, high] (None: nothing)."""
+    if dtype == np.uint8:
+        return None
+    if not np.issubdtype(dtype, np.floating):
+        return (
+            f"must be uint8 or float in [0, 1], found {dtype} in [{low:g}, {high:g}]; store 0..255 values as uint8, "
+            "or divide by the largest possible value and store float32"
+        )
+    if bad:
+        where = f" (the first in image {first})" if first is not None else ""
+        return f"holds {bad} NaN or infinite pixel value{'s' if bad > 1 else ''}{where}; replace them or drop those images"
+    if low < 0 or high > 1:
+        hint = "divide by 255 if these are 8-bit values" if high <= 255 and low >= 0 else "rescale them to [0, 1]"
+        return f"must be uint8 or float in [0, 1], found {dtype} in [{low:g}, {high:g}]; {hint}"
+    return None
+
+
 def _load_npz(path: Path):
     shapes, labels = _npz_headers(path)
     k = _npz_classes(labels, path)
@@ -256,14 +433,10 @@ def _load_npz(path: Path):
                 continue
             x, y = arrays[f"x_{split}"], labels[f"y_{split}"]
             layout = _image_layout(x.shape, path, f"x_{split}")[0]
-            if len(x) != len(y):
-                raise DatasetError(f"{path}: x_{split} holds {len(x)} images but y_{split} {len(y)} labels")
-            if x.dtype != np.uint8:
-                if not np.issubdtype(x.dtype, np.floating) or (x.size and (x.min() < 0 or x.max() > 1)):
-                    raise DatasetError(
-                        f"{path}: x_{split} must be uint8 or float in [0, 1], found {x.dtype} in "
-                        f"[{x.min() if x.size else 0}, {x.max() if x.size else 0}]"
-                    )
+            _check_lengths(path, split, len(x), len(y))
+            problem = _pixel_problem(x.dtype, *_pixel_stats(x))
+            if problem:
+                raise DatasetError(f"{path}: x_{split} {problem}")
             tensor = torch.from_numpy(np.ascontiguousarray(x))
             tensor = tensor.unsqueeze(1) if layout == "NHW" else tensor.permute(0, 3, 1, 2) if layout == "NHWC" else tensor
             tensor = tensor.float().div_(255.0) if x.dtype == np.uint8 else tensor.float()
@@ -273,6 +446,117 @@ def _load_npz(path: Path):
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DatasetError(f"{path}: x_train images are {tuple(x_train.shape[1:])}, x_test images {tuple(x_test.shape[1:])}")
     return x_train, y_train, x_test, y_test, k
+
+
+# --- Checks shared by every format: labels, warnings, the remembered checks -----------------
+
+
+def _check_labels(where: str, train: tuple | None, test: tuple, num_classes: int | None = None) -> list[str]:
+    """The labels of a dataset that can be analysed: in 0..``num_classes``-1 (None: numbered
+    0..K-1 with every class present, K the largest + 1), at least two classes, none in the test
+    split that the training split never has. ``train``, ``test``: (the file or array the
+    messages name, its short name, labels); ``where``: what to name for both. Returns the
+    warning naming the classes the test split lacks, if any."""
+    given = [part for part in (train, test) if part is not None]
+    for source, _, y in given:
+        if num_classes is not None and y.size and (y.min() < 0 or y.max() >= num_classes):
+            raise DatasetError(f"{source}: labels must lie in 0..{num_classes - 1}, found {y.min()}..{y.max()}")
+    present = sorted(set().union(*(np.unique(y).tolist() for *_, y in given)))
+    if not present:
+        raise DatasetError(f"{where}: no labels")
+    if num_classes is None and present != list(range(len(present))):
+        k = present[-1] + 1
+        missing = sorted(set(range(k)) - set(present))
+        raise DatasetError(
+            f"{where}: the labels ({_listed(present)}) would make {k} classes, {len(missing)} of them without any image "
+            f"({_listed(missing)}); number the classes 0..{len(present) - 1} (np.unique(y, return_inverse=True))"
+        )
+    if len(present) < 2:
+        raise DatasetError(f"{where}: every label is {present[0]}; a classifier needs images of at least 2 classes")
+    if train is not None:
+        unseen = sorted(set(np.unique(test[2]).tolist()) - set(np.unique(train[2]).tolist()))
+        if unseen:
+            one = len(unseen) == 1
+            raise DatasetError(
+                f"{test[0]}: {_classes(unseen)} never {'occurs' if one else 'occur'} in {train[1]}, so a model trained on "
+                f"it cannot predict {'it' if one else 'them'}; drop those test images or add training images of "
+                f"{'it' if one else 'them'}"
+            )
+    return _missing_classes_warning(test[0], set(np.unique(test[2]).tolist()), num_classes or len(present))
+
+
+def _missing_classes_warning(source, present: set[int], k: int, names: list[str] | None = None) -> list[str]:
+    """The warning naming the classes of 0..k-1 the test split ``source`` has no image of."""
+    missing = [repr(names[c]) if names else c for c in range(k) if c not in present]
+    if not missing:
+        return []
+    return [
+        f"{source}: no test image of {_classes(missing)} ({len(missing)} of {k} classes); the analysis measures the others only"
+    ]
+
+
+def _classes(values: list) -> str:
+    return f"class {values[0]}" if len(values) == 1 else f"classes {_listed(values)}"
+
+
+def _listed(values: list, most: int = 6) -> str:
+    shown = ", ".join(str(v) for v in values[:most])
+    return shown + (f", … ({len(values)} in all)" if len(values) > most else "")
+
+
+def _one_line(exc: BaseException, path: Path | None = None) -> str:
+    """``exc``'s message on one line (without ``path``, which the line names already)."""
+    text = " ".join(str(exc).split())
+    if path is not None:
+        text = text.replace(f" '{path}'", "").replace(f" {path}", "")
+    return text or type(exc).__name__
+
+
+def _file_key(path: Path) -> tuple:
+    """What identifies the content of ``path`` without reading it."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+_CHECKED: set[str] = set()
+
+
+def _cache_dir() -> Path:
+    folder = os.environ.get("FRAGILITY_CACHE_DIR")
+    if folder:
+        return Path(folder)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fragility"
+
+
+def _digest(key: tuple) -> str:
+    return hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
+
+
+def _checked(key: tuple) -> bool:
+    """Whether a slow check with ``key`` (a check's name and version, then the files it read)
+    passed before, in this process or one before it."""
+    digest = _digest(key)
+    if digest in _CHECKED:
+        return True
+    try:
+        found = (_cache_dir() / "checked" / digest).is_file()
+    except (OSError, RuntimeError):  # no home folder: nothing remembered
+        return False
+    if found:
+        _CHECKED.add(digest)
+    return found
+
+
+def _remember(key: tuple) -> None:
+    """Record that the slow check with ``key`` passed; a cache that cannot be written is skipped."""
+    digest = _digest(key)
+    _CHECKED.add(digest)
+    try:
+        folder = _cache_dir() / "checked"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / digest).touch()
+    except (OSError, RuntimeError):
+        pass
 
 
 def training_subset(data: Dataset, size: int | None, seed: int) -> Dataset:
@@ -338,20 +622,77 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
         with opener(path, "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError) as exc:
-        raise DatasetError(f"{path}: cannot read IDX file ({exc})") from exc
+        raise DatasetError(f"{path}: cannot read IDX file ({_one_line(exc)})") from exc
+    shape, header = _idx_shape(path, raw, ndim)
+    _check_idx_size(path, shape, len(raw) - header)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _idx_shape(path: Path, raw: bytes, ndim: int) -> tuple[tuple[int, ...], int]:
+    """The shape an IDX file's first bytes ``raw`` declare, and the header's length."""
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DatasetError(f"{path}: truncated IDX file ({len(raw)} bytes, header needs {header})")
     magic = struct.unpack(">I", raw[:4])[0]
     if magic != IDX_MAGIC[ndim]:
         raise DatasetError(f"{path}: wrong IDX magic number {magic:#010x}, expected {IDX_MAGIC[ndim]:#010x}")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    return struct.unpack(f">{ndim}I", raw[4:header]), header
+
+
+def _check_idx_size(path: Path, shape: tuple[int, ...], following: int) -> None:
     expected = int(np.prod(shape))
-    if len(raw) - header != expected:
+    if following != expected:
         raise DatasetError(
-            f"{path}: truncated IDX file, header declares shape {shape} ({expected} bytes) but {len(raw) - header} bytes follow"
+            f"{path}: truncated IDX file, header declares shape {shape} ({expected} bytes) but {following} bytes follow; "
+            "download it again"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _idx_file_shape(path: Path, ndim: int) -> tuple[int, ...]:
+    """The shape of the IDX file at ``path``, checked against its size without reading its
+    data (a gzipped file's size is the one its gzip trailer records)."""
+    header = 4 + 4 * ndim
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                raw = fh.read(header)
+            with open(path, "rb") as fh:
+                fh.seek(-4, os.SEEK_END)
+                size = struct.unpack("<I", fh.read(4))[0]  # the uncompressed size, modulo 2**32
+        else:
+            with open(path, "rb") as fh:
+                raw = fh.read(header)
+            size = path.stat().st_size
+    except (OSError, EOFError) as exc:
+        raise DatasetError(f"{path}: cannot read IDX file ({_one_line(exc)})") from exc
+    shape, header = _idx_shape(path, raw, ndim)
+    if path.suffix == ".gz" and (int(np.prod(shape)) + header) % 2**32 != size:
+        raise DatasetError(
+            f"{path}: truncated or damaged IDX file: header declares shape {shape} ({int(np.prod(shape))} bytes) but the "
+            f"gzip file holds {size - header}; download it again"
+        )
+    if path.suffix != ".gz":
+        _check_idx_size(path, shape, size - header)
+    return shape
+
+
+def _check_idx_folder(folder: Path, how_to_get: str) -> list[str]:
+    """The four IDX files of MNIST or Fashion-MNIST present, their sizes as their headers
+    declare, 28×28 images, one label per image, labels that can be analysed."""
+    paths = {key: _find_idx(folder, stem, how_to_get) for key, stem in IDX_FILES.items()}
+    labels = {}
+    for split in ("train", "test"):
+        images = _idx_file_shape(paths[f"{split}_images"], 3)
+        if images[1:] != (28, 28):
+            raise DatasetError(f"{paths[f'{split}_images']}: images of {images[1]}×{images[2]} pixels; expected 28×28")
+        path = paths[f"{split}_labels"]
+        labels[split] = (str(path), path.name, read_idx(path, 1))
+        if len(labels[split][2]) != images[0]:
+            raise DatasetError(
+                f"{path}: {len(labels[split][2])} labels, but {paths[f'{split}_images'].name} holds {images[0]} images; "
+                "download both again"
+            )
+    return _check_labels(str(folder), labels["train"], labels["test"], 10)
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -407,25 +748,30 @@ def _load_idx_folder(folder: Path, how_to_get: str):
     return (*splits, 10)
 
 
+MNIST_HOW_TO_GET = "put MNIST's four IDX files there (torchvision.datasets.MNIST(data_dir, download=True) does)"
+FASHION_MNIST_HOW_TO_GET = (
+    "put Fashion-MNIST's IDX files there (torchvision.datasets.FashionMNIST(data_dir, download=True)) "
+    "or install Debian's dataset-fashion-mnist"
+)
+
+
 def _load_mnist(data_dir: Path):
-    return _load_idx_folder(
-        data_dir / "MNIST" / "raw",
-        "put MNIST's four IDX files there (torchvision.datasets.MNIST(data_dir, download=True) does)",
-    )
+    return _load_idx_folder(data_dir / "MNIST" / "raw", MNIST_HOW_TO_GET)
 
 
-def _load_fashion_mnist(data_dir: Path | None):
+def _fashion_mnist_folder(data_dir: Path | None) -> Path:
+    """``data_dir/FashionMNIST/raw``, else Debian's package's folder when installed."""
     folder = data_dir / "FashionMNIST" / "raw" if data_dir else None
     if folder is None or not folder.is_dir():
         if DEBIAN_FASHION_MNIST.is_dir():
             folder = DEBIAN_FASHION_MNIST
         elif folder is None:
             raise DatasetError(f"fashion_mnist needs data_dir or Debian's package dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})")
-    return _load_idx_folder(
-        folder,
-        "put Fashion-MNIST's IDX files there (torchvision.datasets.FashionMNIST(data_dir, download=True)) "
-        "or install Debian's dataset-fashion-mnist",
-    )
+    return folder
+
+
+def _load_fashion_mnist(data_dir: Path | None):
+    return _load_idx_folder(_fashion_mnist_folder(data_dir), FASHION_MNIST_HOW_TO_GET)
 
 
 # --- CIFAR10: python pickles -------------------------------------------------------------
@@ -448,6 +794,24 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
 
 
+CIFAR10_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+
+
+def _cifar10_files(data_dir: Path) -> Path:
+    """The folder of CIFAR10's batches, each of them present and not empty."""
+    folder = data_dir / "cifar-10-batches-py"
+    if not (folder / "batches.meta").is_file():
+        raise DatasetError(f"{folder / 'batches.meta'}: missing; extract cifar-10-python.tar.gz into {data_dir}")
+    for name in CIFAR10_BATCHES:
+        path = folder / name
+        if not path.is_file() or path.stat().st_size == 0:
+            raise DatasetError(
+                f"{path}: {'empty' if path.is_file() else 'missing'} CIFAR10 batch; download and extract "
+                "cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) into data_dir"
+            )
+    return folder
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise DatasetError(
@@ -458,7 +822,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with open(path, "rb") as fh:
             batch = _ArrayOnlyUnpickler(fh, encoding="bytes").load()
     except Exception as exc:  # any unpickling failure means a malformed file
-        raise DatasetError(f"{path}: not a CIFAR10 python batch ({exc})") from exc
+        raise DatasetError(f"{path}: not a CIFAR10 python batch ({_one_line(exc)})") from exc
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise DatasetError(f"{path}: CIFAR10 batch must be a dict with b'data' and b'labels'")
     data = np.asarray(batch[b"data"])
@@ -469,9 +833,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_cifar10(data_dir: Path):
-    folder = data_dir / "cifar-10-batches-py"
-    if not (folder / "batches.meta").is_file():
-        raise DatasetError(f"{folder / 'batches.meta'}: missing; extract cifar-10-python.tar.gz into {data_dir}")
+    folder = _cifar10_files(data_dir)
     train = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
     test_images, test_labels = _read_cifar_batch(folder / "test_batch")
     x_train, y_train = _as_dataset_tensors(
@@ -497,8 +859,8 @@ def _read_images(paths: list[Path], mode: str = "RGB", size: int | None = None) 
                 if size is not None and img.size != (size, size):
                     img = img.resize((size, size), Image.Resampling.BILINEAR)
                 array = np.asarray(img)
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"{path}: cannot read image ({exc})") from exc
+        except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
+            raise DatasetError(f"{path}: cannot be decoded as an image ({_one_line(exc, path)}); remove or replace it") from exc
         shape = shape or array.shape
         if array.shape != shape:
             raise DatasetError(
@@ -508,7 +870,9 @@ def _read_images(paths: list[Path], mode: str = "RGB", size: int | None = None) 
     return np.stack(arrays)
 
 
-def _load_tiny_imagenet(data_dir: Path):
+def _tiny_imagenet_files(data_dir: Path) -> tuple[list[Path], list[int], list[Path], list[int], int]:
+    """(train images, their labels, test images, their labels, classes) of Tiny ImageNet,
+    every listed file present."""
     root = data_dir / "tiny-imagenet-200"
     wnids_path = root / "wnids.txt"
     if not wnids_path.is_file():
@@ -537,7 +901,17 @@ def _load_tiny_imagenet(data_dir: Path):
             raise DatasetError(f"{annotations}:{line_no}: expected '<file>\\t<wnid from wnids.txt>...', got {line!r}")
         test_paths.append(root / "val" / "images" / fields[0])
         test_labels.append(index[fields[1]])
-    k = len(wnids)
+        if not test_paths[-1].is_file():
+            raise DatasetError(f"{annotations}:{line_no}: {test_paths[-1]} is missing; extract tiny-imagenet-200.zip again")
+    if len(wnids) < 2:
+        raise DatasetError(f"{wnids_path}: {len(wnids)} class; a classifier needs at least 2")
+    return train_paths, train_labels, test_paths, test_labels, len(wnids)
+
+
+def _load_tiny_imagenet(data_dir: Path):
+    root = data_dir / "tiny-imagenet-200"
+    annotations = root / "val" / "val_annotations.txt"
+    train_paths, train_labels, test_paths, test_labels, k = _tiny_imagenet_files(data_dir)
     x_train, y_train = _as_dataset_tensors(_read_images(train_paths), np.array(train_labels), k, root / "train")
     x_test, y_test = _as_dataset_tensors(_read_images(test_paths), np.array(test_labels), k, annotations)
     if x_train.shape[1:] != x_test.shape[1:]:

@@ -85,3 +85,13 @@ def write_imagefolder(
                 arrays.append(array)
         written[split] = np.stack(arrays)
     return written
+
+
+def corrupt_png(path: Path) -> Path:
+    """Damage the compressed pixels of the PNG at ``path`` and leave its header whole: the file
+    opens (its size reads fine) but cannot be decoded, as a file damaged in a copy."""
+    raw = bytearray(path.read_bytes())
+    start = raw.index(b"IDAT") + 10
+    raw[start : start + 10] = bytes(10)
+    path.write_bytes(bytes(raw))
+    return path

@@ -3,9 +3,16 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from formats import write_cifar10, write_idx, write_imagefolder, write_mnist, write_tiny_imagenet
+from formats import corrupt_png, write_cifar10, write_idx, write_imagefolder, write_mnist, write_tiny_imagenet
 
-from fragility.data import DEBIAN_FASHION_MNIST, DatasetError, DatasetInfo, describe_dataset, load_dataset
+from fragility import data as data_module
+from fragility.data import DEBIAN_FASHION_MNIST, DatasetError, DatasetInfo, check_dataset, describe_dataset, load_dataset
+
+
+@pytest.fixture(autouse=True)
+def private_check_cache(tmp_path, monkeypatch):
+    """The remembered dataset checks of each test in its own folder."""
+    monkeypatch.setenv("FRAGILITY_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def test_digits_is_the_embedded_default(digits):
@@ -185,9 +192,12 @@ def test_imagefolder_grayscale_resize_and_val_without_train(tmp_path):
     "damage, message",
     [
         (lambda root: (root / "test" / "cat" / "001.png").write_bytes(b""), "001.png: empty image file"),
-        (lambda root: (root / "test" / "dog" / "000.png").write_bytes(b"not a png"), "000.png: cannot read image"),
+        (
+            lambda root: (root / "test" / "dog" / "000.png").write_bytes(b"not a png"),
+            "000.png: cannot be decoded as an image \\(cannot identify image file\\); remove or replace it",
+        ),
         (lambda root: [p.unlink() for p in (root / "train" / "dog").iterdir()], "train/dog: class folder holds no image files"),
-        (lambda root: (root / "train" / "cow").mkdir(), "class folders differ"),
+        (lambda root: (root / "train" / "cow").mkdir(), "train/cow: class folder holds no image files"),
         (lambda root: (root / "test").rename(root / "other"), "no test/ \\(or val/\\) folder"),
     ],
 )
@@ -230,3 +240,252 @@ def test_npz_errors_name_the_file_and_array(tmp_path, arrays, message):
     np.savez(tmp_path / "d.npz", **arrays)
     with pytest.raises(DatasetError, match=f"d.npz: {message}"):
         load_dataset("mine", npz=tmp_path / "d.npz")
+
+
+# --- checks before any job (check_dataset): one line naming the file and the fix ------------
+
+
+def images(n: int, value: float = 0.5, dtype=np.float32) -> np.ndarray:
+    return np.full((n, 1, 4, 4), value, dtype=dtype)
+
+
+def with_nan(x: np.ndarray, index: int) -> np.ndarray:
+    x = x.copy()
+    x[index, 0, 1, 2] = np.inf if index else np.nan
+    return x
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (
+            {"x_test": np.full((4, 1, 4, 4), np.nan, np.float32), "y_test": np.array([0, 1, 0, 1])},
+            "x_test holds 64 NaN or infinite pixel values (the first in image 0); replace them or drop those images",
+        ),
+        (
+            {"x_test": with_nan(images(4), 2), "y_test": np.array([0, 1, 0, 1])},
+            "x_test holds 1 NaN or infinite pixel value (the first in image 2); replace them or drop those images",
+        ),
+        (
+            {"x_test": images(4), "y_test": np.array([0, 1, 2, 99])},
+            "y_test: the labels (0, 1, 2, 99) would make 100 classes, 96 of them without any image "
+            "(3, 4, 5, 6, 7, 8, … (96 in all)); number the classes 0..3 (np.unique(y, return_inverse=True))",
+        ),
+        (
+            {"x_test": images(3), "y_test": np.array([0, 0, 0])},
+            "y_test: every label is 0; a classifier needs images of at least 2 classes",
+        ),
+        (
+            {"x_train": images(4), "y_train": np.array([0, 1, 0, 1]), "x_test": images(3), "y_test": np.array([0, 1, 2])},
+            "y_test: class 2 never occurs in y_train, so a model trained on it cannot predict it; "
+            "drop those test images or add training images of it",
+        ),
+        (
+            {"x_test": images(4), "y_test": np.array([0, 1, 0])},
+            "x_test holds 4 images but y_test 3 labels; give one label per image",
+        ),
+        (
+            {"x_test": images(2, 762, np.int64), "y_test": np.array([0, 1])},
+            "x_test must be uint8 or float in [0, 1], found int64 in [762, 762]; store 0..255 values as uint8, "
+            "or divide by the largest possible value and store float32",
+        ),
+        (
+            {"x_test": images(2, 762), "y_test": np.array([0, 1])},
+            "x_test must be uint8 or float in [0, 1], found float32 in [762, 762]; rescale them to [0, 1]",
+        ),
+        (
+            {"x_test": images(2, 255), "y_test": np.array([0, 1])},
+            "x_test must be uint8 or float in [0, 1], found float32 in [255, 255]; divide by 255 if these are 8-bit values",
+        ),
+        (
+            {"x_train": images(2)[:, :, :3], "y_train": np.array([0, 1]), "x_test": images(2), "y_test": np.array([0, 1])},
+            "x_train images are (1, 3, 4) (C, H, W), x_test images (1, 4, 4)",
+        ),
+    ],
+)
+def test_npz_that_cannot_be_analysed_is_one_line_before_any_job(tmp_path, arrays, message):
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(DatasetError) as error:
+        check_dataset("mine", npz=tmp_path / "d.npz")
+    assert str(error.value) == f"{tmp_path / 'd.npz'}: {message}"
+
+
+def test_npz_pixels_are_checked_by_the_loader_too(tmp_path):
+    """A job never trusts the check it ran before: NaN pixels fail the load with the same line."""
+    np.savez(tmp_path / "d.npz", x_test=np.full((4, 1, 4, 4), np.nan, np.float32), y_test=np.array([0, 1, 0, 1]))
+    with pytest.raises(DatasetError) as error:
+        load_dataset("mine", npz=tmp_path / "d.npz")
+    assert str(error.value) == (
+        f"{tmp_path / 'd.npz'}: x_test holds 64 NaN or infinite pixel values (the first in image 0); "
+        "replace them or drop those images"
+    )
+
+
+def test_a_class_the_test_split_lacks_is_a_warning(tmp_path):
+    np.savez(tmp_path / "d.npz", x_train=images(6), y_train=np.arange(6) % 3, x_test=images(4), y_test=np.array([0, 1, 0, 1]))
+    assert check_dataset("mine", npz=tmp_path / "d.npz") == [
+        f"{tmp_path / 'd.npz'}: y_test: no test image of class 2 (1 of 3 classes); the analysis measures the others only"
+    ]
+    assert describe_dataset("mine", npz=tmp_path / "d.npz").num_classes == 3
+    np.savez(tmp_path / "ok.npz", x_train=images(6, 1.0), y_train=np.arange(6) % 3, x_test=images(3, 0.0), y_test=np.arange(3))
+    assert check_dataset("mine", npz=tmp_path / "ok.npz") == []  # pixels at 0 and 1 are in range
+
+
+def test_the_pixel_scan_is_remembered_per_file(tmp_path, monkeypatch):
+    """The one pass over a float npz's pixels runs once per file content; a later process
+    (its in-memory record cleared) reads the record on disk, and a changed file is scanned again."""
+    path = tmp_path / "d.npz"
+    np.savez(path, x_test=images(4), y_test=np.array([0, 1, 0, 1]))
+    assert check_dataset("mine", npz=path) == []
+    scans = []
+    monkeypatch.setattr(data_module, "_scan_npy", lambda *args: scans.append(args) or (0.0, 1.0, 0, None))
+    monkeypatch.setattr(data_module, "_CHECKED", set())
+    assert check_dataset("mine", npz=path) == [] and scans == []
+    np.savez(path, x_test=images(5), y_test=np.array([0, 1, 0, 1, 0]))
+    check_dataset("mine", npz=path)
+    assert len(scans) == 1
+
+
+def test_a_truncated_idx_file_is_found_from_its_header(tmp_path):
+    folder = tmp_path / "MNIST" / "raw"
+    write_mnist(folder)
+    path = folder / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DatasetError) as error:
+        check_dataset("mnist", tmp_path)
+    assert str(error.value) == (
+        f"{path}: truncated IDX file, header declares shape (10, 28, 28) (7840 bytes) but 7740 bytes follow; download it again"
+    )
+
+
+def test_a_truncated_gzipped_idx_file_is_found_from_its_trailer(tmp_path):
+    folder = tmp_path / "MNIST" / "raw"
+    write_mnist(folder, gz=True)
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte.gz: truncated or damaged IDX file: header declares shape "):
+        check_dataset("mnist", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.arange(9) % 10, "t10k-labels-idx1-ubyte: 9 labels, but t10k-images-idx3-ubyte holds 10 images; download both again"),
+        (np.full(10, 12), "t10k-labels-idx1-ubyte: labels must lie in 0..9, found 12..12"),
+        (np.full(10, 0), "MNIST/raw: every label is 0; a classifier needs images of at least 2 classes"),
+    ],
+)
+def test_idx_labels_are_checked_before_any_job(tmp_path, labels, message):
+    folder = tmp_path / "MNIST" / "raw"
+    write_mnist(folder, n_train=10)
+    write_idx(folder / "t10k-labels-idx1-ubyte", labels)
+    if "every label" in message:
+        write_idx(folder / "train-labels-idx1-ubyte", labels)
+    with pytest.raises(DatasetError) as error:
+        check_dataset("mnist", tmp_path)
+    assert str(error.value).endswith(message) and str(error.value).startswith(str(folder))
+
+
+def test_idx_test_classes_must_occur_in_training(tmp_path):
+    folder = tmp_path / "MNIST" / "raw"
+    write_mnist(folder)
+    write_idx(folder / "train-labels-idx1-ubyte", np.arange(20) % 5)
+    with pytest.raises(DatasetError) as error:
+        check_dataset("mnist", tmp_path)
+    assert str(error.value) == (
+        f"{folder / 't10k-labels-idx1-ubyte'}: classes 5, 6, 7, 8, 9 never occur in train-labels-idx1-ubyte, so a model "
+        "trained on it cannot predict them; drop those test images or add training images of them"
+    )
+    write_idx(folder / "train-labels-idx1-ubyte", np.arange(20) % 10)
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(10) % 8)
+    assert check_dataset("mnist", tmp_path) == [
+        f"{folder / 't10k-labels-idx1-ubyte'}: no test image of classes 8, 9 (2 of 10 classes); the analysis measures the others only"
+    ]
+
+
+def test_cifar10_folder_holds_its_batches(tmp_path):
+    with pytest.raises(DatasetError) as error:
+        check_dataset("cifar10", tmp_path)
+    assert str(error.value) == (
+        f"{tmp_path / 'cifar-10-batches-py' / 'batches.meta'}: missing; extract cifar-10-python.tar.gz into {tmp_path}"
+    )
+    folder = write_cifar10(tmp_path)
+    assert check_dataset("cifar10", tmp_path) == []
+    (folder / "data_batch_4").unlink()
+    with pytest.raises(DatasetError) as error:
+        check_dataset("cifar10", tmp_path)
+    assert str(error.value) == (
+        f"{folder / 'data_batch_4'}: missing CIFAR10 batch; download and extract cifar-10-python.tar.gz "
+        "(https://www.cs.toronto.edu/~kriz/cifar.html) into data_dir"
+    )
+
+
+def test_tiny_imagenet_val_images_listed_but_missing(tmp_path):
+    root = write_tiny_imagenet(tmp_path)
+    assert check_dataset("tiny_imagenet", tmp_path) == []
+    (root / "val" / "images" / "val_1.JPEG").unlink()
+    with pytest.raises(DatasetError) as error:
+        check_dataset("tiny_imagenet", tmp_path)
+    annotations = root / "val" / "val_annotations.txt"
+    assert (
+        str(error.value)
+        == f"{annotations}:2: {root / 'val' / 'images' / 'val_1.JPEG'} is missing; extract tiny-imagenet-200.zip again"
+    )
+
+
+def test_imagefolder_with_one_class_cannot_be_analysed(tmp_path):
+    write_imagefolder(tmp_path, classes=("cat",), per_class=(3,))
+    with pytest.raises(DatasetError) as error:
+        check_dataset("mine", imagefolder=tmp_path)
+    assert str(error.value) == (
+        f"{tmp_path / 'train'}: one class folder ('cat'); a classifier needs at least 2 classes, one folder of images each"
+    )
+
+
+def test_imagefolder_test_class_without_training_folder(tmp_path):
+    write_imagefolder(tmp_path, classes=("cat", "dog"), per_class=(2, 2), splits=("train",))
+    write_imagefolder(tmp_path, classes=("cat", "cow"), per_class=(2, 2), splits=("test",))
+    with pytest.raises(DatasetError) as error:
+        check_dataset("mine", imagefolder=tmp_path)
+    assert str(error.value) == (
+        f"{tmp_path / 'test' / 'cow'}: class 'cow' has no folder in {tmp_path / 'train'}, so a model trained there cannot "
+        f"predict it; add {tmp_path / 'train' / 'cow'}/ or remove the test folder"
+    )
+
+
+def test_imagefolder_class_the_test_split_lacks_keeps_its_label(tmp_path):
+    write_imagefolder(tmp_path, classes=("ant", "bee", "cat"), per_class=(2, 2, 2), splits=("train",))
+    write_imagefolder(tmp_path, classes=("ant", "cat"), per_class=(2, 1), splits=("test",))
+    assert check_dataset("mine", imagefolder=tmp_path) == [
+        f"{tmp_path / 'test'}: no test image of class 'bee' (1 of 3 classes); the analysis measures the others only"
+    ]
+    data = load_dataset("mine", imagefolder=tmp_path)
+    assert data.num_classes == 3 and data.y_test.tolist() == [0, 0, 2] and data.y_train.tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_imagefolder_sizes_are_read_from_headers_before_any_job(tmp_path):
+    from PIL import Image
+
+    write_imagefolder(tmp_path)
+    odd = tmp_path / "test" / "dog" / "001.png"
+    Image.new("RGB", (8, 8)).save(odd)
+    with pytest.raises(DatasetError) as error:
+        check_dataset("mine", imagefolder=tmp_path)
+    assert str(error.value) == (
+        f"{odd}: image of size (8, 8), expected (10, 12) like {tmp_path / 'test' / 'cat' / '000.png'} "
+        "(every image must be of one size, or set image_size to resize them)"
+    )
+    assert check_dataset("mine", imagefolder=tmp_path, image_size=8) == []  # resized on load: any size will do
+
+
+def test_a_corrupt_image_fails_its_job_with_one_line_naming_it(tmp_path):
+    """Decoding every image is left to the job (its header reads fine before); the job's error is the file."""
+    write_imagefolder(tmp_path)
+    path = corrupt_png(tmp_path / "train" / "dog" / "001.png")
+    assert check_dataset("mine", imagefolder=tmp_path) == []
+    with pytest.raises(DatasetError) as error:
+        load_dataset("mine", imagefolder=tmp_path)
+    assert (
+        str(error.value)
+        == f"{path}: cannot be decoded as an image (broken data stream when reading image file); remove or replace it"
+    )

@@ -62,8 +62,11 @@ def test_timm_models_are_trained_and_swept_under_their_names(tmp_path):
 
 
 def test_reproduce_config_plans_the_whole_dag(tmp_path):
+    from formats import write_mnist
+
     workdir = scratch_workdir(tmp_path, "config/reproduce.yaml")
-    (workdir / "data").mkdir()  # where `make reproduce-data` puts MNIST's IDX files
+    write_mnist(workdir / "data" / "MNIST" / "raw")  # where `make reproduce-data` puts MNIST's IDX files (checked at planning)
+    write_mnist(workdir / "data" / "FashionMNIST" / "raw")
     result = snakemake(workdir, "-n")
     jobs = planned_jobs(result)
     assert jobs, result.stderr[-2000:]

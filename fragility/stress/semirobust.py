@@ -35,12 +35,13 @@ from torch import nn
 
 from ..artifacts import Checkpoint
 from ..attack import Attack, pgd
-from ..config import ConfigError, dataset_info, model_datasets, model_epochs, model_layers, model_roles
+from ..config import ConfigError, dataset_info, model_datasets, model_epochs, model_layers, model_names, model_roles, warn
 from ..data import Dataset, training_subset
 from ..evaluation import model_device, predict
 from ..io import write_parquet
 from ..models import backbone, list_layers
 from ..progress import progress as bar
+from ..schema import load_schema
 from ..scoring.agreement import kendall_tau_b
 from ..scoring.claims import (
     ALPHA,
@@ -511,9 +512,11 @@ def semirobust_epochs(config: dict, model: str) -> list[int]:
 
 
 def check(config: dict, model: str) -> None:
-    """Said before any job: ``train_steps`` given where training takes one FGSM step (it would
-    do nothing), and AutoAttack without torchattacks, an optional dependency."""
+    """Said before any job: the splits dropped for ``model`` (a warning; an error when no model
+    keeps one of splits the config chose), ``train_steps`` given where training takes one FGSM step (it would do nothing),
+    and AutoAttack without torchattacks, an optional dependency."""
     chosen = config["semirobust"]
+    _check_splits(config, model)
     if not semirobust_units(config, model):
         return
     train_attack = chosen["train_attack"] or PROTOCOLS[chosen["protocol"]]["train_attack"]
@@ -524,6 +527,30 @@ def check(config: dict, model: str) -> None:
         )
     if chosen["eval_attack"] == "autoattack" and importlib.util.find_spec("torchattacks") is None:
         raise ConfigError(f"config key 'semirobust.eval_attack': {AUTOATTACK_NEEDS.split(': ', 1)[1]}")
+
+
+def _check_splits(config: dict, model: str) -> None:
+    """One line for the values of ``semirobust.splits`` at or above ``model``'s number of layers."""
+    splits = config["semirobust"]["splits"]
+    if not splits or not any(dataset_info(config, d).has_train for d in model_datasets(config, model)):
+        return
+    n_layers = len(model_layers(config, model))
+    dropped = [k for k in splits if k >= n_layers]
+    if not dropped:
+        return
+    if len(dropped) < len(splits):
+        warn(f"config key 'semirobust.splits': {dropped} dropped for {model}, which has {n_layers} Conv2d/Linear layers")
+        return
+    default = splits == load_schema()["properties"]["semirobust"]["properties"]["splits"]["default"]
+    if not default and not any(semirobust_units(config, other) for other in model_names(config)):
+        raise ConfigError(
+            f"config key 'semirobust.splits': {splits} leaves no split: {model} has {n_layers} Conv2d/Linear layers; "
+            f"give splits below {n_layers}, or [] for no semirobust analysis"
+        )
+    warn(
+        f"config key 'semirobust.splits': {splits}{' (the default)' if default else ''} all dropped for {model}, which "
+        f"has {n_layers} Conv2d/Linear layers: it gets no semirobust analysis (give splits below {n_layers}, or [] for none)"
+    )
 
 
 def measure(network: nn.Module, x: torch.Tensor, y: torch.Tensor, attack, batch_size: int) -> tuple[dict, np.ndarray]:
