@@ -287,3 +287,14 @@ def all_targets():
     targets += expand(f"{RESULTS}/figures/compare_datasets/{{model}}.png", model=MODELS)
     targets += [f"{RESULTS}/reproduction/claims.parquet", f"{RESULTS}/reproduction/claims.html"]
     return targets
+
+
+VERDICT_TABLES = ("scores", "criticality", "triage_drops", "targeting", "semirobust_scores")
+
+
+def verdict_inputs(wildcards):
+    """The collected tables the verdict reads that this (dataset, model) has."""
+    planned = planned_tables(wildcards.dataset, wildcards.model)
+    return {
+        table: f"{RESULTS}/{wildcards.dataset}/{wildcards.model}/{table}.parquet" for table in VERDICT_TABLES if table in planned
+    }

@@ -22,17 +22,6 @@ rule scores:
         "../scripts/scores.py"
 
 
-VERDICT_TABLES = ("scores", "criticality", "triage_drops", "targeting", "semirobust_scores")
-
-
-def verdict_inputs(wildcards):
-    """The collected tables the verdict reads that this (dataset, model) has."""
-    planned = planned_tables(wildcards.dataset, wildcards.model)
-    return {
-        table: f"{RESULTS}/{wildcards.dataset}/{wildcards.model}/{table}.parquet" for table in VERDICT_TABLES if table in planned
-    }
-
-
 rule verdict:
     """Every stress test's verdict on every swept layer and block, in network order."""
     input:
