@@ -106,9 +106,16 @@ Your own images:
 
 A dataset without a training split can only be used by given models (see `models`).
 `max_train` and `max_test` subsets apply as to built-in datasets. The config check fails
-before any job on an ImageFolder without `test/`, with an empty class folder or an empty
-file; an image that cannot be decoded fails the job that loads it (the test set, first),
-naming the file. Snakemake sees the path, not the files: after changing images in place,
+before any job, with one line naming the file and the fix, on what it can read cheaply (from
+headers, and from the arrays of an `.npz`): an ImageFolder without `test/`, with an empty
+class folder, an empty file, one class only, images of more than one size (without
+`image_size`) or a test class without a training folder; an `.npz` whose `x` and `y` lengths
+differ, with NaN or infinite pixels, pixels outside uint8 or [0, 1], labels that are not
+0…K−1, one class only, or a test label the training split never has; a truncated IDX file; a
+CIFAR-10 folder without its batches. A class the test split lacks is a warning. These checks
+are remembered per file (path, inode, size, times) in `$FRAGILITY_CACHE_DIR` (default
+`~/.cache/fragility`). An image that cannot be decoded fails the job that loads it (the test
+set, first) with one line naming the file. Snakemake sees the path, not the files: after changing images in place,
 rerun with `--forcerun testset`.""",
     "models": """\
 - **A string** is a model the workflow trains on every dataset with a training split: a
@@ -119,7 +126,9 @@ rerun with `--forcerun testset`.""",
   dataset's channels, a timm model gets `in_chans`, a factory (a callable in your own code,
   importable from where Snakemake runs, e.g. via `PYTHONPATH`) is used exactly as it returns
   it. The weights are loaded strictly: `torch.load(..., weights_only=True)` (a state_dict, also
-  nested under `state_dict`, `model_state_dict` or `model`) or `.safetensors`. `mean` and `std`
+  nested under `state_dict`, `model_state_dict` or `model`; a checkpoint of this tool gives its
+  `model_state`, and its mean and std where the config gives none) or `.safetensors`; a file
+  holding pickled Python objects is refused, naming the safe way to save it. `mean` and `std`
   go inside the model, as for trained models; attacks and filters work in pixel space.
 - **Checked before any job.** The config check reads the weights' keys and shapes
   (memory-mapped) and runs the architecture on the meta device, so these fail with one line
