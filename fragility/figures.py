@@ -48,9 +48,10 @@ FIGURES: dict[str, FigureSpec] = {
             "Local scores of {model} on {dataset} (paper Fig. 10): clean score r_x, adversarial score r_xε and difference "
             "score r_ε of the combined filter response, per layer (rows) and checkpoint epoch (columns), mean over seeds. "
             "Marks: Fr fragile (< −τ), Ro robust, Af antifragile (> τ), with their bootstrap confidence. Negative = fragile. "
-            "The second row, where the sweep has it, reads r_xε and r_ε white-box: every filtered variant attacked itself "
-            "instead of classifying the unfiltered network's adversarial set. Hatched cells and ? marks: a checkpoint "
-            "flagged not usable (trust.parquet: no better than chance, or not stressed by the attack).",
+            "The second row, for the units and checkpoints that have it, reads r_xε and r_ε white-box: every filtered "
+            "variant attacked itself instead of classifying the unfiltered network's adversarial set. Hatched cells and ? "
+            "marks: a checkpoint flagged not usable (trust.parquet: no better than chance, or not stressed by the attack); "
+            "cross-hatched blank cells: n/a, no score there.",
         ),
         FigureSpec(
             "block_scores",
@@ -76,15 +77,18 @@ FIGURES: dict[str, FigureSpec] = {
             lambda t, o: plots.global_scores(t["scores"]),
             ("scores",),
             "Global scores (all Conv2d/Linear weights filtered together) of {model} on {dataset} over training epochs "
-            "(paper Fig. 9), per filter, mean ± std over seeds, the bootstrap 95 % interval shaded; grey crosses mark "
-            "checkpoints flagged not usable (trust.parquet).",
+            "(paper Fig. 9), per filter, mean ± std over seeds, the bootstrap 95 % interval shaded, ticks at the "
+            "checkpoints; grey crosses mark checkpoints flagged not usable (trust.parquet).",
         ),
         FigureSpec(
             "landscape",
             lambda t, o: plots.learning_landscape(t["sweep"]),
             ("sweep",),
-            "Learning landscape of {model} on {dataset} (paper Fig. 5, 7): combined scaled accuracy per layer over the "
-            "normalised threshold (x) and the checkpoint epoch (y), clean, adversarial and their difference.",
+            "Learning landscape of {model} on {dataset} (paper Fig. 5, 7): combined scaled accuracy per unit over the "
+            "normalised threshold (x) and the checkpoint epoch (y), clean, adversarial and their difference, one row of "
+            "three panels per unit (long unit lists in several columns of rows). A landscape needs checkpoints: with "
+            "one, the figure shows each unit's combined response at it instead — scaled clean and adversarial accuracy "
+            "against the normalised threshold, the baseline φ̄ dashed, mean over seeds.",
         ),
         FigureSpec(
             "response",
@@ -101,8 +105,9 @@ FIGURES: dict[str, FigureSpec] = {
             ("retrain", "retrain_summary"),
             "Selective vs regular retraining of {model} on {dataset} (paper Fig. 12): clean and adversarial test accuracy "
             "after retraining from each checkpoint, fragile layers frozen in the selective branch (labels of the reading "
-            "retrain.label_attack; a selective_<reading> branch shows the other reading's choice), mean ± std over seeds. "
-            "The title says how many layers each branch froze.",
+            "retrain.label_attack; a selective_<reading> branch shows the other reading's choice), mean ± std over seeds; "
+            "below each checkpoint's bars, selective − regular with its Wilcoxon p. The title says how many layers each "
+            "branch froze.",
         ),
         FigureSpec(
             "compression",
@@ -135,12 +140,13 @@ FIGURES: dict[str, FigureSpec] = {
             "agreement",
             lambda t, o: plots.rank_agreement(t["agreement"]),
             ("agreement",),
-            "Rank agreement between the stress tests of {model} on {dataset}, per checkpoint, layers and (second row) "
+            "Rank agreement between the stress tests of {model} on {dataset}, per checkpoint, layers and (rows below) "
             "blocks apart: Kendall's τ_b between the unit orderings (least to most robust, ``__global__`` excluded) of the synaptic-filter scores r_x and r_xε "
             "(h1, h2, h3, combined), of re-initialisation and re-randomisation (−drop in clean and adversarial "
             "accuracy) and, for blocks, of triage (triage_local: −accuracy lost with the block compressed, local scheme, fit "
             "initialisation), "
-            "averaged over seeds. +1: the two measures rank the layers alike; 0: unrelated; −1: reversed.",
+            "averaged over seeds. +1: the two measures rank the layers alike; 0: unrelated; −1: reversed. Hatched cells: "
+            "n/a, no τ — a measure that does not rank these units (triage for layers) or a ranking without spread.",
         ),
         FigureSpec(
             "triage",

@@ -1,5 +1,10 @@
 """Every figure of fragility.plots read back from what it draws: panels and titles, tick
-labels, plotted values, marks and annotations, on hand-made tables whose answers are known."""
+labels, plotted values, marks and annotations, on hand-made tables whose answers are known;
+and every registered figure read as a person reads it (tests/readability.py), on a real tiny
+run's tables with two checkpoints, with one, and grown to a ResNet-18's units."""
+
+import functools
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -8,13 +13,16 @@ import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import readability  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 
 from fragility import plots  # noqa: E402
+from fragility.figures import FIGURES  # noqa: E402
 from fragility.scoring.bootstrap import INTERVAL_COLUMNS  # noqa: E402
 from fragility.scoring.scores import SCORE_COLUMNS  # noqa: E402
+from fragility.stress import validate  # noqa: E402
 from fragility.stress.kernels import KERNEL_COLUMNS, TARGETING_COLUMNS  # noqa: E402
 from fragility.stress.synaptic import SWEEP_COLUMNS  # noqa: E402
 
@@ -237,7 +245,9 @@ def test_global_scores_show_mean_and_std_over_seeds_per_filter_and_the_bootstrap
     assert len(panels) == 3
     assert [ax.get_title() for ax in panels] == SCORE_TITLES
     assert all(ax.get_xlabel() == "epoch" and ax.get_ylabel() == "score" for ax in panels)
-    assert texts(panels[0].get_legend().get_texts()) == ["combined", "h1"]
+    assert all(texts(ax.get_xticklabels()) == ["2", "4"] for ax in panels)  # ticks at the checkpoints
+    assert texts(panels[-1].get_legend().get_texts()) == ["combined", "h1"]  # right of the last panel
+    assert panels[0].get_legend() is None
     for kind, ax in enumerate(panels):
         assert 0.0 in hlines(ax)
         containers = ax.containers
@@ -367,11 +377,13 @@ def scaled(means, scale) -> np.ndarray:
 
 def test_learning_landscape_shows_combined_scaled_accuracy_per_layer_epoch_and_threshold():
     fig = plots.learning_landscape(response_sweep())
-    assert len(fig.axes) == 6  # 2 layers x (clean, adversarial, difference)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 6  # 2 layers x (clean, adversarial, difference), and two colour bars
+    assert sorted(ax.get_xlabel() for ax in fig.axes if not ax.images) == ["clean β̄, adversarial β̄ε", "difference β̄ε − β̄"]
     names = ["clean β̄", "adversarial β̄ε", "difference β̄ε − β̄"]
-    assert [ax.get_title() for ax in fig.axes] == [f"{layer}: {name}" for layer in ("conv1", "fc2") for name in names]
+    assert [ax.get_title() for ax in panels] == [f"{layer}: {name}" for layer in ("conv1", "fc2") for name in names]
     for row, layer in enumerate(("conv1", "fc2")):
-        clean_ax, adv_ax, diff_ax = fig.axes[3 * row : 3 * row + 3]
+        clean_ax, adv_ax, diff_ax = panels[3 * row : 3 * row + 3]
         clean = np.array([scaled(MEAN_CLEAN["combined"], SCALE[(layer, e)]) for e in (2, 4)])  # epochs x thresholds
         adv = np.array([scaled(MEAN_ADV["combined"], SCALE[(layer, e)]) for e in (2, 4)])
         for ax, expected in ((clean_ax, clean), (adv_ax, adv), (diff_ax, adv - clean)):
@@ -382,8 +394,8 @@ def test_learning_landscape_shows_combined_scaled_accuracy_per_layer_epoch_and_t
         assert diff_ax.images[0].get_clim() == (-1, 1)
         assert clean_ax.images[0].get_clim() == (0, 1.0)
     # fc2 at epoch 2, literally: (1, .8, .4), (1, .9, .7), (1, .5, .1) -> combined (1, .733, .4)
-    np.testing.assert_allclose(np.asarray(fig.axes[3].images[0].get_array())[0], [1.0, 0.7333333, 0.4], atol=1e-6)
-    assert [ax.get_xlabel() for ax in fig.axes[3:]] == ["normalised threshold α̂"] * 3
+    np.testing.assert_allclose(np.asarray(panels[3].images[0].get_array())[0], [1.0, 0.7333333, 0.4], atol=1e-6)
+    assert [ax.get_xlabel() for ax in panels[3:]] == ["normalised threshold α̂"] * 3
     assert fig._suptitle.get_text() == f"Learning landscape, {TITLE}"
 
 
@@ -399,7 +411,7 @@ def test_filter_response_shows_each_filter_against_the_baseline(chosen):
     assert len(fig.axes) == 4
     assert [ax.get_title() for ax in fig.axes] == FILTER_TITLES
     assert fig.axes[0].get_ylabel() == "scaled accuracy"
-    assert texts(fig.axes[0].get_legend().get_texts()) == ["baseline φ̄", "clean β̄", "adversarial β̄ε"]
+    assert texts(fig.axes[-1].get_legend().get_texts()) == ["baseline φ̄", "clean β̄", "adversarial β̄ε"]
     for ax, name in zip(fig.axes, ["h1", "h2", "h3", "combined"]):
         assert ax.get_xlabel() == "normalised threshold α̂"
         base, clean, adv = data_lines(ax)
@@ -535,8 +547,9 @@ def summary_table() -> pd.DataFrame:
 
 
 def bars_by_branch(ax) -> dict[str, tuple[list[float], list[float]]]:
-    """branch -> (bar centres, bar heights) from the bar containers, in hue order."""
-    legend = texts(ax.get_legend().get_texts())
+    """branch -> (bar centres, bar heights) from the bar containers, in hue order (the
+    figure's one legend, right of its last panel)."""
+    legend = texts(ax.figure.axes[-1].get_legend().get_texts())
     return {
         name: ([p.get_x() + p.get_width() / 2 for p in c.patches], [p.get_height() for p in c.patches])
         for name, c in zip(legend, ax.containers)
@@ -553,10 +566,10 @@ def test_retrain_comparison_shows_mean_and_std_per_branch_with_the_summary():
     assert adv_ax.get_title() == (
         "adversarial test accuracy after retraining\nsel − reg +0.175 ± 0.100 (n 6, all checkpoints, p 0.062)"
     )
+    assert clean_ax.get_legend() is None and texts(adv_ax.get_legend().get_texts()) == ["regular", "selective"]
     for kind, ax in enumerate((clean_ax, adv_ax)):
         assert ax.get_xlabel() == "checkpoint epoch"
         assert texts(ax.get_xticklabels()) == ["2", "4"]
-        assert texts(ax.get_legend().get_texts()) == ["regular", "selective"]
         bars = bars_by_branch(ax)
         errors = {round(float(line.get_xdata()[0]), 6): sorted(line.get_ydata()) for line in ax.get_lines()}
         for branch, (centres, heights) in bars.items():
@@ -648,10 +661,12 @@ def test_compare_global_draws_one_mean_line_per_hue_value(hue):
                     rows.append({**score_row(layer, name, epoch, seed, scores), **fixed})
     fig = plots.compare_global(pd.DataFrame(rows, columns=SCORE_COLUMNS + INTERVAL_COLUMNS), hue=hue)
     assert [ax.get_title() for ax in fig.axes] == SCORE_TITLES
+    legend = fig.axes[-1].get_legend()  # one legend, right of the last panel
+    assert texts(legend.get_texts()) == groups
+    assert fig.axes[0].get_legend() is None and fig.axes[1].get_legend() is None
     for kind, ax in enumerate(fig.axes):
         assert 0.0 in hlines(ax)
-        legend = ax.get_legend()
-        assert texts(legend.get_texts()) == groups
+        assert texts(ax.get_xticklabels()) == ["2", "4"]
         for value, handle in zip(groups, legend.legend_handles):
             (line,) = [line for line in data_lines(ax) if same_colour(line.get_color(), handle.get_color())]
             np.testing.assert_allclose(floats(line.get_xdata()), [2, 4])
@@ -751,7 +766,7 @@ def test_kernel_dropout_shows_each_kernels_accuracy_fragile_ones_in_red():
             low, high = ax.get_ylim()
             assert low == pytest.approx(max(0.0, min(accuracy) - 0.05))
             assert high == pytest.approx(min(1.0, max(*accuracy, unfiltered[kind]) + 0.02))
-    assert texts(fig.axes[0].get_legend().get_texts()) == ["mean over kernels", "unfiltered"]
+    assert texts(fig.axes[1].get_legend().get_texts()) == ["mean over kernels", "unfiltered"]  # right of the first row
     assert fig._suptitle.get_text() == f"Kernel dropout, seed 0, epoch 4, {TITLE}"
 
 
@@ -887,9 +902,10 @@ def test_the_local_heatmap_gains_the_whitebox_row_on_its_twins_colour_scale():
     fig = plots.local_score_heatmaps(scores)
     titled = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in titled] == SCORE_TITLES + ["adversarial r_xε, white-box", "difference r_ε, white-box"]
+    read = [LAYERS.index("conv1"), LAYERS.index("conv3")]  # fc2 has no white-box reading: no row for it
     for kind, ax in zip((1, 2), titled[3:]):
-        grid = expected_grid(kind) - 0.25
-        grid[LAYERS.index("fc2")] = np.nan  # blank: no white-box reading
+        assert texts(ax.get_yticklabels()) == ["conv1", "conv3"] and ax.get_ylabel() == ("layer" if kind == 1 else "")
+        grid = (expected_grid(kind) - 0.25)[read]
         np.testing.assert_allclose(heatmap_grid(ax), grid)
         shared = np.nanmax(np.abs(np.concatenate([expected_grid(kind).ravel(), grid.ravel()])))
         np.testing.assert_allclose(ax.collections[0].get_clim(), (-shared, shared))
@@ -1011,7 +1027,8 @@ def test_triage_convergence_draws_each_scheme_per_block_with_the_base_dashed_and
     cka = fig.axes[5]
     assert [list(line.get_ydata()) for line in cka.get_lines() if len(line.get_xdata()) == 2][:1] == [pytest.approx([0.1, 0.81])]
     assert not [line for line in cka.get_lines() if line.get_color() == "k"]  # no base line for CKA
-    assert fig.axes[0].get_legend() is not None and fig.axes[2].get_legend() is None
+    assert fig.axes[1].get_legend() is not None  # right of the first row, off the curves
+    assert fig.axes[0].get_legend() is None and fig.axes[2].get_legend() is None
 
 
 def test_triage_convergence_tells_the_initialisations_apart():
@@ -1021,7 +1038,7 @@ def test_triage_convergence_tells_the_initialisations_apart():
     fit, random = lines[0.81], lines[0.61]  # layer4.1, local, epoch 1: mean over seeds
     assert fit.get_linestyle() == "-" and random.get_linestyle() == "--"  # random dashed
     assert fit.get_color() == random.get_color()  # one colour per scheme
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert {"local", "global", "fit", "random", "base network"} <= set(labels)
 
 
@@ -1118,3 +1135,196 @@ def test_layer_dependency_draws_rho_above_cka():
     lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 3]
     assert list(lines[0].get_ydata()) == pytest.approx([3.0, 2.0, 1.0])
     assert fig._suptitle.get_text().startswith("Dependency between consecutive layers, protocol paper")
+
+
+# ---------------------------------------------------------------- readability of every registered figure
+
+REFERENCE = Path(__file__).parent / "data" / "tiny_reference"
+OPTIONS = validate({})["figures"]  # the schema's defaults: dpi 120, the response layer and epoch unset
+RESNET18_LAYERS = [
+    "conv1",
+    *(f"layer{stage}.{block}.conv{conv}" for stage in range(1, 5) for block in (0, 1) for conv in (1, 2)),
+    *(f"layer{stage}.0.downsample.0" for stage in (2, 3, 4)),
+    "fc",
+]
+
+
+@functools.cache
+def reference_tables() -> dict[str, pd.DataFrame]:
+    """Every table of the tiny run kept in tests/data/tiny_reference (two checkpoints)."""
+    return {path.stem: pd.read_parquet(path) for path in sorted(REFERENCE.glob("*.parquet"))}
+
+
+@functools.cache
+def one_checkpoint_tables() -> dict[str, pd.DataFrame]:
+    """The reference tables at their last checkpoint only, as a run with one checkpoint per
+    seed has them (rows with no epoch, such as the retrain summary over all checkpoints, kept)."""
+    return {
+        name: table[table["epoch"].isna() | (table["epoch"] == table["epoch"].max())].reset_index(drop=True)
+        if "epoch" in table
+        else table
+        for name, table in reference_tables().items()
+    }
+
+
+@functools.cache
+def resnet18_sized_tables(checkpoints: int = 6) -> dict[str, pd.DataFrame]:
+    """The reference tables grown to a ResNet-18's units — 21 layers (the tiny run's two
+    layers copied under the other names), 8 blocks — and ``checkpoints`` checkpoints; the
+    white-box reading stays on the two layers that had it."""
+    tables = reference_tables()
+    kinds = dict(zip(tables["scores"]["layer"], tables["scores"]["unit_kind"]))
+    layers = [unit for unit, kind in kinds.items() if kind == "layer"]
+    blocks = [unit for unit, kind in kinds.items() if kind == "block"]
+    names = {layers[0]: [n for n in RESNET18_LAYERS if n != layers[-1]], layers[-1]: [layers[-1]]}
+    names |= {block: [f"layer{stage}.{index}" for stage in range(1, 5)] for index, block in enumerate(blocks)}
+    grown = {}
+    for name, table in tables.items():
+        for column in ("layer", "block"):
+            if column in table:
+                table = table.assign(**{column: table[column].map(lambda unit: names.get(unit, [unit]))}).explode(column)
+        if "layer" in table and "score_adv_whitebox" in table:
+            copies = ~table["layer"].isin([*names, GLOBAL])
+            table.loc[copies, [c for c in table if "whitebox" in c]] = np.nan
+        if "epoch" in table and table["epoch"].notna().any():
+            step = int(table["epoch"].max())
+            table = pd.concat([table.assign(epoch=table["epoch"] + step * k) for k in range(checkpoints // 2)])
+        grown[name] = table.reset_index(drop=True)
+    return grown
+
+
+SCORE_VALUES = ["score_clean", "score_adv", "score_diff"]
+TABLE_SETS = {
+    "multi-checkpoint": reference_tables,
+    "one-checkpoint": one_checkpoint_tables,
+    "resnet18-sized": resnet18_sized_tables,
+}
+
+
+def figure_tables(spec, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables ``spec`` reads; a figure across models (datasets) gets a second one, a copy
+    of the run's scores 0.1 lower."""
+    missing = [name for name in spec.tables if name not in tables]
+    assert not missing, f"figure {spec.name}: no {missing} in {REFERENCE} to draw it from"
+    chosen = {name: tables[name] for name in spec.tables}
+    if spec.scope != "model":
+        hue = "model" if spec.scope == "dataset" else "dataset"
+        other = chosen["scores"].assign(**{hue: f"other {hue}"})
+        other[SCORE_VALUES] = other[SCORE_VALUES] - 0.1
+        chosen["scores"] = pd.concat([chosen["scores"], other], ignore_index=True)
+    return chosen
+
+
+@pytest.mark.parametrize("table_set", list(TABLE_SETS))
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_registered_figure_is_readable_as_drawn(name, table_set):
+    """Each figure of the registry, drawn as the workflow draws it (its options from the
+    schema's defaults) from a real tiny run's tables — two checkpoints, one, and grown to a
+    ResNet-18's units —, passes every readability check at the default dpi."""
+    spec = FIGURES[name]
+    options = {key: OPTIONS[key] for key in ("dpi", *spec.options)}
+    fig = spec.draw(figure_tables(spec, TABLE_SETS[table_set]()), options)
+    readability.assert_readable(fig, OPTIONS["dpi"], spec.caption)
+
+
+def test_the_readability_checks_find_each_problem():
+    """Each check fails the figure it is for: a title cut off at both edges, two labels on one
+    another, a legend over the data, a side above 3,000 px, fractional epochs, a blank cell
+    nobody calls n/a and a missing cell annotated as a number."""
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([3.8, 4.2], [0, 1], label="a line")  # through the centre, where the legend is
+    ax.legend(loc="center")
+    fig.suptitle("a title far too long for a figure four inches wide, cut off at both of its edges")
+    ax.set_xlabel("epoch")
+    ax.set_xlim(3.8, 4.2)
+    ax.set_ylabel("a label")
+    fig.text(0.0, 0.5, "over the label", rotation=90)
+    found = readability.problems(fig, 120)
+    assert [p for p in found if p.startswith("suptitle:")]
+    assert [p for p in found if "over the label" in p and " over " in p]
+    assert [p for p in found if p.startswith("legend of axes 0 over Line2D")]
+    assert [p for p in found if "'epoch' ticks" in p]
+    assert readability.oversized(plt.figure(figsize=(26, 4)), 120) == ["width 3120 px > 3000"]
+    fig, ax = plt.subplots()
+    mesh = ax.pcolormesh(np.ma.masked_invalid([[1.0, np.nan]]))
+    ax.text(1.5, 0.5, "0.0")
+    assert len(readability.missing_unmarked(fig)) == 2  # no n/a said, a number on the missing cell
+    assert mesh and readability.missing_unmarked(fig, caption="hatched: n/a") == ["axes 0: missing cell (0, 1) annotated '0.0'"]
+
+
+def test_landscape_of_one_checkpoint_is_the_response_of_every_unit():
+    """A landscape needs checkpoints: with one, the figure draws each unit's combined response
+    at that checkpoint (mean over seeds) instead, and says why."""
+    sweep = response_sweep()
+    fig = plots.learning_landscape(sweep[sweep["epoch"] == 4])
+    panels = [ax for ax in fig.axes if data_lines(ax)]
+    assert [ax.get_title() for ax in panels] == ["conv1", "fc2"]
+    for ax, layer in zip(panels, ("conv1", "fc2")):
+        base, clean, adv = data_lines(ax)
+        np.testing.assert_allclose(clean.get_xdata(), [0.0, 0.5, 1.0])
+        np.testing.assert_allclose(base.get_ydata(), MEAN_BASELINE["combined"], atol=1e-12)
+        np.testing.assert_allclose(clean.get_ydata(), scaled(MEAN_CLEAN["combined"], SCALE[(layer, 4)]), atol=1e-12)
+        np.testing.assert_allclose(adv.get_ydata(), scaled(MEAN_ADV["combined"], SCALE[(layer, 4)]), atol=1e-12)
+        assert not ax.images
+    assert texts(panels[-1].get_legend().get_texts()) == ["baseline φ̄", "clean β̄", "adversarial β̄ε"]
+    title = fig._suptitle.get_text().replace("\n", " ")
+    assert title.startswith("Combined filter response per unit at epoch 4") and "one checkpoint" in title
+
+
+def test_landscape_of_many_units_stays_inside_the_size_limit():
+    """30 units over several checkpoints: rows of three panels in more columns, not 30 rows."""
+    sweep = resnet18_sized_tables()["sweep"]
+    units = sweep["layer"].nunique()
+    fig = plots.learning_landscape(sweep)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 3 * units and units >= 30
+    assert max(fig.get_size_inches() * OPTIONS["dpi"]) <= readability.MAX_PIXELS
+
+
+def test_one_checkpoint_puts_its_epoch_on_the_axis_not_a_range_around_it():
+    table = global_table()
+    table = table[table["epoch"] == 4]
+    for fig in (plots.global_scores(table), plots.compare_global(table.assign(model="lenet"), hue="model")):
+        for ax in fig.axes:
+            assert texts(ax.get_xticklabels()) == ["4"] and ax.get_xlabel() == "epoch (one checkpoint)"
+
+
+def test_rank_agreement_draws_an_undefined_tau_as_missing_not_zero():
+    """Triage ranks blocks only: in the layer panel its rows and columns have no τ (NaN,
+    hatched, n/a in the legend), not 0; a pair without τ is missing too."""
+    rows = [
+        ("layer", "h1_clean", "reinit_clean", 0.5),
+        ("layer", "h1_clean", "h1_adv", np.nan),  # no τ (no spread)
+        ("layer", "h1_adv", "reinit_clean", 0.25),
+        ("block", "h1_clean", "triage_local_clean", -0.5),
+    ]
+    columns = ["dataset", "model", "unit_kind", "epoch", "measure_a", "measure_b", "kendall_tau", "spread", "n_layers"]
+    agreement = pd.DataFrame([("mnist", "lenet", kind, 2, a, b, tau, 0.1, 4) for kind, a, b, tau in rows], columns=columns)
+    fig = plots.rank_agreement(agreement)
+    layer_panel, block_panel = [ax for ax in fig.axes if ax.get_title()]
+    names = ["h1_clean", "h1_adv", "reinit_clean", "triage_local_clean"]
+    assert texts(layer_panel.get_yticklabels()) == names and texts(block_panel.get_xticklabels()) == names
+    nan = np.nan
+    np.testing.assert_allclose(
+        heatmap_grid(layer_panel),
+        [[1.0, nan, 0.5, nan], [nan, 1.0, 0.25, nan], [0.5, 0.25, 1.0, nan], [nan, nan, nan, nan]],
+    )
+    assert "0.0" not in cell_texts(layer_panel).values() and len(cell_texts(layer_panel)) == 7
+    np.testing.assert_allclose(heatmap_grid(block_panel)[0], [1.0, nan, nan, -0.5])
+    assert layer_panel.patch.get_hatch() == plots.MISSING_HATCH  # the blank cells show the hatched background
+    (legend,) = fig.legends
+    assert texts(legend.get_texts())[0].startswith("n/a: no τ")
+    readability.assert_readable(fig, OPTIONS["dpi"])
+
+
+def test_a_missing_local_score_is_hatched_and_called_n_a():
+    scores = heatmap_scores()
+    scores = scores[~((scores["layer"] == "fc2") & (scores["epoch"] == 4))]
+    fig = plots.local_score_heatmaps(scores)
+    clean = fig.axes[0]
+    grid = expected_grid(0)
+    grid[1, 1] = np.nan
+    np.testing.assert_allclose(heatmap_grid(clean), grid)
+    assert (1, 1) not in cell_texts(clean) and clean.patch.get_hatch() == plots.MISSING_HATCH
+    assert texts(fig.legends[0].get_texts()) == ["n/a: no score for this layer and checkpoint"]
+    readability.assert_readable(fig, OPTIONS["dpi"])
