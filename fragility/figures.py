@@ -16,6 +16,23 @@ import pandas as pd
 from . import plots
 
 SCOPES = ("model", "dataset", "across_datasets")
+# The report's sections in the order a reader wants them: what the run found, then each stress test.
+REPORT_SECTIONS = (
+    "Verdict",
+    "Claims",
+    "Synaptic filters",
+    "Kernel dropout",
+    "Rank agreement",
+    "Triage",
+    "Semirobustness",
+    "Retraining",
+    "Comparisons",
+)
+
+
+def report_category(section: str) -> str:
+    """The report category of ``section``: numbered, so the report lists it in reading order."""
+    return f"{REPORT_SECTIONS.index(section) + 1} {section}" if section in REPORT_SECTIONS else section
 
 
 @dataclass(frozen=True)
@@ -24,7 +41,8 @@ class FigureSpec:
     (name → DataFrame, every seed and checkpoint of its scope) and ``options`` the
     ``figures:`` keys it uses. ``scope``: ``model`` — one per (dataset, model), drawn when
     every table it reads exists there —; ``dataset`` — every model of one dataset —;
-    ``across_datasets`` — one model on every dataset."""
+    ``across_datasets`` — one model on every dataset. ``section``: where the report shows it
+    (:data:`REPORT_SECTIONS`; another name makes a section of its own, after those)."""
 
     name: str
     draw: Callable[[dict[str, pd.DataFrame], dict], object]
@@ -32,6 +50,7 @@ class FigureSpec:
     caption: str
     options: tuple[str, ...] = ()
     scope: str = "model"
+    section: str = "Other"
 
     def __post_init__(self):
         if self.scope not in SCOPES:
@@ -41,6 +60,23 @@ class FigureSpec:
 FIGURES: dict[str, FigureSpec] = {
     spec.name: spec
     for spec in (
+        FigureSpec(
+            "verdict",
+            lambda t, o: plots.verdict_page(t["verdict"]),
+            ("verdict",),
+            "Which units of {model} on {dataset} are fragile (verdict.parquet): every swept layer and block in network "
+            "order (rows) against every stress test's verdict on it at each seed's last checkpoint (columns) — the "
+            "synaptic filters' labels r_x, r_xε and r_ε of the combined response (paper Eq. 14–16; majority over seeds) "
+            "and, where measured, their white-box twins; the clean accuracy lost to re-initialisation and "
+            "re-randomisation (Zhang et al. 2019), kernel targeting (does the attack move the fragile kernels most), "
+            "triage criticality (the local scheme on the fitted layer) and, per semirobust split k, the part the unit "
+            "falls in (f_a judged by whether F_sr gains robustness; f_b n/a). Fr fragile, Ro robust, Af antifragile; "
+            "beside each mark the bootstrap confidence of the label, or the seeds that agree; hatched ? cells are "
+            "undetermined (an unusable checkpoint, F* not robust, seeds split: the table says why); a drop verdict "
+            "uses verdict.tolerance. The last column: how many measures call the unit fragile, of those that reached "
+            "a verdict.",
+            section="Verdict",
+        ),
         FigureSpec(
             "local_scores",
             lambda t, o: plots.local_score_heatmaps(t["scores"]),
@@ -52,6 +88,7 @@ FIGURES: dict[str, FigureSpec] = {
             "variant attacked itself instead of classifying the unfiltered network's adversarial set. Hatched cells and ? "
             "marks: a checkpoint flagged not usable (trust.parquet: no better than chance, or not stressed by the attack); "
             "cross-hatched blank cells: n/a, no score there.",
+            section="Synaptic filters",
         ),
         FigureSpec(
             "block_scores",
@@ -62,6 +99,7 @@ FIGURES: dict[str, FigureSpec] = {
             "clean score r_x, adversarial score r_xε and difference score r_ε of the combined response per block (rows) and "
             "checkpoint epoch (columns), mean over seeds, marks as in the local scores. Blocks are not layers: a block "
             "holds a residual connection that a layer's score cannot see.",
+            section="Synaptic filters",
         ),
         FigureSpec(
             "whitebox",
@@ -71,6 +109,7 @@ FIGURES: dict[str, FigureSpec] = {
             "(whitebox.layers) and checkpoint, r_xε and r_ε of the combined response from the paper's transferred "
             "adversarial set (x) and from attacking every filtered variant itself (y), mean over seeds with the bootstrap "
             "95 % intervals. Below the diagonal the transferred reading makes the unit look more robust than it is.",
+            section="Synaptic filters",
         ),
         FigureSpec(
             "global_scores",
@@ -79,6 +118,7 @@ FIGURES: dict[str, FigureSpec] = {
             "Global scores (all Conv2d/Linear weights filtered together) of {model} on {dataset} over training epochs "
             "(paper Fig. 9), per filter, mean ± std over seeds, the bootstrap 95 % interval shaded, ticks at the "
             "checkpoints; grey crosses mark checkpoints flagged not usable (trust.parquet).",
+            section="Synaptic filters",
         ),
         FigureSpec(
             "landscape",
@@ -89,6 +129,7 @@ FIGURES: dict[str, FigureSpec] = {
             "three panels per unit (long unit lists in several columns of rows). A landscape needs checkpoints: with "
             "one, the figure shows each unit's combined response at it instead — scaled clean and adversarial accuracy "
             "against the normalised threshold, the baseline φ̄ dashed, mean over seeds.",
+            section="Synaptic filters",
         ),
         FigureSpec(
             "response",
@@ -98,6 +139,7 @@ FIGURES: dict[str, FigureSpec] = {
             "adversarial accuracy per filter against the normalised threshold, with the baseline φ̄ and the shaded area "
             "whose signed size is the score.",
             options=("response_layer", "response_epoch"),
+            section="Synaptic filters",
         ),
         FigureSpec(
             "retrain",
@@ -108,6 +150,7 @@ FIGURES: dict[str, FigureSpec] = {
             "retrain.label_attack; a selective_<reading> branch shows the other reading's choice), mean ± std over seeds; "
             "below each checkpoint's bars, selective − regular with its Wilcoxon p. The title says how many layers each "
             "branch froze.",
+            section="Retraining",
         ),
         FigureSpec(
             "compression",
@@ -116,6 +159,7 @@ FIGURES: dict[str, FigureSpec] = {
             "Accuracy of {model} on {dataset} against the fraction of weights removed (global analysis), one panel per "
             "filter, clean (solid) and adversarial (dashed) per checkpoint, points ordered by the fraction removed and "
             "averaged over seeds.",
+            section="Synaptic filters",
         ),
         FigureSpec(
             "kernels",
@@ -127,6 +171,7 @@ FIGURES: dict[str, FigureSpec] = {
             "kernels are fragile: their removal leaves accuracy below the mean. The panel title says whether the attack "
             "targets the fragile kernels: d_fragile, the mean change of their output maps between clean and adversarial "
             "inputs, against d_nonfragile.",
+            section="Kernel dropout",
         ),
         FigureSpec(
             "kernels_consistency",
@@ -135,6 +180,7 @@ FIGURES: dict[str, FigureSpec] = {
             "Kernel fragility of {model} on {dataset} over checkpoints, one panel per layer and seed (kernels of different "
             "seeds are different kernels): a dark cell marks a kernel whose removal leaves clean accuracy below the mean "
             'at that checkpoint; the bottom row marks the kernels fragile at every checkpoint ("consistently fragile").',
+            section="Kernel dropout",
         ),
         FigureSpec(
             "agreement",
@@ -147,6 +193,7 @@ FIGURES: dict[str, FigureSpec] = {
             "initialisation), "
             "averaged over seeds. +1: the two measures rank the layers alike; 0: unrelated; −1: reversed. Hatched cells: "
             "n/a, no τ — a measure that does not rank these units (triage for layers) or a ranking without spread.",
+            section="Rank agreement",
         ),
         FigureSpec(
             "triage",
@@ -160,6 +207,7 @@ FIGURES: dict[str, FigureSpec] = {
             "and the block's output in the base network (bottom: how much of the block's representation one layer holds) "
             "against the triage epoch (0: right after compression), the attack made afresh against each compressed "
             "network, mean ± std over seeds and checkpoints; dashed black: the base network.",
+            section="Triage",
         ),
         FigureSpec(
             "triage_criticality",
@@ -170,6 +218,7 @@ FIGURES: dict[str, FigureSpec] = {
             "its last epoch), one panel per initialisation of the layer (fit: least squares to the block's output; "
             "random: a fresh draw), mean ± std over seeds and checkpoints. A tall bar on the fit panel: the block does "
             "work one layer cannot.",
+            section="Triage",
         ),
         FigureSpec(
             "semirobust",
@@ -186,6 +235,7 @@ FIGURES: dict[str, FigureSpec] = {
             "fine-tuning curves against Acc* − δ (bottom). Every accuracy under the evaluation attack made against the "
             "network measured. A checkpoint whose F* is not robust (exact one-sided McNemar test against the normal "
             "network at trust.alpha) is named in the title with the reason: it measures nothing.",
+            section="Semirobustness",
         ),
         FigureSpec(
             "dependency",
@@ -199,6 +249,7 @@ FIGURES: dict[str, FigureSpec] = {
             "paper's supplement finds ρ falling toward the output. Grey dashes: what EDGE reads on the same outputs with "
             "one layer's images shuffled within each class (independent outputs; `mi_null`) — its bias at this number "
             "of images per class, which can be most of ρ on a small test set.",
+            section="Semirobustness",
         ),
         FigureSpec(
             "removable",
@@ -208,6 +259,7 @@ FIGURES: dict[str, FigureSpec] = {
             "that one filter step removes while clean and adversarial accuracy lose at most removable.max_loss, mean over "
             "seeds at the last checkpoint. The table removable.parquet has it for every checkpoint, and for clean and "
             "adversarial accuracy separately.",
+            section="Synaptic filters",
         ),
         FigureSpec(
             "compare_models",
@@ -215,6 +267,7 @@ FIGURES: dict[str, FigureSpec] = {
             ("scores",),
             "Global scores r_x, r_xε and r_ε over epochs of every model on {dataset} (paper Fig. 9 layout), mean over seeds.",
             scope="dataset",
+            section="Comparisons",
         ),
         FigureSpec(
             "compare_datasets",
@@ -222,6 +275,7 @@ FIGURES: dict[str, FigureSpec] = {
             ("scores",),
             "Global scores r_x, r_xε and r_ε over epochs of {model} on every dataset (paper Fig. 9 layout), mean over seeds.",
             scope="across_datasets",
+            section="Comparisons",
         ),
     )
 }

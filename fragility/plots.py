@@ -979,3 +979,89 @@ def layer_dependency(dependency: pd.DataFrame) -> plt.Figure:
         _legend_right(row[-1], *row[-1].get_legend_handles_labels())
     _suptitle(fig, _semirobust_title(dependency, "Dependency between consecutive layers"), fontsize=9)
     return fig
+
+
+VERDICT_COLOURS = {"fragile": "#d73027", "robust": "#91bfdb", "antifragile": "#1a9850", "undetermined": "white", "n/a": "white"}
+VERDICT_HATCHES = {"undetermined": "////", "n/a": MISSING_HATCH}
+VERDICT_TESTS = ("synaptic", "reinit", "triage", "kernels", "semirobust")  # column order: the paper's measure first
+
+
+def _verdict_text(row: dict) -> str:
+    """A cell's mark and how sure it is: the bootstrap confidence, else the seeds that agree
+    (when more than one was measured); an f_b cell of a semirobust split says so."""
+    if row["verdict"] == "n/a":
+        return row["measure"].rsplit("(", 1)[-1].rstrip(")") if row["test"] == "semirobust" else ""
+    mark = MARKS[row["verdict"]]
+    seeds = row["n_seeds"] > 1 and pd.notna(row["seeds_agreeing"]) and row["seeds_agreeing"] < row["n_seeds"]
+    sure = f" {row['confidence']:.2f}".replace(" 0.", " .").replace(" 1.00", " 1") if pd.notna(row["confidence"]) else ""
+    if pd.isna(row["confidence"]) and row["n_seeds"] > 1 or seeds:
+        sure += f" {int(row['seeds_agreeing'])}/{int(row['n_seeds'])}" if pd.notna(row["seeds_agreeing"]) else ""
+    return mark + sure
+
+
+def _verdict_column(measure: str) -> str:
+    """A column header: a semirobust split without the part (its cells say f_a or f_b)."""
+    return measure.split(" (")[0] if measure.startswith("semirobust") else measure
+
+
+def verdict_page(verdict: pd.DataFrame) -> plt.Figure:
+    """Which units are fragile: every swept layer and block (rows, network order) against every
+    stress test's verdict on it (columns; verdict.parquet), each cell coloured by its verdict
+    with its bootstrap confidence or the seeds that agree, undetermined cells hatched; the last
+    column counts the measures that call the unit fragile. Long unit lists continue in
+    further panels side by side."""
+    ordered = verdict.assign(_test=verdict["test"].map({t: i for i, t in enumerate(VERDICT_TESTS)}))
+    columns = list(dict.fromkeys(_verdict_column(m) for m in ordered.sort_values("_test", kind="stable")["measure"]))
+    cells = {(row["unit"], _verdict_column(row["measure"])): row for row in verdict.to_dict("records")}
+    units = verdict.drop_duplicates("unit").sort_values("position").to_dict("records")
+    per_panel = max(1, int((MAX_INCHES - 3.5) // ROW))
+    panels = [units[i : i + per_panel] for i in range(0, len(units), per_panel)]
+    panel_width = 1.8 + CELL * 1.25 * (len(columns) + 1)
+    height = min(MAX_INCHES, 3.2 + ROW * max(len(panel) for panel in panels))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(min(MAX_INCHES, panel_width * len(panels)), height), squeeze=False, layout="constrained"
+    )
+    for ax, panel in zip(axes[0], panels):
+        for y, unit in enumerate(panel):
+            for x, column in enumerate(columns):
+                row = cells.get((unit["unit"], column))
+                word = row["verdict"] if row is not None else "n/a"
+                ax.add_patch(
+                    plt.Rectangle(
+                        (x, y), 1, 1, facecolor=VERDICT_COLOURS[word], hatch=VERDICT_HATCHES.get(word),
+                        edgecolor="0.75" if word in VERDICT_HATCHES else "white", linewidth=0.5,
+                    )
+                )  # fmt: skip
+                text = _verdict_text(row) if row is not None else ""
+                colour = "white" if word in ("fragile", "antifragile") else "black"
+                ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize=6.5, color=colour)
+            share = unit["fragile_by"] / unit["measured_by"] if unit["measured_by"] else np.nan
+            shade = plt.cm.Reds(0.1 + 0.75 * share) if np.isfinite(share) else "white"
+            ax.add_patch(plt.Rectangle((len(columns) + 0.2, y), 0.8, 1, facecolor=shade, edgecolor="white", linewidth=0.5))
+            colour = "white" if np.isfinite(share) and share > 0.6 else "black"
+            ax.text(len(columns) + 0.6, y + 0.5, f"{unit['fragile_by']}/{unit['measured_by']}", ha="center", va="center",
+                    fontsize=6.5, color=colour)  # fmt: skip
+        ax.set_xlim(0, len(columns) + 1)
+        ax.set_ylim(len(panel), 0)
+        ax.xaxis.tick_top()
+        ax.set_xticks(np.arange(len(columns) + 1) + 0.5, [*columns, "fragile by"], rotation=90, fontsize=7)
+        names = [f"{u['unit']} (block)" if u["unit_kind"] == "block" else u["unit"] for u in panel]
+        ax.set_yticks(np.arange(len(panel)) + 0.5, names, fontsize=7)
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    first = verdict.iloc[0]
+    epochs = ", ".join(str(e) for e in sorted(verdict["epoch"].unique()))
+    _suptitle(fig, f"Which units are fragile: {first['dataset']} / {first['model']}, every stress test, epoch {epochs}")
+    handles = [
+        Patch(facecolor=VERDICT_COLOURS[word], edgecolor="0.75", hatch=VERDICT_HATCHES.get(word), label=label)
+        for word, label in (
+            ("fragile", "Fr fragile"),
+            ("robust", "Ro robust"),
+            ("antifragile", "Af antifragile"),
+            ("undetermined", "? undetermined (verdict.parquet: why)"),
+            ("n/a", "n/a: not measured for this unit"),
+        )
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+    return fig

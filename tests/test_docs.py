@@ -14,7 +14,7 @@ CONFIGURATION = ROOT / "docs" / "configuration.md"
 SCHEMA = ROOT / "fragility" / "config.schema.yaml"
 # Files the docs link to that a workflow run draws (docs/figures/ is filled from results/):
 # a missing one is skipped with its reason, never reported as a broken link.
-EXPECTED_GENERATED = {"docs/figures/local_scores.png"}
+EXPECTED_GENERATED = {"docs/figures/verdict.png"}
 LINKED_DOCS = [
     "README.md",
     "CHANGELOG.md",
@@ -172,7 +172,7 @@ def test_every_relative_link_resolves():
 def test_links_are_found():
     links = {(doc, target) for doc, _, target, _ in relative_links()}
     assert ("README.md", "docs/configuration.md") in links
-    assert ("README.md", "docs/figures/local_scores.png") in links
+    assert ("README.md", "docs/figures/verdict.png") in links
 
 
 @pytest.mark.parametrize("target", sorted(EXPECTED_GENERATED))

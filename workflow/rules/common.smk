@@ -11,7 +11,7 @@ from snakemake.logging import logger
 sys.path.insert(0, str(Path(workflow.current_basedir).parents[1]))
 
 from fragility.artifacts import epsilon_search_epochs
-from fragility.figures import FIGURES, figure_names
+from fragility.figures import FIGURES, figure_names, report_category
 from fragility.io import parquet_intact
 from fragility.scoring.claims import claim_tables
 from fragility.stress import STRESS_TESTS, claim_options, rank_families, validate

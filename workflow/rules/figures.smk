@@ -15,10 +15,10 @@ def compared_scores(wildcards):
     return expand(f"{MODEL_DIR}/scores.parquet", dataset=model_dataset_list(wildcards.model), model=wildcards.model)
 
 
-FIGURE_PATHS = {  # scope -> (path with {figure}, report category, subcategory)
-    "model": (f"{FIGURE_DIR}/{{figure}}.png", "{dataset}", "{model}"),
-    "dataset": (f"{RESULTS}/figures/{{dataset}}/{{figure}}.png", "comparisons", None),
-    "across_datasets": (f"{RESULTS}/figures/compare_datasets/{{model}}.png", "comparisons", None),
+FIGURE_PATHS = {  # scope -> (path with {figure}, report subcategory); the category is the figure's section
+    "model": (f"{FIGURE_DIR}/{{figure}}.png", "{dataset} / {model}"),
+    "dataset": (f"{RESULTS}/figures/{{dataset}}/{{figure}}.png", "{dataset}"),
+    "across_datasets": (f"{RESULTS}/figures/compare_datasets/{{model}}.png", "{model}"),
 }
 
 
@@ -38,8 +38,8 @@ for _figure, _spec in FIGURES.items():
             report(
                 _path,
                 caption="../report/figure.rst",
-                category=FIGURE_PATHS[_spec.scope][1],
-                subcategory=FIGURE_PATHS[_spec.scope][2],
+                category=report_category(_spec.section),
+                subcategory=FIGURE_PATHS[_spec.scope][1],
             ),
         log:
             _path.replace(f"{RESULTS}/figures", f"{LOGS}/figures").replace(".png", ".log"),

@@ -8,7 +8,7 @@ rule claims:
     output:
         table=f"{RESULTS}/reproduction/claims.parquet",
         markdown=f"{RESULTS}/reproduction/claims.md",
-        html=report(f"{RESULTS}/reproduction/claims.html", caption="../report/claims.rst", category="reproduction"),
+        html=report(f"{RESULTS}/reproduction/claims.html", caption="../report/claims.rst", category=report_category("Claims")),
     log:
         f"{LOGS}/claims.log",
     benchmark:
