@@ -33,10 +33,14 @@ lint: venv
 	$(BIN)/snakefmt --check Snakefile workflow/Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
-# The tests run after the linters. In CI (CI set, running as root) a local single-node SLURM is started for the cluster tests.
+# The tests run after the linters. In CI (CI set, running as root) a local single-node SLURM is started for the cluster
+# tests, and a SLURM that does not start fails the target (the cluster tests would be skipped); elsewhere the cluster
+# tests run against a SLURM already up, or are skipped with a warning.
 test: lint
-	@if [ -n "$$CI" ] && [ "$$(id -u)" = 0 ]; then tests/cluster/start-slurm.sh start || \
-		echo "warning: the local SLURM did not start; the cluster tests will be skipped"; fi
+	@if [ -n "$$CI" ] && [ "$$(id -u)" = 0 ]; then tests/cluster/start-slurm.sh start || { \
+		echo "error: the local SLURM did not start (tests/cluster/start-slurm.sh start): the cluster tests cannot run in CI" >&2; \
+		tests/cluster/start-slurm.sh stop || true; exit 1; }; \
+	elif ! sinfo -h >/dev/null 2>&1; then echo "warning: no local SLURM is up; the cluster tests will be skipped"; fi
 	$(BIN)/python -m pytest -m "not slow" -ra --durations=10; status=$$?; \
 	if [ -n "$$CI" ] && [ "$$(id -u)" = 0 ]; then tests/cluster/start-slurm.sh stop; fi; exit $$status
 

@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fragility.scoring.bootstrap import INTERVAL_COLUMNS, intervals, pack_correct, replicate_counts, unpack_correct
+from fragility.scoring.bootstrap import (
+    INTERVAL_COLUMNS,
+    intervals,
+    pack_correct,
+    replicate_counts,
+    run_generator,
+    unpack_correct,
+)
 from fragility.scoring.scores import SCORE_COLUMNS
 from fragility.scoring.tables import score_table
 
@@ -101,11 +108,33 @@ def test_same_seed_same_intervals_and_bootstrap_zero_leaves_point_scores():
 
 
 def test_confidence_is_the_share_of_replicates_with_the_point_label():
-    # clean correctness of 2 images: h-curves lose one image at step 1; a replicate that draws
-    # the lost image twice differs from one that draws it never: confidence strictly between 0 and 1
-    sweep = random_sweep(12, seed=5)
-    table = score_table(sweep, bootstrap=300, tau=0.0)
-    assert ((table["label_clean_conf"] > 0) & (table["label_clean_conf"] <= 1)).all()
+    """Two images, both right unfiltered. Image 1 stays right clean at every step; image 0 is
+    wrong in every variant, clean and adversarial, and adversarially image 1 is lost at step A.
+    With φ̄_i = 1 − i/4 (Σ φ̄ = 2.5) a replicate holding image 0 k times (k = 0, 1, 2; P = ¼, ½, ¼)
+    and image 1 2 − k times scores, by Eq. 14–16 with Δα̂ = ¼:
+      r_x  = (5·(2 − k)/2 − 2.5)/4 = +0.625, 0, −0.625 → antifragile, robust, fragile
+      r_xε = (4·(2 − k)/2 − 2.5)/4 = +0.375, −0.125, −0.625 → antifragile, fragile, fragile
+      r_ε  = −((2 − k)/2)/4       = −0.25, −0.125, 0 → fragile, fragile, robust
+    The point estimate is the k = 1 column (robust, fragile, fragile), so the confidences are
+    exactly P(k = 1) = ½, P(k ≥ 1) = ¾ and P(k ≤ 1) = ¾ — and, for the replicates drawn, the
+    share of them with that k."""
+    patterns = {(f, s): (2 * s, [False, True], [False, s < STEPS]) for f in ("h1", "h2", "h3") for s in range(STEPS + 1)}
+    sweep = sweep_rows(patterns, [True, True], [True, True])
+    replicates = 2000
+    table = score_table(sweep, bootstrap=replicates, bootstrap_seed=0).set_index("filter")
+    assert table["score_clean"].tolist() == [0.0] * 4 and table["score_adv"].tolist() == [-0.125] * 4
+    assert table["score_diff"].tolist() == [-0.125] * 4
+    assert table[["label_clean", "label_adv", "label_diff"]].drop_duplicates().values.tolist() == [
+        ["robust", "fragile", "fragile"]
+    ]
+    # the replicates this table drew: the unit's own generator (scores.bootstrap_seed and the run's keys)
+    k = replicate_counts(2, replicates, run_generator(0, ("d", "m", 0, 1, "fgsm", "fc")))[:, 0]
+    drawn = {"clean": np.mean(k == 1), "adv": np.mean(k >= 1), "diff": np.mean(k <= 1)}
+    exact = {"clean": 0.5, "adv": 0.75, "diff": 0.75}
+    for kind in ("clean", "adv", "diff"):
+        assert (table[f"label_{kind}_conf"] == drawn[kind]).all(), kind
+        sigma = np.sqrt(exact[kind] * (1 - exact[kind]) / replicates)  # binomial: ≤ 0.0112
+        assert abs(drawn[kind] - exact[kind]) < 4 * sigma, (kind, drawn[kind])
     with pytest.raises(ValueError, match="bootstrap must be >= 0"):
         score_table(sweep, bootstrap=-1)
 

@@ -48,7 +48,45 @@ def trained_weights(x: np.ndarray, y: np.ndarray) -> dict:
     return model.eval().state_dict()
 
 
-pytestmark = pytest.mark.slow  # a whole workflow run on the user's own models and data
+def test_a_given_model_on_test_only_images_is_scored_with_its_own_weights(tmp_path):
+    """The cheap form of the run below: one given model on a test-only npz, up to its score
+    table. No training job; the checkpoint holds the user's weights; the unfiltered accuracy is
+    the user's network's, computed here by hand; every Conv2d/Linear layer and __global__ is
+    scored for each filter."""
+    x, y = pattern_images(12, 1)
+    weights = trained_weights(x, y)
+    torch.save(weights, tmp_path / "cnn.pt")
+    x, y = pattern_images(6, 3)
+    np.savez(tmp_path / "held_out.npz", x_test=x[..., None], y_test=y)  # N×H×W×C uint8
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text())
+    (tmp_path / "overrides.yaml").write_text("""
+datasets:
+  - {name: held_out, npz: held_out.npz}
+models:
+  - {name: cnn, architecture: "factories:small_cnn", weights: cnn.pt, dataset: held_out, mean: [0.5], std: [0.25]}
+sweep: {steps: 4}
+scores: {bootstrap: 20}
+semirobust: {splits: []}
+""")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}  # where the user's factory lives
+    target = "results/held_out/cnn/scores.parquet"
+    result = snakemake(tmp_path, "--cores", "2", target, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rule given_model:" in result.stdout + result.stderr and not (tmp_path / "results" / "logs" / "train").exists()
+    checkpoint = Checkpoint.read(tmp_path / "results/held_out/cnn/seed0/checkpoints/epoch000.pt")
+    assert checkpoint.epoch == 0 and all(torch.equal(checkpoint.model_state[f"net.{k}"], v) for k, v in weights.items())
+    model = small_cnn(len(CLASSES))
+    model.load_state_dict(weights)
+    with torch.no_grad():
+        right = model.eval()((torch.from_numpy(x).float().unsqueeze(1) / 255 - 0.5) / 0.25).argmax(1) == torch.from_numpy(y)
+    sweep = pd.read_parquet(tmp_path / "results/held_out/cnn/sweep.parquet")
+    assert (sweep["acc_clean_unfiltered"] == right.double().mean().item()).all() and right.double().mean() > 0.5
+    scores = pd.read_parquet(tmp_path / target)
+    assert set(zip(scores["layer"], scores["filter"])) == {
+        (layer, name) for layer in ("0", "3", "8", "__global__") for name in ("h1", "h2", "h3", "combined")
+    }
+    assert set(scores["epoch"]) == {0} and scores["score_clean"].notna().all()
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +123,14 @@ retrain: {epochs: 1}
     return workdir, planned_jobs(plan)
 
 
+@pytest.mark.slow  # a whole workflow run on the user's own models and data
 def test_given_models_are_never_trained(own_model_run):
     _, jobs = own_model_run
     assert "train" not in jobs and jobs["given_model"] == 2
     assert jobs["retrain"] == 1  # the ImageFolder has a train split; the npz does not
 
 
+@pytest.mark.slow
 def test_given_checkpoint_holds_the_users_weights(own_model_run):
     workdir, _ = own_model_run
     checkpoint = Checkpoint.read(workdir / "results/patterns/cnn/seed0/checkpoints/epoch000.pt")
@@ -99,6 +139,7 @@ def test_given_checkpoint_holds_the_users_weights(own_model_run):
     assert all(torch.equal(checkpoint.model_state[f"net.{k}"], v) for k, v in weights.items())
 
 
+@pytest.mark.slow
 def test_every_layer_of_the_given_model_is_scored(own_model_run):
     workdir, _ = own_model_run
     for dataset, model in (("patterns", "cnn"), ("held_out", "cnn_held_out")):
@@ -111,6 +152,7 @@ def test_every_layer_of_the_given_model_is_scored(own_model_run):
     assert set(criticality["perturbation"]) == {"rerandom"}  # a given model has no initial state to go back to
 
 
+@pytest.mark.slow
 def test_retraining_runs_only_where_there_is_a_train_split(own_model_run):
     workdir, _ = own_model_run
     retrain = pd.read_parquet(workdir / "results/patterns/cnn/retrain.parquet")

@@ -3,6 +3,7 @@ bad input (data, names, weights, filtered lists) is one line before any job."""
 
 import base64
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,11 +33,15 @@ def start_snakemake(workdir, *args):
     )
 
 
+def record(workdir, path):
+    """Where Snakemake keeps the metadata record of output ``path``."""
+    return workdir / ".snakemake" / "metadata" / base64.urlsafe_b64encode(str(path.relative_to(workdir)).encode()).decode()
+
+
 def recorded_complete(workdir, path) -> bool:
     """Snakemake writes an output's metadata record only once its job has finished; a file
     renamed into place by a job killed before that is rerun, and rightly so."""
-    record = base64.urlsafe_b64encode(str(path.relative_to(workdir)).encode()).decode()
-    return (workdir / ".snakemake" / "metadata" / record).exists()
+    return record(workdir, path).exists()
 
 
 def wait_for(condition, timeout=600, poll=0.2):
@@ -97,6 +102,44 @@ def test_resumed_run_equals_an_uninterrupted_one(killed_and_resumed, tiny_run):
         a = pd.read_parquet(workdir / "results" / "digits" / "resnet18" / table)
         b = pd.read_parquet(clean / "results" / "digits" / "resnet18" / table)
         pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_a_sweep_job_killed_midway_resumes_to_the_same_tables(tiny_run, tmp_path):
+    """The cheap form of the tests above, on a copy of the tiny run: epoch 2's sweep job (its
+    five unit tables, memo and records removed) is killed with SIGKILL once it has renamed two
+    units' tables into place and before it has finished; resumed with --rerun-incomplete, it
+    reads the finished units back and writes every unit table bit for bit as the uninterrupted
+    run did, every Parquet file whole and no temporary file left."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    sweeps = workdir / "results" / "digits" / "resnet18" / "seed0" / "sweep" / "epoch002"
+    units = sorted(path.name for path in sweeps.glob("*.parquet"))
+    for name in units:
+        (sweeps / name).unlink()
+        record(workdir, sweeps / name).unlink()
+    shutil.rmtree(sweeps / ".memo")
+    targets = [str((sweeps / name).relative_to(workdir)) for name in units]
+    process = start_snakemake(workdir, "--cores", "2", *targets)
+    try:
+        wait_for(lambda: len(list(sweeps.glob("*.parquet"))) >= 2, timeout=300, poll=0.02)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    interrupted = sorted(path.name for path in sweeps.glob("*.parquet"))
+    assert 2 <= len(interrupted) < len(units), interrupted  # killed mid-way
+    assert not any(recorded_complete(workdir, sweeps / name) for name in interrupted)
+    shutil.rmtree(workdir / ".snakemake" / "locks")  # what --unlock removes (killed_and_resumed runs it): one start-up fewer
+    resumed = snakemake(workdir, "--cores", "2", "--rerun-incomplete", *targets)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not list((workdir / "results").rglob("*.tmp"))  # leftovers of the killed writes (memo's included) are cleared
+    for path in (workdir / "results").rglob("*.parquet"):
+        pq.read_metadata(path)  # every Parquet file is whole
+    log = (workdir / "results" / "logs" / "sweep" / "digits" / "resnet18" / "seed0" / "epoch002" / "part0.log").read_text()
+    assert log.count("reused the tables of an earlier run") >= len(interrupted)  # not swept again
+    assert sorted(path.name for path in sweeps.glob("*.parquet")) == units
+    uninterrupted = tiny_run / sweeps.relative_to(workdir)
+    for name in units:
+        pd.testing.assert_frame_equal(pd.read_parquet(sweeps / name), pd.read_parquet(uninterrupted / name), check_exact=True)
 
 
 def test_resnet50_layer_sweep_stays_under_4_gib(tmp_path):

@@ -40,12 +40,14 @@ def test_summary_matches_a_hand_computed_case():
     assert overall["mean_diff"] == pytest.approx(0.125)
     # sample std of 0.1, 0.3, 0.2, -0.1: deviations -0.025, 0.175, 0.075, -0.225 -> sum of squares 0.0875 / 3
     assert overall["std_diff"] == pytest.approx(math.sqrt(0.0875 / 3))
-    # Wilcoxon signed-rank, exact: ranks of |d| 0.1, 0.1, 0.2, 0.3 -> 1.5, 1.5, 3, 4; W- = 1.5 (the -0.1)
-    # two-sided exact p for n = 4 with W = 1.5: P(W <= 1.5) * 2 = (1 + 1 + 1/2·...) computed by scipy; check bounds
-    assert 0.2 < overall["wilcoxon_p"] <= 1
+    # Wilcoxon signed-rank, exact: ranks of |d| 0.1, 0.1, 0.2, 0.3 -> 1.5, 1.5, 3, 4; W- = 1.5 (the -0.1).
+    # Of the 2^4 = 16 equally likely sign patterns, W- <= 1.5 for 3: none negative, or either 1.5 alone
+    # (any other set of negative ranks sums to >= 3). Two-sided: p = 2 * 3/16 = 0.375.
+    assert overall["wilcoxon_p"] == pytest.approx(6 / 16, abs=1e-12)
     epoch2 = adv[(adv["scope"] == "epoch") & (adv["epoch"] == 2)].iloc[0]
     assert epoch2["n_pairs"] == 2 and epoch2["mean_diff"] == pytest.approx(0.2)
     assert epoch2["std_diff"] == pytest.approx(math.sqrt(0.02))
+    assert epoch2["wilcoxon_p"] == pytest.approx(2 / 2**2, abs=1e-12)  # 0.1, 0.3 both positive: W- = 0 in 1 of 4 patterns
     clean = summary[(summary["accuracy"] == "clean") & (summary["scope"] == "epoch") & (summary["epoch"] == 4)].iloc[0]
     assert clean["mean_diff"] == pytest.approx(-0.05)
 

@@ -5,8 +5,9 @@ import dataclasses
 
 import pandas as pd
 import pytest
+import torch
 
-from fragility.artifacts import StressMemo
+from fragility.artifacts import AdversarialSet, Checkpoint, StressMemo, TestSet
 from fragility.config import ConfigError, model_names
 from fragility.engine.sweep import SweepOptions
 from fragility.scoring.claims import CLAIMS, ClaimSpec, Finding, claims_table, verdict
@@ -167,9 +168,11 @@ def _scaled_accuracy(context, unit, settings):
     try:
         testset = context.testset
         acc = accuracy(context.model, testset.x, testset.y), accuracy(context.model, context.adversarial.x_adv, testset.y)
+        with torch.no_grad():
+            logit_mean = context.model(testset.x).mean().item()
     finally:
         module.weight.data.copy_(saved)
-    return {"scaled": pd.DataFrame({"layer": [unit], "acc_clean": [acc[0]], "acc_adv": [acc[1]]})}
+    return {"scaled": pd.DataFrame({"layer": [unit], "acc_clean": [acc[0]], "acc_adv": [acc[1]], "logit_mean": [logit_mean]})}
 
 
 def _check_scale(config, model):
@@ -188,7 +191,7 @@ def _scaling_hurts(tables, options):
 SCALED = StressTest(
     name="scaled",
     description="every weight of the unit scaled down",
-    tables={"scaled": RUN_COLUMNS + ["attack", "layer", "acc_clean", "acc_adv"]},
+    tables={"scaled": RUN_COLUMNS + ["attack", "layer", "acc_clean", "acc_adv", "logit_mean"]},
     units=lambda config, model: ["conv1", "fc"],
     settings=ScaleSettings,
     run=_scaled_accuracy,
@@ -196,6 +199,20 @@ SCALED = StressTest(
     claims=(ClaimSpec("scaling_hurts", "scaling hurts", "mean < below", 1, "seeds", ("scaled",), _scaling_hurts),),
     claim_options=lambda config: {"below": 1.0},
 )
+
+
+def _by_hand(folder, unit, scale):
+    """Clean and adversarial accuracy and the mean clean logit of the checkpoint's network with
+    ``unit``'s weight multiplied by ``scale``: a plain forward pass on the stage files."""
+    model = Checkpoint.read(folder / "checkpoint.pt").model()
+    testset = TestSet.load(folder / "testset.pt")
+    x_adv = AdversarialSet.load(folder / "adversarial.pt").x_adv
+    with torch.no_grad():
+        model.net.get_submodule(unit).weight.mul_(scale)
+        logits, logits_adv = model(testset.x), model(x_adv)
+    right = (logits.argmax(1) == testset.y).double().mean().item()
+    right_adv = (logits_adv.argmax(1) == testset.y).double().mean().item()
+    return right, right_adv, logits.mean().item()
 
 
 @pytest.fixture
@@ -241,11 +258,17 @@ def test_a_new_stress_test_runs_from_its_own_module_through_job_collection_claim
     table = pd.read_parquet(outputs["fc"]["scaled"])
     assert list(table.columns) == SCALED.tables["scaled"] and table.iloc[0]["layer"] == "fc"
     assert table.iloc[0][RUN_COLUMNS].tolist() == list(IDENTITY.values()) and table.iloc[0]["attack"] == "fgsm"
-    context = _context(stage_files)
-    assert table.iloc[0]["acc_clean"] == _scaled_accuracy(context, "fc", ScaleSettings())["scaled"].iloc[0]["acc_clean"]
+    expected = {unit: _by_hand(stage_files, unit, 0.5) for unit in ("conv1", "fc")}
+    for unit, (acc_clean, acc_adv, logit_mean) in expected.items():
+        row = pd.read_parquet(outputs[unit]["scaled"]).iloc[0]
+        assert row["acc_clean"] == acc_clean and row["acc_adv"] == acc_adv, unit
+        assert row["logit_mean"] == pytest.approx(logit_mean, rel=1e-6, abs=1e-6), unit
+        assert abs(logit_mean - _by_hand(stage_files, unit, 1.0)[2]) > 1e-3, unit  # the unscaled network would not pass
     trust = pd.DataFrame([{**IDENTITY, "usable": True, "why": ""}])
     collected = with_usable(pd.concat([pd.read_parquet(p["scaled"]) for p in outputs.values()], ignore_index=True), trust)
     claims = claims_table({"scaled": collected}, {"scaled": SCALED.claim_options(config)})
     row = claims.set_index("claim").loc["scaling_hurts"]
-    assert row["holds"] in ("yes", "no") and row["n"] == 1 and row["value"] == pytest.approx(collected["acc_clean"].mean())
+    mean = (expected["conv1"][0] + expected["fc"][0]) / 2  # one seed: the mean of its two units' clean accuracies
+    assert row["n"] == 1 and row["value"] == pytest.approx(mean, abs=1e-12)
+    assert row["holds"] == ("yes" if mean < 1.0 else "no")  # below: 1.0 (claim_options)
     assert draw_figure("scaled", {"scaled": collected}, {}).axes
