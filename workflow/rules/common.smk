@@ -1,18 +1,14 @@
 # Config validation and the helpers that turn the config into target lists.
-import os
 import re
 import sys
 import warnings
 from pathlib import Path
-
-from snakemake.logging import logger
 
 # the fragility package beside workflow/, whichever Snakefile (top-level or workflow/) runs
 sys.path.insert(0, str(Path(workflow.current_basedir).parents[1]))
 
 from fragility.artifacts import epsilon_search_epochs
 from fragility.figures import FIGURES, figure_names, report_category
-from fragility.io import parquet_intact
 from fragility.scoring.claims import claim_tables
 from fragility.stress import STRESS_TESTS, claim_options, rank_families, validate
 from fragility.config import (
@@ -154,25 +150,9 @@ def test_data(test):
     return data_params("train") if STRESS_TESTS[test].trains else lambda wildcards: None
 
 
-def remade_if_damaged(paths):
-    """``paths``, each existing one checked to be a whole Parquet file: a damaged one (truncated,
-    overwritten) is removed with one line saying so, so that Snakemake remakes it like a missing
-    one and reruns what reads it — never a reading job failing on it and taking its valid output
-    with it. A dry run only says what a run would remove."""
-    for path in paths:
-        if os.path.exists(path) and not parquet_intact(path):
-            if workflow.dryrun:
-                logger.warning(f"{path}: damaged (not a whole Parquet file); a run removes and remakes it")
-            else:
-                os.remove(path)
-                logger.warning(f"{path}: damaged (not a whole Parquet file): removed, to be remade")
-    return paths
-
-
 def unit_paths(test, table, dataset, model, seed, epoch):
-    """Every unit's ``table`` of one checkpoint (damaged ones removed: :func:`remade_if_damaged`)."""
-    layers = units_of(test, model)
-    return remade_if_damaged(expand(unit_table(table), dataset=dataset, model=model, seed=seed, epoch=epoch, layer=layers))
+    """Every unit's ``table`` of one checkpoint."""
+    return expand(unit_table(table), dataset=dataset, model=model, seed=seed, epoch=epoch, layer=units_of(test, model))
 
 
 def table_owner(table):
