@@ -48,18 +48,25 @@ def trained_weights(x: np.ndarray, y: np.ndarray) -> dict:
     return model.eval().state_dict()
 
 
+def given_model_files(folder):
+    """The trained CNN's weights (cnn.pt), held-out test images (held_out.npz) and the default
+    config in ``folder``: (the weights, the held-out images and labels)."""
+    x, y = pattern_images(12, 1)
+    weights = trained_weights(x, y)
+    torch.save(weights, folder / "cnn.pt")
+    x, y = pattern_images(6, 3)
+    np.savez(folder / "held_out.npz", x_test=x[..., None], y_test=y)  # N×H×W×C uint8
+    (folder / "config").mkdir()
+    (folder / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text())
+    return weights, x, y
+
+
 def test_a_given_model_on_test_only_images_is_scored_with_its_own_weights(tmp_path):
     """The cheap form of the run below: one given model on a test-only npz, up to its score
     table. No training job; the checkpoint holds the user's weights; the unfiltered accuracy is
     the user's network's, computed here by hand; every Conv2d/Linear layer and __global__ is
     scored for each filter."""
-    x, y = pattern_images(12, 1)
-    weights = trained_weights(x, y)
-    torch.save(weights, tmp_path / "cnn.pt")
-    x, y = pattern_images(6, 3)
-    np.savez(tmp_path / "held_out.npz", x_test=x[..., None], y_test=y)  # N×H×W×C uint8
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text())
+    weights, x, y = given_model_files(tmp_path)
     (tmp_path / "overrides.yaml").write_text("""
 datasets:
   - {name: held_out, npz: held_out.npz}
@@ -98,12 +105,7 @@ def own_model_run(tmp_path_factory):
             folder = workdir / "images" / split / CLASSES[label]
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image, "L").save(folder / f"{i:03d}.png")
-    x, y = pattern_images(12, 1)
-    torch.save(trained_weights(x, y), workdir / "cnn.pt")
-    x, y = pattern_images(6, 3)
-    np.savez(workdir / "held_out.npz", x_test=x[..., None], y_test=y)  # N×H×W×C uint8
-    (workdir / "config").mkdir()
-    (workdir / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text())
+    given_model_files(workdir)
     (workdir / "overrides.yaml").write_text("""
 datasets:
   - {name: patterns, imagefolder: images, channels: 1}
