@@ -62,8 +62,5 @@ def save_torch(obj, path: str | Path) -> None:
 
 
 def save_figure(fig, path: str | Path, **kwargs) -> None:
-    import matplotlib.pyplot as plt
-
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
-    plt.close(fig)

@@ -13,17 +13,15 @@ import re
 import textwrap
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from . import GLOBAL_LAYER  # noqa: E402
-from .scoring.scores import responses  # noqa: E402
+from . import GLOBAL_LAYER
+from .scoring.scores import responses
 
 SCORES = {"score_clean": "clean r_x", "score_adv": "adversarial r_xε", "score_diff": "difference r_ε"}
 WHITEBOX_SCORES = {"score_adv_whitebox": "adversarial r_xε, white-box", "score_diff_whitebox": "difference r_ε, white-box"}
@@ -34,6 +32,28 @@ TITLE_SIZE = 11  # points, the figure title
 MISSING_HATCH = "xx"  # a cell without a value: the axes background hatched through it
 ROW = 0.3  # inches per unit (row) of a heatmap
 CELL = 0.55  # inches per checkpoint (column) of a heatmap
+
+
+def _figure(**kwargs) -> Figure:
+    """A figure on the Agg canvas, made without pyplot: a figure job never pays pyplot's
+    import nor keeps a figure manager alive."""
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _subplots(nrows: int = 1, ncols: int = 1, *, figsize, layout: str = "constrained", **kwargs):
+    """pyplot's ``subplots`` on :func:`_figure`."""
+    fig = _figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def _seaborn():
+    """seaborn, imported by the figures that draw with it (its import pulls in scipy.stats:
+    a second a figure job without it need not pay)."""
+    import seaborn
+
+    return seaborn
 
 
 def _wrap(text: str, inches: float, fontsize: float) -> str:
@@ -176,7 +196,7 @@ def _majority(labels: pd.Series) -> str:
     return MARKS[labels.mode().iloc[0]] if len(labels) else ""
 
 
-def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined", unit_kind: str = "layer") -> plt.Figure:
+def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined", unit_kind: str = "layer") -> Figure:
     """Layer x epoch heatmaps of r_x, r_xε, r_ε with Fr/Ro/Af marks (paper Fig. 10), and below
     them r_xε and r_ε of the white-box reading for the units and checkpoints that have it;
     with bootstrap columns each mark carries its label confidence (mean over seeds). Each
@@ -195,7 +215,7 @@ def local_score_heatmaps(scores: pd.DataFrame, filter_name: str = "combined", un
     row = min(ROW, (MAX_INCHES - 4.0) / (len(order) + len(read_units)))  # a long unit list: thinner rows
     top_height, bottom_height = 1.4 + row * len(order), 1.6 + row * len(read_units)
     width = min(MAX_INCHES, 3 * (2.1 + CELL * local["epoch"].nunique()))
-    fig = plt.figure(figsize=(width, 0.6 + top_height + (bottom_height if whitebox else 0)), layout="constrained")
+    fig = _figure(figsize=(width, 0.6 + top_height + (bottom_height if whitebox else 0)), layout="constrained")
     top = fig
     if whitebox:
         top, bottom = fig.subfigures(2, 1, height_ratios=[top_height, bottom_height])
@@ -250,7 +270,7 @@ def _hatch_unusable(ax, local: pd.DataFrame, layers: list[str], epochs: list) ->
             ax.add_patch(Rectangle(cell, 1, 1, fill=False, hatch="///", edgecolor="grey", lw=0, label="_unusable"))
 
 
-def transfer_vs_whitebox(scores: pd.DataFrame, filter_name: str = "combined") -> plt.Figure:
+def transfer_vs_whitebox(scores: pd.DataFrame, filter_name: str = "combined") -> Figure:
     """Per unit and checkpoint (mean over seeds): the transferred score against the white-box
     one, r_xε and r_ε, with the mean bootstrap 95 % intervals as error bars and the diagonal.
     Points below the diagonal are units the transferred attack makes look stronger."""
@@ -258,7 +278,7 @@ def transfer_vs_whitebox(scores: pd.DataFrame, filter_name: str = "combined") ->
     if "score_adv_whitebox" not in rows or rows["score_adv_whitebox"].isna().all():
         return _empty_figure(f"Transferred vs white-box scores, {_title(scores)}: no unit has the white-box reading")
     rows = rows.dropna(subset=["score_adv_whitebox"])
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), squeeze=False, layout="constrained")
+    fig, axes = _subplots(1, 2, figsize=(12, 5.2), squeeze=False, layout="constrained")
     epochs = sorted(rows["epoch"].unique())
     for ax, kind, name in zip(axes[0], ("adv", "diff"), ("adversarial r_xε", "difference r_ε")):
         columns = [f"score_{kind}{suffix}" for suffix in ("", "_whitebox")]
@@ -291,10 +311,10 @@ def transfer_vs_whitebox(scores: pd.DataFrame, filter_name: str = "combined") ->
     return fig
 
 
-def _empty_figure(title: str) -> plt.Figure:
+def _empty_figure(title: str) -> Figure:
     """A figure that says why there is nothing to draw (a run that swept no local layer)."""
     width = min(14.0, max(6.0, len(title) * TITLE_SIZE * 0.6 / 72 + 0.6))  # the reason on one line where it can
-    fig, ax = plt.subplots(figsize=(width, 2), layout="constrained")
+    fig, ax = _subplots(figsize=(width, 2), layout="constrained")
     ax.axis("off")
     _suptitle(fig, title)
     return fig
@@ -318,11 +338,11 @@ def _marks(local: pd.DataFrame, label_column: str) -> pd.DataFrame:
     return pd.Series(marks).unstack()
 
 
-def global_scores(scores: pd.DataFrame) -> plt.Figure:
+def global_scores(scores: pd.DataFrame) -> Figure:
     """Global scores per filter over epochs (paper Fig. 9): mean over seeds with error bars of
     their std, and the mean bootstrap 95 % interval shaded; ticks at the checkpoints."""
     table = scores[scores["layer"] == GLOBAL_LAYER]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharey=True, squeeze=False, layout="constrained")
+    fig, axes = _subplots(1, 3, figsize=(14, 3.8), sharey=True, squeeze=False, layout="constrained")
     for ax, (column, name) in zip(axes[0], SCORES.items()):
         for colour, (filter_name, part) in enumerate(table.groupby("filter", sort=False)):
             by_epoch = part.groupby("epoch")
@@ -351,7 +371,7 @@ def global_scores(scores: pd.DataFrame) -> plt.Figure:
 LANDSCAPE = {"scaled_clean": "clean β̄", "scaled_adv": "adversarial β̄ε", "scaled_diff": "difference β̄ε − β̄"}
 
 
-def learning_landscape(sweep: pd.DataFrame) -> plt.Figure:
+def learning_landscape(sweep: pd.DataFrame) -> Figure:
     """Per unit: combined scaled accuracy over threshold x epoch, clean / adversarial /
     difference (Fig. 5, 7), each unit a row of three panels, the rows in more columns where
     one column would run past MAX_INCHES; one colour scale for the accuracies, one for the
@@ -365,7 +385,7 @@ def learning_landscape(sweep: pd.DataFrame) -> plt.Figure:
     panel_height = max(1.1, 0.75 + 0.12 * len(epochs))
     rows, groups = _grid(len(layers), panel_height, fixed=2.8)
     width = min(MAX_INCHES, 1.0 + 3.6 * 3 * groups)
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         rows,
         3 * groups,
         figsize=(width, 2.2 + panel_height * rows),
@@ -418,7 +438,7 @@ def learning_landscape(sweep: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def response_grid(sweep: pd.DataFrame, epoch: int | None = None) -> plt.Figure:
+def response_grid(sweep: pd.DataFrame, epoch: int | None = None) -> Figure:
     """What one checkpoint shows of every swept unit: its combined response at checkpoint
     ``epoch`` (the last by default), scaled clean and adversarial accuracy against α̂ with the
     baseline φ̄ and the shaded score areas, mean over seeds, one small panel per unit."""
@@ -430,7 +450,7 @@ def response_grid(sweep: pd.DataFrame, epoch: int | None = None) -> plt.Figure:
     columns = min(len(layers), 6)
     rows = math.ceil(len(layers) / columns)
     panel_height = min(2.0, (MAX_INCHES - 1.8) / rows)
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         rows,
         columns,
         figsize=(1.8 + 2.4 * columns, 1.4 + panel_height * rows),
@@ -466,7 +486,7 @@ def response_grid(sweep: pd.DataFrame, epoch: int | None = None) -> plt.Figure:
     return fig
 
 
-def filter_response(sweep: pd.DataFrame, layer: str | None = None, epoch: int | None = None) -> plt.Figure:
+def filter_response(sweep: pd.DataFrame, layer: str | None = None, epoch: int | None = None) -> Figure:
     """Scaled accuracy per filter against α̂ with the baseline and the shaded score areas (Fig. 4, 8)."""
     layer = layer or sweep["layer"].iloc[0]
     epoch = epoch or int(sweep["epoch"].max())
@@ -476,7 +496,7 @@ def filter_response(sweep: pd.DataFrame, layer: str | None = None, epoch: int | 
         .mean()
         .reset_index()
     )
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), sharey=True, squeeze=False, layout="constrained")
+    fig, axes = _subplots(1, 4, figsize=(16, 3.8), sharey=True, squeeze=False, layout="constrained")
     for ax, name in zip(axes[0], FILTER_NAMES):
         part = mean[mean["filter"] == name]
         x = part["alpha_norm"]
@@ -490,7 +510,7 @@ def filter_response(sweep: pd.DataFrame, layer: str | None = None, epoch: int | 
     return _finish_panels(fig, axes, "scaled accuracy", f"Filter response of {layer} at epoch {epoch}, {_title(sweep)}")
 
 
-def _finish_panels(fig: plt.Figure, axes, ylabel: str, title: str, handles=None) -> plt.Figure:
+def _finish_panels(fig: Figure, axes, ylabel: str, title: str, handles=None) -> Figure:
     """A row of panels sharing a y axis: label on the first, legend right of the last, title."""
     axes[0][0].set_ylabel(ylabel)
     _legend_right(axes[0][-1], *(handles or (None, None)))
@@ -498,7 +518,7 @@ def _finish_panels(fig: plt.Figure, axes, ylabel: str, title: str, handles=None)
     return fig
 
 
-def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = None) -> plt.Figure:
+def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figure:
     """Selective vs regular retraining, clean and adversarial, mean ± std over seeds (Fig. 12);
     with ``summary`` (:func:`fragility.scoring.stats.retrain_summary`) each panel's title gives the
     pairs, mean ± std of selective − regular and the Wilcoxon p over all checkpoints, and
@@ -510,7 +530,8 @@ def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = Non
     width = 2.3 * len(epochs) + 1.6  # room for each checkpoint's difference text
     stacked = 2 * width > MAX_INCHES - 2.5
     shape, size = ((2, 1), (min(MAX_INCHES, width + 2.5), 7.6)) if stacked else ((1, 2), (max(11.5, 2 * width + 2.5), 4.0))
-    fig, axes = plt.subplots(*shape, figsize=size, squeeze=False, layout="constrained")
+    sns = _seaborn()
+    fig, axes = _subplots(*shape, figsize=size, squeeze=False, layout="constrained")
     for ax, (column, name) in zip(axes.flat, {"acc_clean": "clean", "acc_adv": "adversarial"}.items()):
         sns.barplot(
             long[long["test set"] == column],
@@ -566,7 +587,7 @@ def _difference_text(row, scope: str = "") -> str:
     return f"sel − reg {row['mean_diff']:+.3f}{std} (n {row['n_pairs']}{where}, p {p})"
 
 
-def compression_curve(sweep: pd.DataFrame) -> plt.Figure:
+def compression_curve(sweep: pd.DataFrame) -> Figure:
     """Accuracy against the fraction of weights removed, one panel per filter, global analysis
     (all local sweeps when absent); points sorted by the fraction removed, mean over seeds;
     a colour per checkpoint, clean solid and adversarial dashed."""
@@ -578,7 +599,7 @@ def compression_curve(sweep: pd.DataFrame) -> plt.Figure:
         part, scope = sweep, "all local sweeps"
     part = part.assign(removed=part["n_removed"] / part["n_total"])
     filters = [f for f in ("h1", "h2", "h3") if f in set(part["filter"])]
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         1, len(filters), figsize=(2.0 + 4.6 * len(filters), 4.0), sharey=True, squeeze=False, layout="constrained"
     )
     epochs = sorted(part["epoch"].unique())
@@ -596,7 +617,7 @@ def compression_curve(sweep: pd.DataFrame) -> plt.Figure:
     return _finish_panels(fig, axes, "accuracy", f"Compression ({scope}), {_title(sweep)}", legend)
 
 
-def removable(table: pd.DataFrame) -> plt.Figure:
+def removable(table: pd.DataFrame) -> Figure:
     """Per layer and filter, the largest fraction of weights removable with clean and
     adversarial accuracy within the tolerance (mean over seeds, last checkpoint); a long
     layer list over several panels side by side."""
@@ -607,7 +628,7 @@ def removable(table: pd.DataFrame) -> plt.Figure:
     per_panel = int((MAX_INCHES - 2.0) // ROW)
     panels = max(1, math.ceil(len(grid) / per_panel))
     per_panel = math.ceil(len(grid) / panels)
-    fig, axes = plt.subplots(1, panels, figsize=(1.5 + 4.5 * panels, 1.8 + ROW * per_panel), squeeze=False, layout="constrained")
+    fig, axes = _subplots(1, panels, figsize=(1.5 + 4.5 * panels, 1.8 + ROW * per_panel), squeeze=False, layout="constrained")
     for index, ax in enumerate(axes[0]):
         bar = {"colorbar": {"label": "fraction removable"}} if index == panels - 1 else {}
         _heatmap(ax, grid.iloc[index * per_panel : (index + 1) * per_panel], "Greens", 0, 1, annot=".2f", fontsize=7, **bar)
@@ -620,10 +641,11 @@ def removable(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def compare_global(scores: pd.DataFrame, hue: str) -> plt.Figure:
+def compare_global(scores: pd.DataFrame, hue: str) -> Figure:
     """Global combined scores over epochs with one line per ``hue`` (model or dataset)."""
     table = scores[(scores["layer"] == GLOBAL_LAYER) & (scores["filter"] == "combined")]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharey=True, squeeze=False, layout="constrained")
+    sns = _seaborn()
+    fig, axes = _subplots(1, 3, figsize=(14, 3.8), sharey=True, squeeze=False, layout="constrained")
     for ax, (column, name) in zip(axes[0], SCORES.items()):
         last = ax is axes[0][-1]
         if not table.empty:
@@ -638,7 +660,7 @@ def compare_global(scores: pd.DataFrame, hue: str) -> plt.Figure:
     return fig
 
 
-def kernel_dropout(kernels: pd.DataFrame, targeting: pd.DataFrame) -> plt.Figure:
+def kernel_dropout(kernels: pd.DataFrame, targeting: pd.DataFrame) -> Figure:
     """Accuracy after removing each kernel against the mean over kernels, fragile kernels in
     red, for the first seed at the last checkpoint (the authors' talk, slides 6–9); a layer
     per row of two panels, more layers per row where the rows would not fit."""
@@ -647,7 +669,7 @@ def kernel_dropout(kernels: pd.DataFrame, targeting: pd.DataFrame) -> plt.Figure
     layers = list(dict.fromkeys(part["layer"]))
     rows, per_row = _grid(len(layers), 2.6, fixed=1.2)
     width = min(MAX_INCHES, 12.0 * per_row)
-    fig, axes = plt.subplots(rows, 2 * per_row, figsize=(width, 1.2 + 2.6 * rows), squeeze=False, layout="constrained")
+    fig, axes = _subplots(rows, 2 * per_row, figsize=(width, 1.2 + 2.6 * rows), squeeze=False, layout="constrained")
     panel_width = width / (2 * per_row) - 0.4
     for index, layer in enumerate(layers):
         row = axes[index // per_row][2 * (index % per_row) : 2 * (index % per_row) + 2]
@@ -687,7 +709,7 @@ def kernel_dropout(kernels: pd.DataFrame, targeting: pd.DataFrame) -> plt.Figure
     return fig
 
 
-def kernel_consistency(kernels: pd.DataFrame) -> plt.Figure:
+def kernel_consistency(kernels: pd.DataFrame) -> Figure:
     """Kernel × checkpoint grids of clean fragility per layer and seed; the last row marks
     the kernels fragile at every checkpoint. Panels in more columns where one would not fit."""
     panels = list(kernels.groupby(["layer", "seed"], sort=False))
@@ -695,7 +717,7 @@ def kernel_consistency(kernels: pd.DataFrame) -> plt.Figure:
     panel_height = max(1.6, 0.7 + 0.17 * (epochs + 1))
     rows, columns = _grid(len(panels), panel_height, fixed=0.8)
     missing = False
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         rows, columns, figsize=(min(MAX_INCHES, 12.0 * columns), 0.8 + panel_height * rows), squeeze=False, layout="constrained"
     )
     for ax, ((layer, seed), part) in zip(axes.flat, panels):
@@ -720,7 +742,7 @@ def kernel_consistency(kernels: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def rank_agreement(agreement: pd.DataFrame) -> plt.Figure:
+def rank_agreement(agreement: pd.DataFrame) -> Figure:
     """Kendall's τ_b between the unit rankings of every pair of measures, one heatmap per
     checkpoint (mean over seeds): layers first, blocks (where swept) after them — blocks are
     not layers —, the checkpoints in rows of panels. A pair without τ (a measure that does
@@ -736,9 +758,7 @@ def rank_agreement(agreement: pd.DataFrame) -> plt.Figure:
     rows = len(kinds) * rows_per_kind
     if 0.9 + side * rows > MAX_INCHES:  # too many checkpoints: smaller panels
         side = (MAX_INCHES - 0.9) / rows
-    fig, axes = plt.subplots(
-        rows, per_row, figsize=(1.2 + side * per_row, 0.9 + side * rows), squeeze=False, layout="constrained"
-    )
+    fig, axes = _subplots(rows, per_row, figsize=(1.2 + side * per_row, 0.9 + side * rows), squeeze=False, layout="constrained")
     missing = False
     for k, kind in enumerate(kinds):
         of_kind = agreement[agreement["unit_kind"] == kind] if "unit_kind" in agreement else agreement
@@ -779,7 +799,7 @@ def _triage_inits(table: pd.DataFrame) -> pd.DataFrame:
     return table if "init" in table else table.assign(init="random")
 
 
-def triage_convergence(triage: pd.DataFrame) -> plt.Figure:
+def triage_convergence(triage: pd.DataFrame) -> Figure:
     """Each compressed network against the triage epoch, one column per block: clean and
     adversarial accuracy and the linear CKA of the new layer's output with the block's
     (rows), a colour per scheme and a line style per initialisation (mean ± std over seeds
@@ -793,7 +813,8 @@ def triage_convergence(triage: pd.DataFrame) -> plt.Figure:
     dashes = {init: TRIAGE_INITS[init] for init in TRIAGE_INITS if init in set(triage["init"])}
     per_row = min(len(blocks), int((MAX_INCHES - 3.0) // 2.6))
     groups = math.ceil(len(blocks) / per_row)
-    fig, axes = plt.subplots(
+    sns = _seaborn()
+    fig, axes = _subplots(
         len(measures) * groups,
         per_row,
         figsize=(max(6.0, 2.6 * per_row + 3.0), min(MAX_INCHES, 1.0 + 2.7 * len(measures) * groups)),
@@ -839,7 +860,7 @@ def triage_convergence(triage: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def triage_criticality(drops: pd.DataFrame) -> plt.Figure:
+def triage_criticality(drops: pd.DataFrame) -> Figure:
     """Per block, the clean and adversarial accuracy lost after the last ``local`` triage
     epoch (criticality, METHOD §13), one panel per initialisation (fit first; one above the
     other when side by side would be too wide), mean ± std over seeds and checkpoints."""
@@ -855,7 +876,8 @@ def triage_criticality(drops: pd.DataFrame) -> plt.Figure:
     stacked = width * len(inits) + 1.5 > MAX_INCHES
     shape = (len(inits), 1) if stacked else (1, len(inits))
     size = (min(MAX_INCHES, width + 1.5), 4.2 * len(inits)) if stacked else (width * len(inits) + 1.5, 4.2)
-    fig, axes = plt.subplots(*shape, figsize=size, squeeze=False, sharey=True, layout="constrained")
+    sns = _seaborn()
+    fig, axes = _subplots(*shape, figsize=size, squeeze=False, sharey=True, layout="constrained")
     for ax, init in zip(axes.flat, inits):
         first = ax is axes.flat[0]
         sns.barplot(long[long["init"] == init], x="layer", y="drop", hue="test set", errorbar="sd", ax=ax, legend=first)
@@ -896,7 +918,7 @@ def _semirobust_title(table: pd.DataFrame, what: str) -> str:
     return "\n".join(lines)
 
 
-def semirobust_accuracy(semirobust: pd.DataFrame) -> plt.Figure:
+def semirobust_accuracy(semirobust: pd.DataFrame) -> Figure:
     """Per split (METHOD §14): the adversarial accuracy of the normal network (Acc), F* (Acc*),
     F_sr (Acc_sr) and the best fine-tuned one of each trial, mean ± std over seeds,
     checkpoints and trials (Acc, Acc*, Acc_sr once per checkpoint), with how many trials
@@ -906,7 +928,8 @@ def semirobust_accuracy(semirobust: pd.DataFrame) -> plt.Figure:
     if not splits:
         return _empty_figure("No semirobust split was run (semirobust.splits)")
     table = semirobust if "trial" in semirobust else semirobust.assign(trial=0)
-    fig, axes = plt.subplots(
+    sns = _seaborn()
+    fig, axes = _subplots(
         2, len(splits), figsize=(min(MAX_INCHES, max(7.5, 3.8 * len(splits) + 1.8)), 7.4), squeeze=False, layout="constrained"
     )
     for column, k in enumerate(splits):
@@ -941,7 +964,7 @@ def semirobust_accuracy(semirobust: pd.DataFrame) -> plt.Figure:
 DEPENDENCY_MEASURES = {"mi": "ρ: mutual information, bits (EDGE)", "cka": "linear CKA"}
 
 
-def layer_dependency(dependency: pd.DataFrame) -> plt.Figure:
+def layer_dependency(dependency: pd.DataFrame) -> Figure:
     """Per split, the dependency of consecutive layer pairs along the network (position 0: the
     pair at the cut) for F*, F_sr and the fine-tuned network, mean ± std over seeds and
     checkpoints: ρ, the mutual information by EDGE (top; class-weighted; grey dashes: the same
@@ -951,7 +974,8 @@ def layer_dependency(dependency: pd.DataFrame) -> plt.Figure:
     if not splits:
         return _empty_figure("No semirobust split was run (semirobust.splits)")
     measures = [measure for measure in DEPENDENCY_MEASURES if measure in dependency]
-    fig, axes = plt.subplots(
+    sns = _seaborn()
+    fig, axes = _subplots(
         len(measures),
         len(splits),
         figsize=(min(MAX_INCHES, max(6.5, 4.4 * len(splits) + 2.0)), 3.4 * len(measures) + 0.8),
@@ -1004,7 +1028,7 @@ def _verdict_column(measure: str) -> str:
     return measure.split(" (")[0] if measure.startswith("semirobust") else measure
 
 
-def verdict_page(verdict: pd.DataFrame) -> plt.Figure:
+def verdict_page(verdict: pd.DataFrame) -> Figure:
     """Which units are fragile: every swept layer and block (rows, network order) against every
     stress test's verdict on it (columns; verdict.parquet), each cell coloured by its verdict
     with its bootstrap confidence or the seeds that agree, undetermined cells hatched; the last
@@ -1018,7 +1042,7 @@ def verdict_page(verdict: pd.DataFrame) -> plt.Figure:
     panels = [units[i : i + per_panel] for i in range(0, len(units), per_panel)]
     panel_width = 1.8 + CELL * 1.25 * (len(columns) + 1)
     height = min(MAX_INCHES, 3.2 + ROW * max(len(panel) for panel in panels))
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         1, len(panels), figsize=(min(MAX_INCHES, panel_width * len(panels)), height), squeeze=False, layout="constrained"
     )
     for ax, panel in zip(axes[0], panels):
@@ -1027,7 +1051,7 @@ def verdict_page(verdict: pd.DataFrame) -> plt.Figure:
                 row = cells.get((unit["unit"], column))
                 word = row["verdict"] if row is not None else "n/a"
                 ax.add_patch(
-                    plt.Rectangle(
+                    Rectangle(
                         (x, y), 1, 1, facecolor=VERDICT_COLOURS[word], hatch=VERDICT_HATCHES.get(word),
                         edgecolor="0.75" if word in VERDICT_HATCHES else "white", linewidth=0.5,
                     )
@@ -1036,8 +1060,8 @@ def verdict_page(verdict: pd.DataFrame) -> plt.Figure:
                 colour = "white" if word in ("fragile", "antifragile") else "black"
                 ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize=6.5, color=colour)
             share = unit["fragile_by"] / unit["measured_by"] if unit["measured_by"] else np.nan
-            shade = plt.cm.Reds(0.1 + 0.75 * share) if np.isfinite(share) else "white"
-            ax.add_patch(plt.Rectangle((len(columns) + 0.2, y), 0.8, 1, facecolor=shade, edgecolor="white", linewidth=0.5))
+            shade = matplotlib.colormaps["Reds"](0.1 + 0.75 * share) if np.isfinite(share) else "white"
+            ax.add_patch(Rectangle((len(columns) + 0.2, y), 0.8, 1, facecolor=shade, edgecolor="white", linewidth=0.5))
             colour = "white" if np.isfinite(share) and share > 0.6 else "black"
             ax.text(len(columns) + 0.6, y + 0.5, f"{unit['fragile_by']}/{unit['measured_by']}", ha="center", va="center",
                     fontsize=6.5, color=colour)  # fmt: skip

@@ -4,6 +4,8 @@ and every registered figure read as a person reads it (tests/readability.py), on
 run's tables with two checkpoints, with one, and grown to a ResNet-18's units."""
 
 import functools
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -1328,3 +1330,21 @@ def test_a_missing_local_score_is_hatched_and_called_n_a():
     assert (1, 1) not in cell_texts(clean) and clean.patch.get_hatch() == plots.MISSING_HATCH
     assert texts(fig.legends[0].get_texts()) == ["n/a: no score for this layer and checkpoint"]
     readability.assert_readable(fig, OPTIONS["dpi"])
+
+
+def test_a_figure_job_imports_neither_torch_nor_the_stress_tests(tmp_path):
+    """A figure job (workflow/scripts/figure.py) costs what drawing costs: its imports and a
+    drawing without seaborn leave torch, the stress tests, scipy, seaborn and pyplot unloaded."""
+    script = f"""
+import sys
+import pandas as pd
+from fragility.figures import draw_figure
+from fragility.io import save_figure
+tables = {{"verdict": pd.read_parquet({str(REFERENCE / "verdict.parquet")!r})}}
+save_figure(draw_figure("verdict", tables, {OPTIONS!r}), {str(tmp_path / "verdict.png")!r}, dpi=120)
+heavy = ("torch", "fragility.stress", "fragility.engine", "scipy", "seaborn", "matplotlib.pyplot")
+print(sorted(name for name in sys.modules if name.split(".")[0] in heavy or name.startswith(heavy)))
+"""
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+    assert (tmp_path / "verdict.png").stat().st_size > 10_000

@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.integrate import simpson
 
 INTEGRATIONS = ("rectangle", "trapezoid", "simpson")
 RUN_KEYS = ("dataset", "model", "seed", "epoch", "attack")  # attack: which attack made the adversarial set
@@ -76,6 +75,8 @@ def area(values, integration: str = "rectangle", axis: int | None = None):
     elif integration == "trapezoid":
         result = np.trapezoid(values, dx=dx, axis=along)
     elif integration == "simpson":
+        from scipy.integrate import simpson  # here: the figures read responses without paying scipy's import
+
         result = simpson(values, dx=dx, axis=along)
     else:
         raise ValueError(f"unknown integration {integration!r}; choose from {INTEGRATIONS}")
