@@ -7,6 +7,7 @@ in one run.
     python -m fragility.bench whitebox --model resnet18 --input 1x8x8 --test-size 360 --layers conv1,fc
     python -m fragility.bench engine
     python -m fragility.bench run --cores 2
+    python -m fragility.bench gpu
 
 Both paths sweep the same model and data; the tables must be identical. Per layer it prints
 seconds of each path, their ratio and the fraction of the ideal: the FLOPs the fast path
@@ -24,12 +25,18 @@ reports what the jobs spend outside the sweep (start-up, imports, loading). ``en
 times naive, exact and fast at the two sizes the engine is held to (ResNet-18, 3×32×32,
 every third layer plus the last: N = 128 images at A = 4 and N = 256 at A = 10), then the
 default run; ``run`` alone runs the workflow's default config in a fresh folder and prints
-its wall time and the job seconds of each rule.
+its wall time and the job seconds of each rule. ``gpu`` is the check to run on a GPU
+machine (``--device cpu`` runs it on the CPU): the sweep on the device — exact, fast, and
+fast with variants mapped 16 per call — against the CPU's exact tables on three layers of
+ResNet-18 (TF32 off: the device must give the same tables, not close ones), the white-box
+reading and one epoch of the paper's adversarial training on the device, with images/s of
+each path and the fast path's fraction of its FLOP ideal there.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import resource
 import subprocess
 import sys
@@ -44,13 +51,15 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import GLOBAL_LAYER
 from .artifacts import AdversarialSet, Checkpoint, ModelSpec, TestSet, TrainConfig
 from .attack import Attack
-from .engine.sweep import UNFILTERED, MaskedLayer, SweepOptions
+from .data import Dataset
+from .engine.sweep import GPU_VARIANT_BATCH, UNFILTERED, MaskedLayer, SweepOptions
 from .engine.upstream import split_at
 from .engine.whitebox import attack_removals
 from .evaluation import predict
 from .models import build_model, filtered_layers, layer_names, resolve_device
-from .stress import STRESS_TESTS, Context
+from .stress import STRESS_TESTS, Context, validate
 from .stress.job import run_stress_job
+from .stress.semirobust import SemirobustSettings, robust_network
 from .stress.synaptic import SweepSettings, plan_variants, sweep
 
 
@@ -388,6 +397,87 @@ def _peak_rss_mb(argv: list[str]) -> float:
     return float(done.stdout.split()[-1])
 
 
+GPU_LAYERS = ("conv1", "layer3.0.conv2", "fc")  # ResNet-18: the whole network downstream, half of it, the classifier
+GPU_PATHS = {  # path -> (sweep method, variants per call)
+    "naive": ("naive", 1),
+    "exact": ("exact", 1),
+    "fast": ("fast", 1),
+    "mapped": ("fast", GPU_VARIANT_BATCH),
+}
+
+
+def bench_gpu(args) -> pd.DataFrame:
+    """The sweep on ``--device`` on every path of :data:`GPU_PATHS` against the CPU's exact
+    tables (identical, or an AssertionError naming the layer and path), the white-box reading
+    of the last layer and one adversarial-training epoch (the paper protocol's PGD-10,
+    SGD) on the device; images/s of each, and fast/ideal on the device."""
+    device = resolve_device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would give close tables, not the same ones
+    torch.backends.cudnn.allow_tf32 = False
+    args.device = "cpu"
+    cpu_model, x, y, x_adv = bench_inputs(args)
+    model = copy.deepcopy(cpu_model).to(device)
+    layers = GPU_LAYERS if args.layers == "all" else tuple(args.layers.split(","))
+    print(f"{args.model} {args.input} test={args.test_size} A={args.steps} on {_device_name(device)}", flush=True)
+    rows = []
+    for layer in layers:
+        settings = {"steps": args.steps, "batch_size": args.batch_size}
+        reference = sweep(cpu_model, layer, x, y, x_adv, method="exact", **settings)
+        row = {"layer": layer}
+        for path, (method, variant_batch) in GPU_PATHS.items():
+            stats = {}
+            started = time.perf_counter()
+            table = sweep(model, layer, x, y, x_adv, method=method, variant_batch=variant_batch, stats=stats, **settings)
+            seconds = time.perf_counter() - started
+            try:
+                pd.testing.assert_frame_equal(reference, table, check_exact=True)
+            except AssertionError as error:
+                raise AssertionError(
+                    f"layer {layer}: the {path} path on {device} differs from the CPU's exact tables: {error}"
+                ) from None
+            evaluated = 2 * len(x) * (table["step"].nunique() * table["filter"].nunique())
+            row[f"{path}_images_per_s"] = evaluated / seconds
+            row[f"{path}_s"] = seconds
+        naive_flops, ideal_flops = sweep_flops(cpu_model, layer, x, args.steps)
+        row["fast_vs_ideal"] = row["fast_s"] / (ideal_flops / (naive_flops / row["naive_s"]))
+        rows.append(row)
+        _print_row(row)
+    rows.append(_whitebox_on(model, layers[-1], x, y, args))
+    _print_row(rows[-1])
+    rows.append(_adversarial_epoch_on(model, x, y, args))
+    _print_row(rows[-1])
+    print(f"TOTAL the device's sweep tables equal the CPU's exact tables on {len(layers)} layers, every path", flush=True)
+    return pd.DataFrame(rows)
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+
+
+def _whitebox_on(model, layer: str, x, y, args) -> dict:
+    """The white-box reading of ``layer`` on the model's device: images attacked and classified per second."""
+    masked = MaskedLayer(model, layer, args.steps)
+    _, removals = plan_variants(masked.values, args.steps)
+    options = SweepOptions(steps=args.steps, batch_size=args.batch_size, variant_batch=GPU_VARIANT_BATCH)
+    stats, started = {}, time.perf_counter()
+    correct = attack_removals(model, layer, x, y, removals, args.epsilon, Attack("fgsm"), options, masked, stats)
+    seconds = time.perf_counter() - started
+    return {"layer": layer, "whitebox_images_per_s": len(correct) * len(x) / seconds, "whitebox_s": seconds}
+
+
+def _adversarial_epoch_on(model, x, y, args) -> dict:
+    """One epoch of F*'s adversarial training (the paper protocol: PGD-10 at 8/255, SGD) on
+    the model's device: training images per second."""
+    settings = SemirobustSettings.from_config(validate({"semirobust": {"protocol": "paper"}}), args.model)
+    data = Dataset("bench", x, y, x[:1], y[:1], 10)
+    started = time.perf_counter()
+    robust = robust_network(model, data, settings.optimizer_for(None), settings.training_examples(8 / 255), 1, 128, 0)
+    seconds = time.perf_counter() - started
+    if not all(torch.isfinite(p).all() for p in robust.parameters()):
+        raise AssertionError("adversarial training on the device left non-finite weights")
+    return {"layer": "(adversarial training)", "train_images_per_s": len(x) / seconds, "train_s": seconds}
+
+
 def _print_row(row: dict) -> None:
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
 
@@ -402,6 +492,7 @@ def main(argv=None) -> None:
         ("whitebox", "naive vs cached white-box reading (every variant attacked) per layer"),
         ("engine", "naive / exact / fast at N = 128, A = 4 and N = 256, A = 10, then the default run"),
         ("run", "the default run in a fresh folder: wall time and job seconds per rule"),
+        ("gpu", "the device's sweep (every path) against the CPU's exact tables, white-box and adversarial training there"),
         ("peak", "(internal) one run whose peak memory `memory` reads"),
         ("job", "(internal) one sweep job of `pipeline`"),
     ):
@@ -425,6 +516,8 @@ def main(argv=None) -> None:
         command.add_argument(
             "--variant-batch", type=int, default=1, help="sweep: variants per mapped call; whitebox: also time them batched"
         )
+        if name == "gpu":
+            command.set_defaults(test_size=1000)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -438,6 +531,7 @@ def main(argv=None) -> None:
         "whitebox": bench_whitebox,
         "engine": bench_engine,
         "run": bench_run,
+        "gpu": bench_gpu,
     }
     table = commands[args.command](args)
     if args.csv:
