@@ -41,7 +41,7 @@ test: lint
 		echo "error: the local SLURM did not start (tests/cluster/start-slurm.sh start): the cluster tests cannot run in CI" >&2; \
 		tests/cluster/start-slurm.sh stop || true; exit 1; }; \
 	elif ! sinfo -h >/dev/null 2>&1; then echo "warning: no local SLURM is up; the cluster tests will be skipped"; fi
-	$(BIN)/python -m pytest -m "not slow" -ra --durations=10; status=$$?; \
+	$(BIN)/python -m pytest -m "not slow" -ra --durations=15; status=$$?; \
 	if [ -n "$$CI" ] && [ "$$(id -u)" = 0 ]; then tests/cluster/start-slurm.sh stop; fi; exit $$status
 
 test-all: venv

@@ -24,6 +24,8 @@ CI_OVERRIDES = [
     "5",
     "--latency-wait",
     "5",
+    "--seconds-between-status-checks",  # a test's jobs take seconds: poll often (a site's 10 s would double the run)
+    "2",
     "--jobs",
     "4",
     "--cores",

@@ -317,12 +317,16 @@ class GraphChoice:
     """Which downstream graph evaluates a layer's variants, decided on the variants
     themselves: the first ones alternate between the fused and the exact graph, each call
     timed and its predictions kept, and once each graph has ``TRIALS`` timings (both were
-    warmed up by :func:`checked_fused`'s comparison on the first batch) the faster graph runs
-    the rest. No pass runs only to be timed, so on layers where folding and channels_last do
-    not pay (``fc``, small maps) ``fast`` costs at most two variants on the slower graph.
+    warmed up by :func:`checked_fused`'s comparison on the first batch) the fused graph runs
+    the rest only where its fastest call beats the exact graph's by more than the timings'
+    own noise (:meth:`noise`, at least ``MIN_GAIN``); within noise the exact graph runs them,
+    so that other work on the machine cannot make ``fast`` slower than ``exact``. No pass
+    runs only to be timed, so on layers where folding and channels_last do not pay (``fc``,
+    small maps) ``fast`` costs at most ``TRIALS`` variants on the slower graph.
     ``trial=False`` runs the fused graph on every variant."""
 
-    TRIALS = 2
+    TRIALS = 3
+    MIN_GAIN = 0.05  # the fused graph must be at least this much faster: a quiet machine's timing noise
 
     def __init__(self, fused: FusedSuffix | None, trial: bool, stats: dict):
         self.fused, self.stats, self.calls = fused, stats, 0
@@ -348,19 +352,27 @@ class GraphChoice:
             self.finish()
         return result
 
+    def noise(self) -> float:
+        """The timings' relative spread: per graph, how far its second-fastest call lies
+        above its fastest (a first call's warm-up is the slowest and left out), the larger."""
+        spreads = [(sorted(t)[1] - min(t)) / min(t) for t in self.timings.values() if len(t) >= 2 and min(t) > 0]
+        return max(spreads, default=0.0)
+
     def finish(self) -> None:
         """Decide on the timings so far (a layer with fewer variants than the trial needs)."""
         if self.choice is not None:
             return
         best = {graph: min(seconds, default=float("inf")) for graph, seconds in self.timings.items()}
-        self._choose("fused" if best["fused"] < best["exact"] else "exact")
+        needed = max(self.MIN_GAIN, self.noise())
+        self._choose("fused" if best["fused"] < (1 - needed) * best["exact"] else "exact")
         log.info(
-            "graph chosen on the first variants: fused %.2f ms, exact %.2f ms per call: using the %s graph",
+            "graph chosen on the first variants: fused %.2f ms, exact %.2f ms per call (noise %.0f %%): using the %s graph",
             1e3 * best["fused"],
             1e3 * best["exact"],
+            100 * self.noise(),
             self.choice,
         )
-        self.stats.update(trial_fused_ms=1e3 * best["fused"], trial_exact_ms=1e3 * best["exact"])
+        self.stats.update(trial_fused_ms=1e3 * best["fused"], trial_exact_ms=1e3 * best["exact"], trial_noise=self.noise())
 
     def _choose(self, graph: str) -> None:
         self.choice = graph
