@@ -54,6 +54,23 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
         df.to_parquet(tmp, index=False)
 
 
+PARQUET_MAGIC = b"PAR1"
+
+
+def parquet_intact(path: str | Path) -> bool:
+    """Whether the Parquet file at ``path`` is whole: it begins and ends with the format's magic
+    bytes (a truncated or overwritten file does not). Reads 8 bytes, so a workflow can check
+    every table it is about to read before planning."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size < 2 * len(PARQUET_MAGIC) + 4:  # the magic twice and the footer length
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(len(PARQUET_MAGIC))
+        fh.seek(-len(PARQUET_MAGIC), os.SEEK_END)
+        return head == PARQUET_MAGIC and fh.read() == PARQUET_MAGIC
+
+
 def save_torch(obj, path: str | Path) -> None:
     import torch  # lazily: the plotting and table stages never need torch
 

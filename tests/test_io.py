@@ -6,7 +6,7 @@ import stat
 import pandas as pd
 import pytest
 
-from fragility.io import atomic_path, write_parquet
+from fragility.io import atomic_path, parquet_intact, write_parquet
 
 
 @pytest.fixture
@@ -33,3 +33,13 @@ def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_whole_parquet_file_is_intact_and_a_truncated_or_foreign_one_is_not(tmp_path):
+    path = tmp_path / "t.parquet"
+    write_parquet(pd.DataFrame({"a": [1, 2, 3]}), path)
+    assert parquet_intact(path)
+    data = path.read_bytes()
+    for damaged in (data[:100], data[:-1], b"", b"PAR1PAR1", b"not parquet at all, but long enough"):
+        path.write_bytes(damaged)
+        assert not parquet_intact(path), damaged[:12]

@@ -17,6 +17,7 @@ from workflow_helpers import ROOT, TINY_SCORES, planned_jobs, scratch_workdir, s
 from fragility.artifacts import AdversarialSet, Checkpoint, TestSet
 from fragility.figures import FIGURES as REGISTERED_FIGURES
 from fragility.figures import figure_names
+from fragility.io import parquet_intact
 from fragility.retrain import RETRAIN_COLUMNS
 from fragility.scoring.agreement import AGREEMENT_COLUMNS
 from fragility.scoring.bootstrap import INTERVAL_COLUMNS
@@ -444,6 +445,30 @@ def test_adding_a_layer_plans_its_sweeps_and_what_reads_them(tiny_run, tmp_path)
         pd.testing.assert_frame_equal(after[name], table, check_exact=True)
     log = (workdir / "results" / "logs" / "sweep" / "digits" / "resnet18" / "seed0" / "epoch002" / "part0.log").read_text()
     assert log.count("reused the tables of an earlier run") == 5 and log.count("layer layer1.0.conv1: ") >= 1
+
+
+def test_a_damaged_table_is_remade_and_nothing_valid_is_lost(tiny_run, tmp_path):
+    """A per-unit table truncated after the run: a dry run names it, a run removes and remakes
+    it (bit for bit) and reruns what reads it; the retraining table and the collected sweep
+    come out as before, every table whole."""
+    workdir = _copy_of(tiny_run, tmp_path)
+    results = workdir / "results" / "digits" / "resnet18"
+    damaged = results / "seed0" / "sweep" / "epoch002" / "conv1.parquet"
+    intact, collected, retrained = (pd.read_parquet(p) for p in (damaged, results / "sweep.parquet", results / "retrain.parquet"))
+    with open(damaged, "r+b") as fh:
+        fh.truncate(100)
+    line = "results/digits/resnet18/seed0/sweep/epoch002/conv1.parquet: damaged (not a whole Parquet file)"
+    planned = snakemake(workdir, "-n")
+    assert line + "; a run removes and remakes it" in planned.stdout + planned.stderr and damaged.stat().st_size == 100
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert line + ": removed, to be remade" in result.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(damaged), intact, check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(results / "sweep.parquet"), collected, check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(results / "retrain.parquet"), retrained, check_exact=True)
+    assert all(parquet_intact(path) for path in (workdir / "results").rglob("*.parquet"))
+    again = snakemake(workdir, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_single_layer_jobs_write_the_tables_of_grouped_jobs_for_one_checkpoint(tiny_run, tmp_path):

@@ -1,14 +1,18 @@
 # Config validation and the helpers that turn the config into target lists.
+import os
 import re
 import sys
 import warnings
 from pathlib import Path
+
+from snakemake.logging import logger
 
 # the fragility package beside workflow/, whichever Snakefile (top-level or workflow/) runs
 sys.path.insert(0, str(Path(workflow.current_basedir).parents[1]))
 
 from fragility.artifacts import epsilon_search_epochs
 from fragility.figures import FIGURES, figure_names, report_category
+from fragility.io import parquet_intact
 from fragility.scoring.claims import claim_tables
 from fragility.stress import STRESS_TESTS, claim_options, rank_families, validate
 from fragility.config import (
@@ -150,6 +154,21 @@ def test_data(test):
     return data_params("train") if STRESS_TESTS[test].trains else lambda wildcards: None
 
 
+def remade_if_damaged(paths):
+    """``paths``, each existing one checked to be a whole Parquet file: a damaged one (truncated,
+    overwritten) is removed with one line saying so, so that Snakemake remakes it like a missing
+    one and reruns what reads it — never a reading job failing on it and taking its valid output
+    with it. A dry run only says what a run would remove."""
+    for path in paths:
+        if os.path.exists(path) and not parquet_intact(path):
+            if workflow.dryrun:
+                logger.warning(f"{path}: damaged (not a whole Parquet file); a run removes and remakes it")
+            else:
+                os.remove(path)
+                logger.warning(f"{path}: damaged (not a whole Parquet file): removed, to be remade")
+    return paths
+
+
 def unit_paths(test, table, dataset, model, seed, epoch):
     """Every unit's ``table`` of one checkpoint."""
     return expand(unit_table(table), dataset=dataset, model=model, seed=seed, epoch=epoch, layer=units_of(test, model))
@@ -160,19 +179,20 @@ def table_owner(table):
     return next(test for test in STRESS_TESTS.values() if table in test.tables)
 
 
-def collected_units(table):
-    """Input function: every unit's ``table`` of one (dataset, model), all seeds and checkpoints."""
+def model_unit_paths(table, dataset, model):
+    """Every unit's ``table`` of one (dataset, model), all seeds and checkpoints."""
     test = table_owner(table).name
+    return [
+        path
+        for seed in model_seeds(config, model)
+        for epoch in test_epochs(test, model)
+        for path in unit_paths(test, table, dataset, model, seed, epoch)
+    ]
 
-    def paths(wildcards):
-        return [
-            path
-            for seed in model_seeds(config, wildcards.model)
-            for epoch in test_epochs(test, wildcards.model)
-            for path in unit_paths(test, table, wildcards.dataset, wildcards.model, seed, epoch)
-        ]
 
-    return paths
+def collected_units(table):
+    """Input function: :func:`model_unit_paths`, damaged ones removed (:func:`remade_if_damaged`)."""
+    return lambda wildcards: remade_if_damaged(model_unit_paths(table, wildcards.dataset, wildcards.model))
 
 
 def ranked_tables(wildcards):
@@ -195,8 +215,9 @@ def epsilon_checkpoints(wildcards):
 
 
 def checkpoint_sweeps(wildcards):
-    """Every unit's sweep table of one checkpoint (what retraining labels layers from)."""
-    return unit_paths("sweep", "sweep", wildcards.dataset, wildcards.model, wildcards.seed, wildcards.epoch)
+    """Every unit's sweep table of one checkpoint (what retraining labels layers from), damaged
+    ones removed (:func:`remade_if_damaged`)."""
+    return remade_if_damaged(unit_paths("sweep", "sweep", wildcards.dataset, wildcards.model, wildcards.seed, wildcards.epoch))
 
 
 def model_runs(pattern):
@@ -258,10 +279,25 @@ def model_figures(dataset, model):
     return expand(f"{FIGURE_DIR}/{{figure}}.png", dataset=dataset, model=model, figure=figures)
 
 
+def unit_tables(dataset, model):
+    """Every per-unit table of one (dataset, model): every stress test's tables, all seeds and
+    checkpoints. Targets of the default run, so that a damaged one removed while planning
+    (:func:`remade_if_damaged`) is remade like any missing result, not left missing because
+    what reads it looks up to date."""
+    return [
+        path
+        for test in STRESS_TESTS.values()
+        if units_of(test.name, model)
+        for table in test.tables
+        for path in model_unit_paths(table, dataset, model)
+    ]
+
+
 def all_targets():
     targets = []
     for dataset, model in pairs():
         targets += [f"{RESULTS}/{dataset}/{model}/{table}.parquet" for table in planned_tables(dataset, model)]
+        targets += unit_tables(dataset, model)
         targets += model_figures(dataset, model)
     targets += expand(f"{RESULTS}/figures/{{dataset}}/compare_models.png", dataset=DATASETS)
     targets += expand(f"{RESULTS}/figures/compare_datasets/{{model}}.png", model=MODELS)
