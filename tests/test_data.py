@@ -48,6 +48,43 @@ def test_fashion_mnist_from_debian_package():
     assert data.x_train.shape == (60000, 1, 28, 28) and len(data.y_test) == 100
 
 
+def test_fashion_mnist_pixels_and_labels_as_written(tmp_path):
+    """Each image's pixels in row-major order (a transposed or flipped read changes them) and
+    each label, as the IDX files hold them, scaled to [0, 1]."""
+    raw = tmp_path / "FashionMNIST" / "raw"
+    written = {}
+    for split, n in (("train", 12), ("t10k", 5)):
+        index, row, column = np.ogrid[:n, :28, :28]
+        images = (31 * index + 7 * row + 3 * column) % 256  # no symmetry between rows and columns
+        labels = (3 * np.arange(n) + 1) % 10
+        write_idx(raw / f"{split}-images-idx3-ubyte", images, gz=True)
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels, gz=True)
+        written[split] = images, labels
+    data = load_dataset("fashion_mnist", tmp_path)
+    for (x, y), split in ((data.x_train, data.y_train), "train"), ((data.x_test, data.y_test), "t10k"):
+        images, labels = written[split]
+        np.testing.assert_array_equal(x.numpy()[:, 0], images.astype(np.float32) / 255)
+        assert y.tolist() == labels.tolist()
+
+
+def test_cifar10_pixels_and_labels_as_written(tmp_path):
+    """Each row of a batch is 1,024 red, 1,024 green, then 1,024 blue values, each plane row by
+    row: read back per image as (3, 32, 32); the five training batches in order, then the labels."""
+    folder = write_cifar10(tmp_path, per_batch=4)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "rb") as fh:
+            batch = pickle.load(fh, encoding="bytes")
+        batches[name] = batch[b"data"], batch[b"labels"]
+    data = load_dataset("cifar10", tmp_path)
+    train = np.concatenate([batches[f"data_batch_{i}"][0] for i in range(1, 6)])
+    np.testing.assert_array_equal(data.x_train.numpy(), train.reshape(-1, 3, 32, 32).astype(np.float32) / 255)
+    assert data.x_train[0, 1, 0, 1] == train[0, 1024 + 1] / np.float32(255)  # green, row 0, column 1
+    np.testing.assert_array_equal(data.x_test.numpy(), batches["test_batch"][0].reshape(-1, 3, 32, 32).astype(np.float32) / 255)
+    assert data.y_train.tolist() == [label for i in range(1, 6) for label in batches[f"data_batch_{i}"][1]]
+    assert data.y_test.tolist() == batches["test_batch"][1]
+
+
 def test_cifar10_pickles(tmp_path):
     write_cifar10(tmp_path)
     data = load_dataset("cifar10", tmp_path)
