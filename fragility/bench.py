@@ -10,11 +10,12 @@ in one run.
     python -m fragility.bench gpu
 
 Both paths sweep the same model and data; the tables must be identical. Per layer it prints
-seconds of each path, their ratio and the fraction of the ideal: the FLOPs the fast path
-must do at least (the prefix once, the downstream graph once per distinct variant,
-counted with torch.utils.flop_counter) divided by the machine's forward FLOP/s, measured
-on the naive path of the same layer (nothing but forward passes, so contention from
-other work on the machine affects both alike); ``--methods exact,fast`` compares those two
+seconds of each path, their ratio and ``ideal_fraction``, the share of its FLOP ideal the fast
+path reaches: the ideal is the FLOPs the fast path must do at least (the prefix once, the
+downstream graph once per distinct variant, counted with torch.utils.flop_counter) at the
+machine's forward FLOP/s, measured on the naive path of the same layer (nothing but forward
+passes, so contention from other work on the machine affects both alike); 1 is the ideal,
+above 1 the fused graph runs faster per FLOP than the plain forward pass; ``--methods exact,fast`` compares those two
 instead, with the engine the fast path chose per layer and its margin-guard re-runs.
 ``memory`` runs one fast sweep per layer and one naive evaluation, each in a fresh
 interpreter, and compares their peak resident memory. ``pipeline`` writes a checkpoint, test
@@ -142,7 +143,7 @@ def bench_sweep(args) -> pd.DataFrame:
             ideal = ideal_flops / forward_flops_per_second
             row |= {
                 "ideal_s": ideal,
-                f"{quick}_vs_ideal": timings[quick] / ideal,
+                "ideal_fraction": ideal / timings[quick],
                 "forward_gflops": forward_flops_per_second / 1e9,
             }
         rows.append(row)
@@ -152,7 +153,9 @@ def bench_sweep(args) -> pd.DataFrame:
     for name, part in (("all local layers", local), ("with __global__", table)):
         a, b = part[f"{slow}_s"].sum(), part[f"{quick}_s"].sum()
         ideal = (
-            f", ideal {part['ideal_s'].sum():.1f} s, {quick}/ideal {b / part['ideal_s'].sum():.2f}" if "ideal_s" in part else ""
+            f", ideal {part['ideal_s'].sum():.1f} s, {quick} at {part['ideal_s'].sum() / b:.2f} of its FLOP ideal"
+            if "ideal_s" in part
+            else ""
         )
         print(
             f"TOTAL {name}: {slow} {a:.1f} s, {quick} {b:.1f} s, speedup {a / b:.2f}x{ideal}; "
@@ -410,7 +413,7 @@ def bench_gpu(args) -> pd.DataFrame:
     """The sweep on ``--device`` on every path of :data:`GPU_PATHS` against the CPU's exact
     tables (identical, or an AssertionError naming the layer and path), the white-box reading
     of the last layer and one adversarial-training epoch (the paper protocol's PGD-10,
-    SGD) on the device; images/s of each, and fast/ideal on the device."""
+    SGD) on the device; images/s of each, and the fast path's ideal_fraction on the device."""
     device = resolve_device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would give close tables, not the same ones
     torch.backends.cudnn.allow_tf32 = False
@@ -439,7 +442,7 @@ def bench_gpu(args) -> pd.DataFrame:
             row[f"{path}_images_per_s"] = evaluated / seconds
             row[f"{path}_s"] = seconds
         naive_flops, ideal_flops = sweep_flops(cpu_model, layer, x, args.steps)
-        row["fast_vs_ideal"] = row["fast_s"] / (ideal_flops / (naive_flops / row["naive_s"]))
+        row["ideal_fraction"] = ideal_flops / (naive_flops / row["naive_s"]) / row["fast_s"]
         rows.append(row)
         _print_row(row)
     rows.append(_whitebox_on(model, layers[-1], x, y, args))

@@ -16,7 +16,7 @@ def test_the_gpu_check_runs_every_path_on_cpu(capsys):
         line = next(line for line in out.splitlines() if line.startswith(f"layer={layer} naive"))
         for path in bench.GPU_PATHS:
             assert f"{path}_images_per_s=" in line
-        assert "fast_vs_ideal=" in line
+        assert "ideal_fraction=" in line
     assert "whitebox_images_per_s=" in out and "train_images_per_s=" in out
     assert out.rstrip().endswith("the device's sweep tables equal the CPU's exact tables on 3 layers, every path")
 
