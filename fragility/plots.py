@@ -139,8 +139,6 @@ def _heatmap(ax, values: pd.DataFrame, cmap: str, vmin: float, vmax: float, anno
     offsets, masked where NaN, ``annot`` (a frame of texts, or a format for the values)
     centred in each cell that has a value — without seaborn's draw of the whole figure per
     heatmap. ``options``: ``square``, ``xrotation``, ``colorbar`` (its keyword arguments)."""
-    from seaborn.utils import relative_luminance
-
     data = np.ma.masked_invalid(values.to_numpy(dtype=float))
     mesh = ax.pcolormesh(data, cmap=cmap, vmin=vmin, vmax=vmax)
     rows, columns = data.shape
@@ -162,12 +160,19 @@ def _heatmap(ax, values: pd.DataFrame, cmap: str, vmin: float, vmax: float, anno
                 continue
             row, column = divmod(index, columns)
             text = str(texts[row, column]) if texts is not None else format(float(value), annot)
-            colour = ".15" if relative_luminance(colours[index]) > 0.408 else "w"
+            colour = ".15" if _relative_luminance(colours[index]) > 0.408 else "w"
             mark = ax.text(column + 0.5, row + 0.5, text, ha="center", va="center", fontsize=fontsize, color=colour)
             mark.set_in_layout(False)  # inside its cell: nothing for the layout to make room for
     if "colorbar" in options:
         ax.figure.colorbar(mesh, ax=ax, **options["colorbar"])
     return mesh
+
+
+def _relative_luminance(rgba) -> float:
+    """The W3C relative luminance of an RGB(A) colour in [0, 1] (dark text on a light cell)."""
+    rgb = np.asarray(rgba, dtype=float)[:3]
+    linear = np.where(rgb <= 0.03928, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    return float(linear @ [0.2126, 0.7152, 0.0722])
 
 
 def _title(df: pd.DataFrame) -> str:

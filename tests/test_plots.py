@@ -1338,13 +1338,14 @@ def test_a_figure_job_imports_neither_torch_nor_the_stress_tests(tmp_path):
     script = f"""
 import sys
 import pandas as pd
-from fragility.figures import draw_figure
+from fragility.figures import FIGURES, draw_figure
 from fragility.io import save_figure
-tables = {{"verdict": pd.read_parquet({str(REFERENCE / "verdict.parquet")!r})}}
-save_figure(draw_figure("verdict", tables, {OPTIONS!r}), {str(tmp_path / "verdict.png")!r}, dpi=120)
+for name in ("verdict", "local_scores"):  # a page of marks, and heatmaps
+    tables = {{table: pd.read_parquet(f"{REFERENCE}/{{table}}.parquet") for table in FIGURES[name].tables}}
+    save_figure(draw_figure(name, tables, {OPTIONS!r}), f"{tmp_path}/{{name}}.png", dpi=120)
 heavy = ("torch", "fragility.stress", "fragility.engine", "scipy", "seaborn", "matplotlib.pyplot")
 print(sorted(name for name in sys.modules if name.split(".")[0] in heavy or name.startswith(heavy)))
 """
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
-    assert (tmp_path / "verdict.png").stat().st_size > 10_000
+    assert (tmp_path / "verdict.png").stat().st_size > 10_000 and (tmp_path / "local_scores.png").stat().st_size > 10_000

@@ -187,13 +187,36 @@ def test_the_graph_choice_keeps_every_trial_prediction_and_runs_no_extra_pass(mo
     monkeypatch.setattr(FusedSuffix, "__call__", counted_fused)
     monkeypatch.setattr(engine, "split_at", counted_split)
     stats = {}
-    options = SweepOptions(steps=4, method="fast", batch_size=4, margin_guard=0.0)
+    options = SweepOptions(steps=4, method="fast", batch_size=4, margin_guard=0.0, min_fused_evaluations=0)
     keys, fast = predict_variants(model, "layer2.0.conv1", x, options, stats)
     distinct = len(fast)
     assert stats["guard_reruns"] == 0
     assert calls["exact"] + calls["fused"] == distinct * 3 + 2
     assert stats["engine"] in ("exact", "fused") and {"trial_fused_ms", "trial_exact_ms"} <= set(stats)
     _, exact = predict_variants(model, "layer2.0.conv1", x, SweepOptions(steps=4, method="exact", batch_size=4))
+    assert all(torch.equal(fast[k], exact[k]) for k in exact)
+
+
+@pytest.mark.parametrize(("minimum", "built"), [(10_000, 0), (0, 1)])
+def test_a_layer_too_small_to_win_back_the_fused_graph_runs_exact_without_building_it(monkeypatch, minimum, built):
+    """Building the fused graph costs about 0.1 s of Python; a layer with fewer image
+    evaluations (images × distinct variants) than ``min_fused_evaluations`` runs the exact
+    graph at once, so that ``fast`` costs what ``exact`` does there."""
+    from fragility.engine import sweep as engine
+    from fragility.engine.fusion import FusedSuffix
+    from fragility.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", 10, 1, None, [0.5], [0.25]).eval()
+    x = torch.rand(12, 1, 8, 8)
+    builds = []
+    monkeypatch.setattr(engine, "FusedSuffix", lambda *args, **kwargs: builds.append(1) or FusedSuffix(*args, **kwargs))
+    stats = {}
+    options = SweepOptions(steps=4, method="fast", batch_size=4, min_fused_evaluations=minimum)
+    _, fast = predict_variants(model, "layer2.0.conv1", x, options, stats)
+    _, exact = predict_variants(model, "layer2.0.conv1", x, SweepOptions(steps=4, method="exact", batch_size=4))
+    assert len(x) * len(fast) < 10_000 and len(builds) == built
+    assert stats["engine"] == "exact" if not built else "trial_fused_ms" in stats
     assert all(torch.equal(fast[k], exact[k]) for k in exact)
 
 

@@ -1,9 +1,11 @@
 """A faster copy of the downstream graph: BatchNorm folded into convolutions, convolutions
-on 1×1 feature maps reduced to their one live tap, channels_last.
+on 1×1 feature maps reduced to their one live tap, channels_last on a GPU.
 
 Folding a Conv→BatchNorm pair into one convolution (weights scaled per output channel,
-bias shifted) saves a pass over every feature map, and the channels_last layout lets
-oneDNN/cuDNN pick faster kernels. Small inputs shrink to 1×1 maps deep in a network
+bias shifted) saves a pass over every feature map. On a GPU the channels_last layout lets
+cuDNN pick its tensor-core kernels; on a CPU the graph keeps the cached tensors' layout: there
+oneDNN's channels_last kernels were slower than the plain ones on most of ResNet-18's layers
+(docs/engine.md), and keeping the layout spares a copy of every cached tensor. Small inputs shrink to 1×1 maps deep in a network
 (ResNet-18's plain stem on 8×8 digits: from layer2 on); a k×k convolution with zero
 padding p then only ever multiplies its input by the tap (p, p) — the others see padding —
 so it is replaced by a 1×1 convolution with that tap, which does 1/k² of the work.
@@ -25,17 +27,27 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
-from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_conv_bn_weights
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 
 class FusedSuffix:
     """``FusedSuffix(suffix, layers, example)(*cached)`` ≈ ``suffix(*cached)``, faster; the
     weights of ``layers`` are re-read from ``suffix``'s own modules on :meth:`refresh`.
     ``example`` (cached tensors of one batch) gives the feature-map sizes; without it no
-    convolution is reduced."""
+    convolution is reduced. ``channels_last`` (None: where ``example`` lies on a GPU) sets
+    the layout the graph runs in; :meth:`layout` puts cached tensors in it."""
 
-    def __init__(self, suffix: fx.GraphModule, layers: list[str], example: tuple[torch.Tensor, ...] | None = None):
-        self.module = copy.deepcopy(suffix)
+    def __init__(
+        self,
+        suffix: fx.GraphModule,
+        layers: list[str],
+        example: tuple[torch.Tensor, ...] | None = None,
+        channels_last: bool | None = None,
+    ):
+        if channels_last is None:
+            channels_last = example is not None and any(t.is_cuda for t in example if isinstance(t, torch.Tensor))
+        self.channels_last = channels_last
+        self.module = _copy_sharing_tensors(suffix)
         folded = _fold_batchnorm(self.module)
         taps = _reduce_one_by_one_convs(self.module, example) if example is not None else {}
         self.sources = [  # (module in the fused copy, original layer, its BatchNorm if folded, live tap if reduced)
@@ -48,7 +60,12 @@ class FusedSuffix:
             for name in layers
         ]
         self.reduced = len(taps)
-        self.module.to(memory_format=torch.channels_last)
+        if channels_last:
+            self.module.to(memory_format=torch.channels_last)
+
+    def layout(self, cached: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """``cached`` in the layout the graph runs in (the same tensors where that is theirs)."""
+        return to_channels_last(cached) if self.channels_last else cached
 
     @torch.no_grad()
     def refresh(self) -> None:
@@ -72,6 +89,23 @@ def to_channels_last(tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, .
     return tuple(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in tensors)
 
 
+def _copy_sharing_tensors(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` (its graph and submodules) whose parameters and buffers are the
+    original's tensors: the folded and reduced layers get tensors of their own, the others are
+    only read, and copying every weight would cost more than a small sweep saves."""
+    shared = {id(t): t for t in (*module.parameters(), *module.buffers())}
+    return copy.deepcopy(module, memo=shared)
+
+
+def _folded_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """``conv`` with ``bn`` folded in: a copy holding the folded weight and bias (computed once,
+    not copied first as ``torch.nn.utils.fusion.fuse_conv_bn_eval`` does)."""
+    weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
+    fused = copy.deepcopy(conv, memo={id(t): t for t in conv.parameters()})
+    fused.weight, fused.bias = weight, bias
+    return fused
+
+
 def _fold_batchnorm(module: fx.GraphModule) -> dict[str, str]:
     """Fold in place every Conv2d whose only user is a BatchNorm2d; returns conv → bn names."""
     folded = {}
@@ -86,7 +120,7 @@ def _fold_batchnorm(module: fx.GraphModule) -> dict[str, str]:
         bn = module.get_submodule(bn_node.target)
         if type(bn) is not nn.BatchNorm2d or not bn.track_running_stats or calls[bn_node.target] > 1:
             continue
-        fused = fuse_conv_bn_eval(module.get_submodule(node.target), bn)
+        fused = _folded_conv(module.get_submodule(node.target), bn)
         parent, _, leaf = node.target.rpartition(".")
         setattr(module.get_submodule(parent) if parent else module, leaf, fused)
         bn_node.replace_all_uses_with(node)

@@ -11,8 +11,8 @@ Three methods give the same predictions:
   (chunks sized to ``cache_budget_mb``) and runs only the downstream graph per variant
   (:mod:`fragility.engine.upstream`), leaving every float operation as it was;
 - ``fast`` (the default) runs the downstream graph with BatchNorm folded into the
-  convolutions, convolutions on 1×1 maps reduced to their live tap, and channels_last
-  (:mod:`fragility.engine.fusion`) where that is faster than the exact graph on the layer's
+  convolutions, convolutions on 1×1 maps reduced to their live tap, and channels_last on a
+  GPU (:mod:`fragility.engine.fusion`) where that is faster than the exact graph on the layer's
   first variants (:class:`GraphChoice`), or, with ``variant_batch`` > 1, several variants
   per call mapped over their stacked weights; both reorder float operations, so images
   whose top-2 logits lie within ``margin_guard`` are classified by the exact graph.
@@ -30,7 +30,7 @@ from torch import nn
 from ..filters import FILTERS, ThresholdRange
 from ..models import filtered_layers, layer_weights
 from ..progress import progress
-from .fusion import FusedSuffix, to_channels_last
+from .fusion import FusedSuffix
 from .upstream import SplitNetwork, split_at, whole_network
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class SweepOptions:
     cache_budget_mb: float = 1024.0
     margin_guard: float = 1e-3
     probe: bool = True  # fast: keep the fused graph only where it is faster on the first variants (False: always)
+    min_fused_evaluations: int = 10_000  # fast: image evaluations a layer needs before the fused graph is tried
     variant_batch: int = 1  # variants per call where the engine batches them (the white-box reading)
     progress: bool | None = None  # a bar over the variants (None: where a person watches, fragility.progress)
 
@@ -200,7 +201,8 @@ def _predict(
                 chunk = _chunk_size(first, min(batch_size, len(x)), batch_size, options.cache_budget_mb)
                 if options.method == "fast" and network.upstream and _per_image(first, min(batch_size, len(x))):
                     mapped = _mapped_if_possible(network, targets, masked, first, options.variant_batch)
-                    fused = checked_fused(network, targets, first, masked) if mapped is None else None
+                    worth = not options.probe or len(x) * len(representatives) >= options.min_fused_evaluations
+                    fused = checked_fused(network, targets, first, masked) if mapped is None and worth else None
                     choice = GraphChoice(fused, options.probe, stats) if fused is not None else None
             layouts = {
                 "exact": [first]
@@ -266,11 +268,12 @@ def _predict_mapped(
 
 def _chosen_graph_classes(choice: GraphChoice, network: SplitNetwork, layouts: dict, margin_guard: float, stats: dict):
     """One variant's classes of a chunk on the graph ``choice`` picks; the cached tensors
-    are copied to channels_last once, when the fused graph first runs, and the layout the
+    are put in the fused graph's layout once, when it first runs (channels_last on a GPU: a
+    copy; on a CPU the same tensors), and the layout the
     chosen graph does not read is dropped."""
     graph = choice.graph
     if graph == "fused" and "fused" not in layouts:
-        layouts["fused"] = [to_channels_last(batch) for batch in layouts["exact"]]
+        layouts["fused"] = [choice.fused.layout(batch) for batch in layouts["exact"]]
     if graph == "exact":
         classes = choice.run(graph, lambda: [network.suffix(*batch).argmax(1) for batch in layouts["exact"]])
     else:
@@ -302,7 +305,7 @@ def checked_fused(
     fused = FusedSuffix(network.suffix, targets, tuple(t[:1] for t in example))
     masked.restore()
     fused.refresh()
-    exact_logits, fused_logits = network.suffix(*sample), fused(*to_channels_last(sample))
+    exact_logits, fused_logits = network.suffix(*sample), fused(*fused.layout(sample))
     scale = exact_logits.abs().max().clamp(min=1)
     if torch.allclose(fused_logits, exact_logits, rtol=1e-3, atol=1e-3 * float(scale)):
         return fused
@@ -321,7 +324,7 @@ class GraphChoice:
     the rest only where its fastest call beats the exact graph's by more than the timings'
     own noise (:meth:`noise`, at least ``MIN_GAIN``); within noise the exact graph runs them,
     so that other work on the machine cannot make ``fast`` slower than ``exact``. No pass
-    runs only to be timed, so on layers where folding and channels_last do not pay (``fc``,
+    runs only to be timed, so on layers where the fused graph does not pay (``fc``,
     small maps) ``fast`` costs at most ``TRIALS`` variants on the slower graph.
     ``trial=False`` runs the fused graph on every variant."""
 

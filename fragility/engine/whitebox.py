@@ -36,7 +36,6 @@ from torch import nn
 from ..attack import ATTACKS, Attack, perturb
 from ..evaluation import predict
 from ..models import filtered_layers, list_layers
-from .fusion import to_channels_last
 from .sweep import (
     CHECK_IMAGES,
     UNFILTERED,
@@ -129,7 +128,7 @@ def _classifier(model: nn.Module, layer: str, masked: MaskedLayer, x: torch.Tens
                 classes = choice.run(
                     graph,
                     lambda: [
-                        _guarded_classes(fused, whole.suffix, to_channels_last(batch), options.margin_guard, stats).cpu()
+                        _guarded_classes(fused, whole.suffix, fused.layout(batch), options.margin_guard, stats).cpu()
                         for batch in batches
                     ],
                 )
