@@ -567,15 +567,41 @@ def training_subset(data: Dataset, size: int | None, seed: int) -> Dataset:
 
 
 def stratified_subset(x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keep ``size`` samples with the class proportions of ``y`` (all when size is None)."""
+    """Keep ``size`` samples with the class proportions of ``y`` (all when size is None). A
+    class of one image keeps it (scikit-learn's split cannot stratify it), and a subset too
+    small to hold every class, or too large to leave one image of each out, is cut class by
+    class (:func:`_per_class_subset`)."""
     if size is None or size >= len(y):
         return x, y
     from sklearn.model_selection import train_test_split
 
-    index = np.arange(len(y))
-    kept, _ = train_test_split(index, train_size=size, stratify=y.numpy(), random_state=seed)
-    kept = np.sort(kept)
+    labels = y.numpy()
+    classes, counts = np.unique(labels, return_counts=True)
+    if size < len(classes):
+        raise DatasetError(
+            f"a subset of {size} images cannot hold one image of each of the {len(classes)} classes; "
+            f"set max_train / max_test to at least {len(classes)}"
+        )
+    alone = np.isin(labels, classes[counts == 1])
+    kept, rest = np.flatnonzero(alone), np.flatnonzero(~alone)
+    wanted, rest_classes = size - len(kept), len(np.unique(labels[rest]))
+    if wanted >= rest_classes and len(rest) - wanted >= rest_classes:
+        chosen, _ = train_test_split(rest, train_size=wanted, stratify=labels[rest], random_state=seed)
+    else:
+        chosen = _per_class_subset(rest, labels[rest], wanted, seed)
+    kept = np.sort(np.concatenate([kept, chosen]))
     return x[kept], y[kept]
+
+
+def _per_class_subset(index: np.ndarray, labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` of ``index``: each class its share of ``size`` rounded down, the images left
+    over to the classes with the largest remainders, each class's images drawn by ``seed``."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    shares = size * counts / counts.sum()
+    quota = np.floor(shares).astype(int)
+    quota[np.argsort(quota - shares, kind="stable")[: size - quota.sum()]] += 1
+    return np.concatenate([rng.choice(index[labels == c], q, replace=False) for c, q in zip(classes, quota)])
 
 
 def _as_dataset_tensors(images: np.ndarray, labels: np.ndarray, num_classes: int, source: Path | str):

@@ -48,6 +48,20 @@ def test_fashion_mnist_from_debian_package():
     assert data.x_train.shape == (60000, 1, 28, 28) and len(data.y_test) == 100
 
 
+def test_a_class_of_one_image_keeps_it_in_every_subset():
+    """scikit-learn's stratified split refuses a class of one image; the subset keeps it and
+    stratifies the rest, as many images as asked, every class present."""
+    from fragility.data import stratified_subset
+
+    y = torch.tensor([0] * 10 + [1] * 10 + [2])
+    for size, counts in ((10, [[4, 5, 1], [5, 4, 1]]), (19, [[9, 9, 1]]), (3, [[1, 1, 1]])):
+        x, labels = stratified_subset(torch.arange(21), y, size, seed=0)
+        assert torch.bincount(labels).tolist() in counts and x[-1] == 20 and len(set(x.tolist())) == size
+    assert not torch.equal(stratified_subset(torch.arange(21), y, 10, 0)[0], stratified_subset(torch.arange(21), y, 10, 1)[0])
+    with pytest.raises(DatasetError, match="a subset of 2 images cannot hold one image of each of the 3 classes; set max_train"):
+        stratified_subset(torch.arange(21), y, 2, seed=0)
+
+
 def test_fashion_mnist_pixels_and_labels_as_written(tmp_path):
     """Each image's pixels in row-major order (a transposed or flipped read changes them) and
     each label, as the IDX files hold them, scaled to [0, 1]."""
