@@ -471,6 +471,21 @@ def test_a_damaged_table_is_remade_and_nothing_valid_is_lost(tiny_run, tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+def test_a_deleted_checkpoint_is_remade_at_the_next_run(tiny_run, tmp_path):
+    """Checkpoints and adversarial sets are targets of the default run: a deleted one is
+    planned again at once (with what reads it), not left missing until a later change needs
+    it and then reruns everything downstream."""
+    workdir = _copy_of(tiny_run, tmp_path)
+    checkpoints = workdir / "results" / "digits" / "resnet18" / "seed0" / "checkpoints"
+    deleted = sorted(checkpoints.glob("epoch*.pt"))[-1]
+    deleted.unlink()
+    planned = snakemake(workdir, "-n")
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    jobs = planned_jobs(planned)
+    assert jobs.get("train") == 1 and any(rule.startswith("sweep") for rule in jobs), jobs
+    assert f"Missing output files: results/digits/resnet18/seed0/checkpoints/{deleted.name}" in planned.stdout
+
+
 def test_single_layer_jobs_write_the_tables_of_grouped_jobs_for_one_checkpoint(tiny_run, tmp_path):
     """The cheap form of the next test: epoch 1's conv1 and fc (clean, adversarial and white-box
     readings) swept again by two single-unit jobs (sweep.layers_per_job 1) equal, bit for bit,

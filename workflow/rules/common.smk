@@ -293,11 +293,19 @@ def unit_tables(dataset, model):
     ]
 
 
+def run_files(dataset, model):
+    """Every seed's checkpoints and adversarial sets of one (dataset, model): targets of the
+    default run, so that a deleted one is remade at the next run (with what reads it) instead
+    of when some later change needs it and then reruns everything downstream."""
+    runs = {"dataset": dataset, "model": model, "seed": model_seeds(config, model), "epoch": epochs_of(model)}
+    return expand(CHECKPOINT, **runs) + expand(STRESS_INPUTS["adversarial"], **runs)
+
+
 def all_targets():
     targets = []
     for dataset, model in pairs():
         targets += [f"{RESULTS}/{dataset}/{model}/{table}.parquet" for table in planned_tables(dataset, model)]
-        targets += unit_tables(dataset, model)
+        targets += unit_tables(dataset, model) + run_files(dataset, model)
         targets += model_figures(dataset, model)
     targets += expand(f"{RESULTS}/figures/{{dataset}}/compare_models.png", dataset=DATASETS)
     targets += expand(f"{RESULTS}/figures/compare_datasets/{{model}}.png", model=MODELS)
