@@ -269,8 +269,8 @@ def _predict_mapped(
 def _chosen_graph_classes(choice: GraphChoice, network: SplitNetwork, layouts: dict, margin_guard: float, stats: dict):
     """One variant's classes of a chunk on the graph ``choice`` picks; the cached tensors
     are put in the fused graph's layout once, when it first runs (channels_last on a GPU: a
-    copy; on a CPU the same tensors), and the layout the
-    chosen graph does not read is dropped."""
+    copy; on a CPU the same tensors), and the layout the chosen graph does not read is
+    dropped."""
     graph = choice.graph
     if graph == "fused" and "fused" not in layouts:
         layouts["fused"] = [choice.fused.layout(batch) for batch in layouts["exact"]]
