@@ -5,9 +5,9 @@
 include: "workflow/Snakefile"
 
 
-# An included file's rules never become the default target: name rule all's targets here.
+# An included file's rules never become the default target: this rule names rule all's targets.
 rule default:
     default_target: True
     input:
-        rules.all.input,
+        checked_targets,
     localrule: True

@@ -158,15 +158,19 @@ def remade_if_damaged(paths):
     """``paths``, each existing one checked to be a whole Parquet file: a damaged one (truncated,
     overwritten) is removed with one line saying so, so that Snakemake remakes it like a missing
     one and reruns what reads it — never a reading job failing on it and taking its valid output
-    with it. A dry run only says what a run would remove."""
+    with it. A dry run only says what a run would remove (once per file)."""
     for path in paths:
-        if os.path.exists(path) and not parquet_intact(path):
+        if os.path.exists(path) and not parquet_intact(path) and path not in DAMAGED_SEEN:
             if workflow.dryrun:
+                DAMAGED_SEEN.add(path)
                 logger.warning(f"{path}: damaged (not a whole Parquet file); a run removes and remakes it")
             else:
                 os.remove(path)
                 logger.warning(f"{path}: damaged (not a whole Parquet file): removed, to be remade")
     return paths
+
+
+DAMAGED_SEEN = set()  # the damaged tables a dry run has named
 
 
 def unit_paths(test, table, dataset, model, seed, epoch):
@@ -299,6 +303,14 @@ def run_files(dataset, model):
     of when some later change needs it and then reruns everything downstream."""
     runs = {"dataset": dataset, "model": model, "seed": model_seeds(config, model), "epoch": epochs_of(model)}
     return expand(CHECKPOINT, **runs) + expand(STRESS_INPUTS["adversarial"], **runs)
+
+
+def checked_targets(wildcards):
+    """Input function of the default target: :func:`all_targets`, every collected and per-unit
+    table among them checked (:func:`remade_if_damaged`) while the run is planned."""
+    targets = all_targets()
+    remade_if_damaged([path for path in targets if path.endswith(".parquet")])
+    return targets
 
 
 def all_targets():
