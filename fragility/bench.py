@@ -15,8 +15,8 @@ path reaches: the ideal is the FLOPs the fast path must do at least (the prefix 
 downstream graph once per distinct variant, counted with torch.utils.flop_counter) at the
 machine's forward FLOP/s, measured on the naive path of the same layer (nothing but forward
 passes, so contention from other work on the machine affects both alike); 1 is the ideal,
-above 1 the fused graph runs faster per FLOP than the plain forward pass; ``--methods exact,fast`` compares those two
-instead, with the engine the fast path chose per layer and its margin-guard re-runs.
+above 1 the fused graph runs faster per FLOP than the plain forward pass. ``--methods
+exact,fast`` compares those two instead, with the engine the fast path chose per layer and its margin-guard re-runs.
 ``memory`` runs one fast sweep per layer and one naive evaluation, each in a fresh
 interpreter, and compares their peak resident memory. ``pipeline`` writes a checkpoint, test
 set and adversarial set, then sweeps one checkpoint's layers three ways: in this process
@@ -422,9 +422,8 @@ def bench_gpu(args) -> pd.DataFrame:
     model = copy.deepcopy(cpu_model).to(device)
     layers = GPU_LAYERS if args.layers == "all" else tuple(args.layers.split(","))
     print(f"{args.model} {args.input} test={args.test_size} A={args.steps} on {_device_name(device)}", flush=True)
-    rows = []
+    settings, rows = {"steps": args.steps, "batch_size": args.batch_size}, []
     for layer in layers:
-        settings = {"steps": args.steps, "batch_size": args.batch_size}
         reference = sweep(cpu_model, layer, x, y, x_adv, method="exact", **settings)
         row = {"layer": layer}
         for path, (method, variant_batch) in GPU_PATHS.items():

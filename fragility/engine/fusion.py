@@ -5,8 +5,8 @@ Folding a Conv→BatchNorm pair into one convolution (weights scaled per output 
 bias shifted) saves a pass over every feature map. On a GPU the channels_last layout lets
 cuDNN pick its tensor-core kernels; on a CPU the graph keeps the cached tensors' layout: there
 oneDNN's channels_last kernels were slower than the plain ones on most of ResNet-18's layers
-(docs/engine.md), and keeping the layout spares a copy of every cached tensor. Small inputs shrink to 1×1 maps deep in a network
-(ResNet-18's plain stem on 8×8 digits: from layer2 on); a k×k convolution with zero
+(docs/engine.md), and keeping the layout spares a copy of every cached tensor. Small inputs
+shrink to 1×1 maps deep in a network (ResNet-18's plain stem on 8×8 digits: from layer2 on); a k×k convolution with zero
 padding p then only ever multiplies its input by the tap (p, p) — the others see padding —
 so it is replaced by a 1×1 convolution with that tap, which does 1/k² of the work.
 All of this changes the order of floating-point operations, so logits move by a few ulps:
@@ -101,7 +101,7 @@ def _folded_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """``conv`` with ``bn`` folded in: a copy holding the folded weight and bias (computed once,
     not copied first as ``torch.nn.utils.fusion.fuse_conv_bn_eval`` does)."""
     weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
-    fused = copy.deepcopy(conv, memo={id(t): t for t in conv.parameters()})
+    fused = _copy_sharing_tensors(conv)
     fused.weight, fused.bias = weight, bias
     return fused
 

@@ -366,16 +366,16 @@ class GraphChoice:
         if self.choice is not None:
             return
         best = {graph: min(seconds, default=float("inf")) for graph, seconds in self.timings.items()}
-        needed = max(self.MIN_GAIN, self.noise())
-        self._choose("fused" if best["fused"] < (1 - needed) * best["exact"] else "exact")
+        noise = self.noise()
+        self._choose("fused" if best["fused"] < (1 - max(self.MIN_GAIN, noise)) * best["exact"] else "exact")
         log.info(
             "graph chosen on the first variants: fused %.2f ms, exact %.2f ms per call (noise %.0f %%): using the %s graph",
             1e3 * best["fused"],
             1e3 * best["exact"],
-            100 * self.noise(),
+            100 * noise,
             self.choice,
         )
-        self.stats.update(trial_fused_ms=1e3 * best["fused"], trial_exact_ms=1e3 * best["exact"], trial_noise=self.noise())
+        self.stats.update(trial_fused_ms=1e3 * best["fused"], trial_exact_ms=1e3 * best["exact"], trial_noise=noise)
 
     def _choose(self, graph: str) -> None:
         self.choice = graph

@@ -158,11 +158,14 @@ def remade_if_damaged(paths):
     """``paths``, each existing one checked to be a whole Parquet file: a damaged one (truncated,
     overwritten) is removed with one line saying so, so that Snakemake remakes it like a missing
     one and reruns what reads it — never a reading job failing on it and taking its valid output
-    with it. A dry run only says what a run would remove (once per file)."""
+    with it. A dry run only says what a run would remove. Each file is checked once while a run
+    is planned, however many input functions list it."""
     for path in paths:
-        if os.path.exists(path) and not parquet_intact(path) and path not in DAMAGED_SEEN:
+        if path in CHECKED_TABLES:
+            continue
+        CHECKED_TABLES.add(path)
+        if os.path.exists(path) and not parquet_intact(path):
             if workflow.dryrun:
-                DAMAGED_SEEN.add(path)
                 logger.warning(f"{path}: damaged (not a whole Parquet file); a run removes and remakes it")
             else:
                 os.remove(path)
@@ -170,7 +173,7 @@ def remade_if_damaged(paths):
     return paths
 
 
-DAMAGED_SEEN = set()  # the damaged tables a dry run has named
+CHECKED_TABLES = set()  # the tables remade_if_damaged has checked while this run is planned
 
 
 def unit_paths(test, table, dataset, model, seed, epoch):
