@@ -2,6 +2,7 @@
 
 Layout, bottom up (nothing here needs Snakemake):
 
+- ``structure``: a network's layers, blocks and roles as names, without torch (planning);
 - ground floor: ``data``, ``models``, ``attack`` (attacks registered in ``ATTACKS``),
   ``filters``, ``evaluation``, ``artifacts`` (every stage file's save and load), ``config``,
   ``io``, ``train``, ``retrain``;

@@ -19,13 +19,18 @@ import copy
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import torch
-from torch import nn
 
 from .io import save_torch, write_parquet
-from .models import backbone, build_model, freeze_layers, meta_model, resolve_device
+
+# torch and the modules that need it are imported where they are used: Snakemake imports this
+# module while it plans a run, where torch may not be installed (fragility.structure).
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 
 CHECKPOINT_FORMAT = "fragility-checkpoint-1"
 EPSILON_SCOPES = ("run", "per_checkpoint")
@@ -64,6 +69,8 @@ class ModelSpec:
         return cls(name, data.num_classes, data.in_channels, image_size, data.mean, data.std, stem, init, architecture)
 
     def build(self) -> nn.Module:
+        from .models import build_model
+
         return build_model(
             self.architecture or self.name,
             self.num_classes,
@@ -89,6 +96,8 @@ class TrainConfig:
     weight_decay: float = 0.0
 
     def optimizer(self, params) -> torch.optim.Adam:
+        import torch
+
         return torch.optim.Adam(params, lr=self.lr, betas=tuple(self.betas), eps=self.eps, weight_decay=self.weight_decay)
 
     def checkpoint_epochs(self) -> list[int]:
@@ -134,6 +143,8 @@ class Checkpoint:
         cls, model, optimizer, epoch: int, seed: int, order: torch.Generator, spec: ModelSpec, config: TrainConfig
     ) -> Checkpoint:
         """The current state of a training run (tensors are copied)."""
+        import torch
+
         return cls(
             spec,
             config,
@@ -161,6 +172,10 @@ class Checkpoint:
     def given(cls, spec: ModelSpec, weights: str | Path, config: TrainConfig) -> Checkpoint:
         """Epoch 0 of a model analysed as given: the user's weights, no optimizer state (a
         retraining branch starts a fresh Adam with ``config``), RNG seeded with 0."""
+        import torch
+
+        from .models import backbone
+
         state = read_weights(weights)
         check_weights(spec, state, weights)
         model = spec.build()
@@ -171,6 +186,8 @@ class Checkpoint:
     @classmethod
     def read(cls, path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
         """The checkpoint at ``path``, loaded without ever unpickling code."""
+        import torch
+
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path}: checkpoint not found")
@@ -209,6 +226,10 @@ class Checkpoint:
         keeps tensors that already have the right dtype and device, so without the copy one
         branch's training would move the moments another branch starts from.
         """
+        import torch
+
+        from .models import freeze_layers
+
         model = self.model(device)
         full = self.train_config.optimizer(model.parameters())
         if self.optimizer_state:  # a given model's checkpoint has none: Adam starts fresh
@@ -270,6 +291,8 @@ def _checkpoint_weights(state: dict, path: Path) -> dict[str, torch.Tensor]:
 
 def checkpoint_normalisation(path: str | Path) -> tuple[list[float], list[float]] | None:
     """(mean, std) of the network of ``path`` when it is a checkpoint of this tool, else None."""
+    import torch
+
     path = Path(path)
     if path.suffix == ".safetensors" or not path.is_file():
         return None
@@ -288,6 +311,8 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     ``weights_only=True`` (memory-mapped: checking keys and shapes reads no tensor data), also
     when nested under one of :data:`WEIGHT_CONTAINERS` or a checkpoint of this tool (its
     ``model_state``)."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
@@ -321,6 +346,8 @@ def check_weights(spec: ModelSpec, state: dict[str, torch.Tensor], source: str |
     that differs, when ``state`` does not fit the network ``spec`` builds; a classifier whose
     output count differs from ``spec.num_classes`` is named as such. Costs no weights: the
     network is built on the meta device."""
+    from .models import backbone, meta_model
+
     expected = backbone(meta_model(spec.architecture or spec.name, spec.stem, spec.num_classes, spec.in_channels)).state_dict()
     architecture = spec.architecture or spec.name
     missing = [k for k in expected if k not in state]
@@ -347,6 +374,8 @@ def check_weights(spec: ModelSpec, state: dict[str, torch.Tensor], source: str |
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> nn.Module:
     """The checkpoint's network in eval mode, normalisation inside, on ``device``."""
+    from .models import resolve_device
+
     device = resolve_device(device)
     return Checkpoint.read(path, device).model(device)
 
@@ -385,6 +414,8 @@ class AdversarialSet:
     @classmethod
     def load(cls, path: str | Path, testset: TestSet | None = None) -> AdversarialSet:
         """The set at ``path``; with ``testset``, checked to be made from those images' labels."""
+        import torch
+
         saved = _load_dict(path, {"x_adv", "y", "epsilon"})
         adversarial = cls(saved["x_adv"], saved["y"], float(saved["epsilon"]), saved.get("attack", "fgsm"))
         if testset is not None and (adversarial.x_adv.shape != testset.x.shape or not torch.equal(adversarial.y, testset.y)):
@@ -393,6 +424,8 @@ class AdversarialSet:
 
 
 def _load_dict(path: str | Path, required: set[str]) -> dict:
+    import torch
+
     try:
         saved = torch.load(path, weights_only=True)
     except Exception as exc:
@@ -434,6 +467,8 @@ class StressMemo:
     def __init__(self, folder: str | Path, inputs: list[str | Path], settings: dict):
         import hashlib
         import json
+
+        import torch
 
         digest = hashlib.blake2b(digest_size=16)
         for path in inputs:

@@ -17,24 +17,18 @@ from pathlib import Path
 
 import yaml
 
-from .artifacts import ModelSpec, WeightsError, check_weights, checkpoint_normalisation, checkpoint_schedule, read_weights
+from . import GLOBAL_LAYER
 from .data import DATASETS, DEBIAN_FASHION_MNIST, NEEDS_DATA_DIR, NEEDS_FILES, DatasetError, check_dataset, describe_dataset
-from .models import (
-    GLOBAL_LAYER,
-    ArchitectureError,
-    architecture_kind,
-    available_models,
-    backbone,
-    block_names,
-    check_architecture,
-    check_blocks,
-    check_outputs,
-    layer_names,
-    layer_roles,
-    meta_model,
-    model_slug,
-)
 from .schema import SCHEMA_PATH, load_schema, resolve  # noqa: F401  (SCHEMA_PATH, load_schema: public here too)
+from .structure import (
+    ArchitectureError,
+    Structure,
+    architecture_kind,
+    catalogued,
+    catalogued_architectures,
+    model_slug,
+    torch_installed,
+)
 
 
 class ConfigError(ValueError):
@@ -153,7 +147,7 @@ def _check_semantics(config: dict) -> None:
     if config["epsilon"]["min"] >= config["epsilon"]["max"]:
         fail("epsilon.min", config["epsilon"]["min"], f"must be < epsilon.max ({config['epsilon']['max']})")
     _check_data_dir(config)
-    known = set(models) | set(available_models())  # a torchvision name may be kept for runs that add it
+    known = set(models) | set(catalogued_architectures())  # a torchvision name may be kept for runs that add it
     for key, mapping in (
         ("stem", config["stem"]),
         ("sweep.layers", config["sweep"]["layers"]),
@@ -196,12 +190,17 @@ def _check_blocks(config: dict, model: str) -> None:
         return
     key = "blocks." + (model if model in config["blocks"] else "default")
     architecture, stem, _, _ = built_as(config, model)
-    for dataset in model_datasets(config, model):
-        info = dataset_info(config, dataset)
-        try:
+    try:
+        if not torch_installed():  # the shapes need a forward pass: each stress job checks them before it runs
+            model_structure(config, model).check_blocks(choice, architecture)
+            return
+        from .models import check_blocks
+
+        for dataset in model_datasets(config, model):
+            info = dataset_info(config, dataset)
             check_blocks(architecture, choice, stem, info.num_classes, info.image_shape)
-        except ArchitectureError as exc:
-            raise ConfigError(f"config key '{key}': {exc}") from exc
+    except ArchitectureError as exc:
+        raise ConfigError(f"config key '{key}': {exc}") from exc
 
 
 def _check_datasets(config: dict) -> dict[str, dict]:
@@ -250,7 +249,7 @@ def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
                 "no path: put the module's folder on PYTHONPATH and name the module",
             )
         try:
-            check_architecture(architecture)
+            _check_architecture(architecture)
         except ArchitectureError as exc:
             raise ConfigError(f"config key '{where}': {exc}") from exc
         entries[entry["name"]] = entry
@@ -266,6 +265,11 @@ def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
                     entry[stat],
                     f"needs one value per channel ({info.image_shape[0]} for dataset {entry['dataset']})",
                 )
+        if not torch_installed():
+            fail(key, entry["name"], "a given model's weights are read while the run is planned, which needs torch here")
+        from .artifacts import ModelSpec, WeightsError, check_weights, read_weights
+        from .models import check_outputs
+
         spec = ModelSpec(
             entry["name"], info.num_classes, info.image_shape[0], None, [0.0], [1.0], "plain", "given", entry["architecture"]
         )
@@ -282,6 +286,17 @@ def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
         if not dataset_info(config, name).has_train and not any(e["dataset"] == name for e in entries.values()):
             fail("datasets", name, "has no training split (train/ or x_train) and no given model uses it")
     return entries
+
+
+def _check_architecture(architecture: str) -> None:
+    """:class:`ArchitectureError` unless ``architecture`` names a model that can be built
+    (without torch: a torchvision architecture of the catalogue)."""
+    if torch_installed():
+        from .models import check_architecture
+
+        check_architecture(architecture)
+    else:
+        catalogued(architecture)
 
 
 def _dataset_entry(item) -> dict:
@@ -418,6 +433,8 @@ def given_model_spec(config: dict, model: str) -> dict:
 
 @functools.cache
 def _saved_normalisation(weights: str):
+    from .artifacts import checkpoint_normalisation
+
     return checkpoint_normalisation(weights)
 
 
@@ -432,16 +449,32 @@ def built_as(config: dict, model: str) -> tuple:
     return entry["architecture"], "plain", spec["num_classes"], spec["in_channels"]
 
 
+def model_structure(config: dict, model: str) -> Structure:
+    """The :class:`~fragility.structure.Structure` of ``model`` as the workflow builds it: read off
+    the network where torch is installed, else from the catalogue of torchvision architectures."""
+    architecture, stem, num_classes, in_channels = built_as(config, model)
+    if torch_installed():
+        from .models import describe
+
+        return describe(architecture, stem, num_classes, in_channels)
+    return catalogued(architecture, stem)
+
+
 def model_layers(config: dict, model: str) -> list[str]:
     """The filterable layers of ``model`` as the workflow builds it."""
 
-    return layer_names(*built_as(config, model))
+    return list(model_structure(config, model).layers)
 
 
 def model_roles(config: dict, model: str) -> dict:
-    """First conv, last layer and BatchNorm-followed convs of ``model`` (:func:`fragility.models.layer_roles`)."""
+    """First conv, last layer and BatchNorm-followed convs of ``model`` (:meth:`fragility.structure.Structure.roles`)."""
 
-    return layer_roles(*built_as(config, model))
+    return model_structure(config, model).roles()
+
+
+def block_names(config: dict, model: str) -> list[str]:
+    """The outermost blocks of ``model`` found by type (``blocks: auto``), in module order."""
+    return list(model_structure(config, model).blocks)
 
 
 def _check_data_dir(config: dict) -> None:
@@ -492,13 +525,13 @@ def block_units(config: dict, model: str) -> list[str]:
     if choice != "auto":
         return _block_order(config, model, choice)
 
-    return block_names(*built_as(config, model))
+    return block_names(config, model)
 
 
 def _block_order(config: dict, model: str, chosen: list[str]) -> list[str]:
     """``chosen`` in module order (reordering the list changes nothing)."""
 
-    order = {name: i for i, (name, _) in enumerate(backbone(meta_model(*built_as(config, model))).named_modules())}
+    order = {name: i for i, name in enumerate(model_structure(config, model).modules)}
     return sorted(chosen, key=lambda name: order.get(name, len(order)))
 
 
@@ -517,6 +550,7 @@ def unit_groups(config: dict, units: list[str]) -> list[list[str]]:
 
 
 def checkpoint_epochs(config: dict) -> list[int]:
+    from .artifacts import checkpoint_schedule
 
     return checkpoint_schedule(config["train"]["epochs"], config["train"]["checkpoint_every"])
 

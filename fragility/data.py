@@ -28,11 +28,16 @@ import struct
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .io import atomic_path
+
+# torch and the modules that need it are imported where they are used: Snakemake imports this
+# module while it plans a run, where torch may not be installed (fragility.structure).
+if TYPE_CHECKING:
+    import torch
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "tiny_imagenet")
 NEEDS_DATA_DIR = ("mnist", "cifar10", "tiny_imagenet")
@@ -424,6 +429,8 @@ def _pixel_problem(dtype: np.dtype, low: float, high: float, bad: int, first: in
 
 
 def _load_npz(path: Path):
+    import torch
+
     shapes, labels = _npz_headers(path)
     k = _npz_classes(labels, path)
     splits = {}
@@ -606,6 +613,8 @@ def _per_class_subset(index: np.ndarray, labels: np.ndarray, size: int, seed: in
 
 def _as_dataset_tensors(images: np.ndarray, labels: np.ndarray, num_classes: int, source: Path | str):
     """uint8 NHWC/NHW arrays -> float NCHW in [0, 1] and int64 labels, with label checks."""
+    import torch
+
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) != len(images):
         raise DatasetError(f"{source}: {len(images)} images but {len(labels)} labels")
@@ -617,6 +626,7 @@ def _as_dataset_tensors(images: np.ndarray, labels: np.ndarray, num_classes: int
 
 
 def _load_digits():
+    import torch
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 

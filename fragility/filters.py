@@ -8,8 +8,12 @@ arithmetic is float64 and the last step is exact: h1 and h2 at i = A remove ever
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+# torch and the modules that need it are imported where they are used: Snakemake imports this
+# module while it plans a run, where torch may not be installed (fragility.structure).
+if TYPE_CHECKING:
+    import torch
 
 FILTERS = ("h1", "h2", "h3")
 
@@ -28,6 +32,8 @@ class ThresholdRange:
 
     @classmethod
     def of(cls, values: torch.Tensor, steps: int) -> ThresholdRange:
+        import torch
+
         if steps < 1:
             raise ValueError(f"steps (A) must be >= 1, got {steps}")
         if values.numel() == 0:

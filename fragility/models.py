@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import re
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +20,7 @@ import torchvision
 from torch import nn
 
 from . import GLOBAL_LAYER
+from .structure import TIMM_PREFIX, ArchitectureError, Structure, architecture_kind, model_slug, unknown_model  # noqa: F401  (public here too)
 
 FILTERABLE = (nn.Conv2d, nn.Linear)
 STEMS = ("plain", "cifar")
@@ -49,32 +49,15 @@ class Classifier(nn.Module):
         return self.net(self.preprocess(x))
 
 
-TIMM_PREFIX = "timm/"
-
-
-class ArchitectureError(ValueError):
-    """An architecture name that names no model, or a factory that does not import."""
-
-
 def available_models() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
-
-
-def architecture_kind(architecture: str) -> str:
-    """``torchvision``, ``timm`` or ``factory`` (``package.module:callable``)."""
-    if architecture.startswith(TIMM_PREFIX):
-        return "timm"
-    return "factory" if ":" in architecture else "torchvision"
 
 
 def check_architecture(architecture: str) -> None:
     """:class:`ArchitectureError` unless ``architecture`` names a model that can be built."""
     kind = architecture_kind(architecture)
     if kind == "torchvision" and architecture not in available_models():
-        raise ArchitectureError(
-            f"unknown model {architecture!r}: not a torchvision classification model (e.g. resnet18, "
-            "squeezenet1_1), not 'timm/<name>' and not 'package.module:factory'"
-        )
+        raise unknown_model(architecture)
     if kind == "timm":
         timm = _timm()
         if not timm.is_model(architecture.removeprefix(TIMM_PREFIX)):
@@ -150,12 +133,6 @@ def check_outputs(architecture: str, num_classes: int, input_shape: tuple[int, i
             f"model {architecture!r} gives outputs of shape {shape} for a batch of 2; "
             f"the dataset has {num_classes} classes (a factory must honour num_classes)"
         )
-
-
-def model_slug(architecture: str) -> str:
-    """The name a model string has in paths, rule names and tables: ``timm/resnet10t`` ->
-    ``timm_resnet10t`` (torchvision names are unchanged)."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", architecture)
 
 
 def build_model(
@@ -266,27 +243,20 @@ def list_layers(model: nn.Module) -> list[str]:
 
 def layer_names(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> list[str]:
     """The filterable layers of architecture ``name`` without allocating its weights."""
-    return list_layers(meta_model(name, stem, num_classes, in_channels))
+    return list(describe(name, stem, num_classes, in_channels).layers)
 
 
 def first_conv_layer(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> str:
     """The first Conv2d of architecture ``name`` in module order."""
-    convs = [n for n, m in backbone(meta_model(name, stem, num_classes, in_channels)).named_modules() if isinstance(m, nn.Conv2d)]
-    if not convs:
+    first = describe(name, stem, num_classes, in_channels).first_conv
+    if first is None:
         raise ValueError(f"model {name!r} has no Conv2d layer (kernels.layers: first_conv needs one; set it to none or a list)")
-    return convs[0]
+    return first
 
 
 def stage_layers(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> list[str]:
-    """One layer per resolution stage of architecture ``name`` and its classifier: the first
-    Conv2d, every Conv2d that downsamples (stride > 1) with a kernel larger than 1×1 (not
-    the 1×1 shortcuts), and the last filterable layer, in module order."""
-    net = backbone(meta_model(name, stem, num_classes, in_channels))
-    convs = [(n, m) for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
-    chosen = {n for n, m in convs[1:] if max(m.stride) > 1 and max(m.kernel_size) > 1}
-    chosen |= {convs[0][0]} if convs else set()
-    layers = list_layers(net)
-    return [layer for layer in layers if layer in chosen or layer == layers[-1]]
+    """One layer per resolution stage of architecture ``name`` and its classifier (:meth:`Structure.stage_layers`)."""
+    return describe(name, stem, num_classes, in_channels).stage_layers()
 
 
 @functools.lru_cache(maxsize=64)
@@ -339,7 +309,7 @@ def list_blocks(model: nn.Module) -> list[str]:
 
 def block_names(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> list[str]:
     """The blocks of architecture ``name`` (``blocks: auto``) without allocating its weights."""
-    return list_blocks(meta_model(name, stem, num_classes, in_channels))
+    return list(describe(name, stem, num_classes, in_channels).blocks)
 
 
 def check_blocks(architecture: str, blocks: list[str], stem: str, num_classes: int, input_shape: tuple[int, int, int]) -> None:
@@ -354,20 +324,10 @@ def block_io_shapes(
 ) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
     """Each block's (C, H, W) in and out on images of ``input_shape`` (a forward pass on the
     meta device), checked as :func:`check_blocks` says."""
+    describe(architecture, stem, num_classes, input_shape[0]).check_blocks(blocks, architecture)
     net = backbone(meta_model(architecture, stem, num_classes, input_shape[0]))
-    layers = list_layers(net)
     seen: dict[str, tuple] = {}
-    hooks = []
-    for block in blocks:
-        try:
-            module = net.get_submodule(block)
-        except AttributeError:
-            raise ArchitectureError(f"block {block!r} is not a module of {architecture}; e.g. {_block_hint(net)}") from None
-        if isinstance(module, FILTERABLE):
-            raise ArchitectureError(f"block {block!r} of {architecture} is a layer, not a block (sweep.layers lists layers)")
-        if not any(layer.startswith(block + ".") for layer in layers):
-            raise ArchitectureError(f"block {block!r} of {architecture} holds no Conv2d/Linear layer")
-        hooks.append(module.register_forward_hook(_recorder(seen, block)))
+    hooks = [net.get_submodule(block).register_forward_hook(_recorder(seen, block)) for block in blocks]
     try:
         with torch.no_grad():
             net(torch.empty(2, *input_shape, device="meta"))
@@ -394,10 +354,6 @@ def _recorder(seen: dict, block: str):
         seen.setdefault(block, (args, out))
 
     return hook
-
-
-def _block_hint(net: nn.Module) -> str:
-    return ", ".join(list_blocks(net)[:3]) or "no block found by type"
 
 
 def _is_4d(value) -> bool:
@@ -456,13 +412,15 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def layer_roles(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> dict:
-    """What the paper's claims single out in architecture ``name``: its first convolution, its
-    last filterable layer (the classifier: ``fc``, ``classifier.1``, ``head``…), the middle
-    convolutions whose output goes straight into a BatchNorm (none when it does not trace),
-    and every filterable layer in registration order (``layers``: how semirobustness splits)."""
+    """What the paper's claims single out in architecture ``name`` (:meth:`Structure.roles`)."""
+    return describe(name, stem, num_classes, in_channels).roles()
+
+
+@functools.lru_cache(maxsize=64)
+def describe(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> Structure:
+    """The :class:`~fragility.structure.Structure` of architecture ``name``, read off the network
+    on the meta device (cached: the workflow asks for it many times while it plans)."""
     net = backbone(meta_model(name, stem, num_classes, in_channels))
-    layers = list_layers(net)
-    convs = [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
     try:
         nodes = list(trace(net).graph.nodes)
     except Exception:  # untraceable user code: no BatchNorm pairs can be read off
@@ -474,8 +432,30 @@ def layer_roles(name: str, stem: str = "plain", num_classes: int = 10, in_channe
         users = list(node.users)
         if len(users) == 1 and users[0].op == "call_module" and isinstance(net.get_submodule(users[0].target), nn.BatchNorm2d):
             bn_convs.append(node.target)
-    first = convs[0] if convs else None
-    return {"first_conv": first, "last_layer": layers[-1], "bn_convs": [c for c in bn_convs if c != first], "layers": layers}
+    modules = [module_name for module_name, _ in net.named_modules() if module_name]
+    convs = [(n, max(m.stride), max(m.kernel_size)) for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
+    return Structure(tuple(modules), tuple(list_layers(net)), tuple(convs), tuple(list_blocks(net)), tuple(bn_convs))
+
+
+def write_catalogue(path=None) -> None:
+    """Write :data:`fragility.structure.CATALOGUE_PATH`: the structure of every torchvision
+    classification architecture (or why it cannot be built), for planning where torch is not
+    installed."""
+    import gzip
+    import json
+
+    from .structure import CATALOGUE_PATH
+
+    stems, errors = {stem: {} for stem in STEMS}, {}
+    for name in available_models():
+        try:
+            for stem in STEMS:
+                stems[stem][name] = describe(name, stem).as_json()
+        except ArchitectureError as exc:  # what planning it with torch would say, said without torch too
+            errors[name] = str(exc)
+    document = {"torchvision": torchvision.__version__.split("+")[0], "stems": stems, "errors": errors}
+    text = json.dumps(document, separators=(",", ":"), sort_keys=True) + "\n"
+    (path or CATALOGUE_PATH).write_bytes(gzip.compress(text.encode(), mtime=0))  # mtime 0: the same bytes each time
 
 
 def trace(net: nn.Module):
@@ -490,3 +470,12 @@ def trace(net: nn.Module):
     tracer = _Tracer()
     graph = tracer.trace(net)
     return fx.GraphModule(tracer.root, graph, type(net).__name__)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fragility.models", description=write_catalogue.__doc__)
+    parser.add_argument("--catalogue", action="store_true", required=True, help="write fragility/architectures.json.gz")
+    parser.parse_args()
+    write_catalogue()

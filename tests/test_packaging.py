@@ -1,8 +1,10 @@
 """The package as a library declares itself: version ranges (exact versions only in
 constraints.txt), timm as an extra, and a plain `pip install .` that keeps the torch, numpy
-and pandas a researcher's environment already holds."""
+and pandas a researcher's environment already holds; the workflow deploys from the catalog
+and is planned where Snakemake runs without torch."""
 
 import shutil
+import site
 import subprocess
 import sys
 import tomllib
@@ -89,6 +91,44 @@ def test_snakedeploy_deploys_the_catalog_workflow(tmp_path):
         if len(line.split()) == 2 and line.split()[1].isdigit()
     }
     assert jobs["train"] == 2 and jobs["all"] == 1 and jobs["claims"] == 1, jobs
+
+
+TORCH_DISTRIBUTIONS = ("torch", "functorch", "torchgen", "nvidia", "triton", "timm", "safetensors")
+
+
+def venv_without_torch(folder: Path) -> Path:
+    """A venv holding every package of this one but torch and what needs it (linked, not copied:
+    no download), as a bare Snakemake environment with the planning dependencies has them."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    (packages,) = folder.glob("lib/python*/site-packages")
+    for source in Path(site.getsitepackages()[0]).iterdir():
+        if not source.name.lower().startswith(TORCH_DISTRIBUTIONS):
+            (packages / source.name).symlink_to(source)
+    return folder / "bin" / "python"
+
+
+def test_the_dag_is_planned_in_a_venv_without_torch(tmp_path):
+    """Parsing the workflow imports no torch: in a venv without it, `snakemake -n` plans the
+    default run's DAG exactly as it does beside torch (the torchvision structures come from
+    fragility/architectures.json.gz)."""
+    python = venv_without_torch(tmp_path / "venv")
+    assert subprocess.run([str(python), "-c", "import torch"], capture_output=True).returncode != 0
+    dag = [
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--configfile",
+        str(ROOT / "config" / "config.yaml"),
+        "-n",
+        "--dag",
+    ]
+    without = subprocess.run([str(python), *dag], capture_output=True, text=True, timeout=300)
+    assert without.returncode == 0, without.stderr[-3000:]
+    beside = subprocess.run([sys.executable, *dag], capture_output=True, text=True, timeout=300)
+    assert without.stdout == beside.stdout and "sweep" in without.stdout and "triage" in without.stdout
 
 
 @pytest.mark.slow

@@ -18,15 +18,19 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ..artifacts import AdversarialSet, Checkpoint, TestSet
 from ..data import load_dataset
-from ..engine.sweep import SweepOptions
-from ..models import resolve_device
 from ..scoring.claims import ClaimSpec
 from ..trust import RUN_COLUMNS
+
+# torch and the modules that need it are imported where they are used: Snakemake imports this
+# module while it plans a run, where torch may not be installed (fragility.structure).
+if TYPE_CHECKING:
+    from ..engine.sweep import SweepOptions
 
 __all__ = ["RUN_COLUMNS", "Context", "Prerequisite", "RankMeasures", "Settings", "StressTest", "Summary"]
 
@@ -225,11 +229,15 @@ class Context:
 
     @functools.cached_property
     def checkpoint(self) -> Checkpoint:
+        from ..models import resolve_device
+
         return Checkpoint.read(self.paths["checkpoint"], resolve_device(self.device))
 
     @functools.cached_property
     def model(self):
         """The checkpoint's network in eval mode (every test leaves it as it found it)."""
+        from ..models import resolve_device
+
         return self.checkpoint.model(resolve_device(self.device))
 
     @property

@@ -13,18 +13,22 @@ the mean over all single-kernel removals.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from .. import GLOBAL_LAYER
-from ..config import built_as, fail, model_layers
-from ..engine.sweep import UNFILTERED, MaskedLayer, SweepOptions, predict_removals
-from ..evaluation import model_device
-from ..models import backbone, first_conv_layer
+from ..config import fail, model_layers, model_structure
 from .base import RUN_COLUMNS, Context, Settings, StressTest
+
+# torch and the modules that need it are imported where they are used: Snakemake imports this
+# module while it plans a run, where torch may not be installed (fragility.structure).
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from ..engine.sweep import MaskedLayer, SweepOptions
 
 KERNEL_COLUMNS = [
     "layer",
@@ -47,6 +51,8 @@ class KernelRemoval:
     kernel: int
 
     def mask(self, layer: MaskedLayer) -> torch.Tensor:
+        import torch
+
         (shape,) = [tuple(o.shape) for o in layer.originals]
         mask = torch.zeros(shape, dtype=torch.bool)
         mask[self.kernel] = True
@@ -54,6 +60,10 @@ class KernelRemoval:
 
 
 def _check_layer(model: nn.Module, layer: str) -> nn.Module:
+    from torch import nn
+
+    from ..models import backbone
+
     if layer == GLOBAL_LAYER:
         raise ValueError("kernel dropout acts on one layer, not on __global__")
     module = backbone(model).get_submodule(layer)
@@ -72,6 +82,10 @@ def kernel_dropout(
 ) -> pd.DataFrame:
     """One row per kernel of ``layer``: clean and adversarial accuracy with that kernel removed,
     the unfiltered accuracies, and whether each lies below the mean over kernels (fragile)."""
+    import torch
+
+    from ..engine.sweep import UNFILTERED, SweepOptions, predict_removals
+
     module = _check_layer(model, layer)
     removals = {f"kernel:{k}": KernelRemoval(k) for k in range(module.weight.shape[0])}
     n = len(y)
@@ -92,28 +106,32 @@ def kernel_dropout(
     return table
 
 
-@torch.inference_mode()
 def kernel_distances(model: nn.Module, layer: str, x: torch.Tensor, x_adv: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """d_k: the mean over images and positions of |o_k(x_adv) − o_k(x)|, o_k the layer's
     (pre-activation) output of kernel k."""
-    module = _check_layer(model, layer)
-    outputs = []
-    hook = module.register_forward_hook(lambda _module, _inputs, output: outputs.append(output))
-    device = model_device(model)
-    total, count = None, 0
-    try:
-        for i in range(0, len(x), batch_size):
-            outputs.clear()
-            model(x[i : i + batch_size].to(device))
-            model(x_adv[i : i + batch_size].to(device))
-            clean, adversarial = outputs
-            difference = (adversarial - clean).abs().double()
-            per_kernel = difference.transpose(0, 1).reshape(difference.shape[1], -1)  # kernel × (images · positions)
-            total = per_kernel.sum(1) if total is None else total + per_kernel.sum(1)
-            count += per_kernel.shape[1]
-    finally:
-        hook.remove()
-    return (total / count).cpu().numpy()
+    import torch
+
+    from ..evaluation import model_device
+
+    with torch.inference_mode():
+        module = _check_layer(model, layer)
+        outputs = []
+        hook = module.register_forward_hook(lambda _module, _inputs, output: outputs.append(output))
+        device = model_device(model)
+        total, count = None, 0
+        try:
+            for i in range(0, len(x), batch_size):
+                outputs.clear()
+                model(x[i : i + batch_size].to(device))
+                model(x_adv[i : i + batch_size].to(device))
+                clean, adversarial = outputs
+                difference = (adversarial - clean).abs().double()
+                per_kernel = difference.transpose(0, 1).reshape(difference.shape[1], -1)  # kernel × (images · positions)
+                total = per_kernel.sum(1) if total is None else total + per_kernel.sum(1)
+                count += per_kernel.shape[1]
+        finally:
+            hook.remove()
+        return (total / count).cpu().numpy()
 
 
 def targeting(model: nn.Module, layer: str, x: torch.Tensor, x_adv: torch.Tensor, fragile, batch_size: int = 256) -> dict:
@@ -143,6 +161,8 @@ def targeting_from_distances(distances, fragile) -> dict:
 def analyse_kernels(model, layer, x, y, x_adv, options: SweepOptions | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The kernel table (with each kernel's distance) and the targeting rows, for fragility
     judged on clean and on adversarial accuracy."""
+    from ..engine.sweep import SweepOptions
+
     options = options or SweepOptions()
     table = kernel_dropout(model, layer, x, y, x_adv, options)
     table["distance"] = kernel_distances(model, layer, x, x_adv, options.batch_size)
@@ -161,10 +181,8 @@ def kernel_layers(config: dict, model: str) -> list[str]:
         return []
     if choice != "first_conv":
         return list(choice)
-    try:
-        return [first_conv_layer(*built_as(config, model))]  # no trace: asked for on every plan
-    except ValueError:  # a network without Conv2d (an MLP factory): no kernels to remove
-        return []
+    first = model_structure(config, model).first_conv
+    return [first] if first else []  # a network without Conv2d (an MLP factory): no kernels to remove
 
 
 def check(config: dict, model: str) -> None:

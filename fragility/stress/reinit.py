@@ -16,17 +16,21 @@ import contextlib
 import math
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import torch
-from torch import nn
 
 from .. import GLOBAL_LAYER
 from ..artifacts import ModelSpec
 from ..config import is_given, perturbed_layers
-from ..evaluation import accuracy
-from ..models import backbone, filtered_layers, unit_kind
 from .base import RUN_COLUMNS, Context, RankMeasures, Settings, StressTest
+
+# torch and the modules that need it are imported where they are used: Snakemake imports this
+# module while it plans a run, where torch may not be installed (fragility.structure).
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 
 PERTURBATIONS = ("reinit", "rerandom")
 CRITICALITY_COLUMNS = ["layer", "unit_kind", "perturbation", "acc_clean", "acc_adv", "drop_clean", "drop_adv"]
@@ -35,6 +39,8 @@ CRITICALITY_COLUMNS = ["layer", "unit_kind", "perturbation", "acc_clean", "acc_a
 def initial_state(spec: ModelSpec, seed: int) -> dict[str, torch.Tensor]:
     """The state a run with ``seed`` starts training from: :func:`fragility.train.train` seeds
     the global RNG with it and builds the model, and so does this."""
+    import torch
+
     torch.manual_seed(seed)
     return spec.build().state_dict()
 
@@ -42,6 +48,8 @@ def initial_state(spec: ModelSpec, seed: int) -> dict[str, torch.Tensor]:
 def _parameters(model: nn.Module, unit: str) -> dict[str, nn.Parameter]:
     """``{layer}.weight`` and ``{layer}.bias`` of the unit's layers (one layer's, or every
     layer's of a block), by qualified name."""
+    from ..models import backbone, filtered_layers
+
     if unit == GLOBAL_LAYER:
         raise ValueError("re-initialisation perturbs one layer or block, not __global__")
     net = backbone(model)
@@ -54,6 +62,8 @@ def _parameters(model: nn.Module, unit: str) -> dict[str, nn.Parameter]:
 
 @contextlib.contextmanager
 def _perturbed(model: nn.Module, unit: str, values: dict[str, torch.Tensor]):
+    import torch
+
     parameters = _parameters(model, unit)
     originals = {name: p.detach().clone() for name, p in parameters.items()}
     try:
@@ -81,6 +91,8 @@ def rerandomise(model: nn.Module, unit: str, init: str, seed: int):
     ``torchvision``: Kaiming-normal fan-out for convolutions, PyTorch's default for Linear),
     biases from PyTorch's default U(±1/√fan_in); each layer's draw seeded by (seed, layer),
     so a block's layers get the draws they get alone."""
+    from ..models import filtered_layers
+
     values = {}
     for layer in filtered_layers(model, unit):
         values.update(_fresh_draw(model, layer, init, seed))
@@ -88,6 +100,9 @@ def rerandomise(model: nn.Module, unit: str, init: str, seed: int):
 
 
 def _fresh_draw(model: nn.Module, layer: str, init: str, seed: int) -> dict[str, torch.Tensor]:
+    import torch
+    from torch import nn
+
     parameters = _parameters(model, layer)
     generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(layer.encode()))
     weight = torch.empty(parameters[f"{layer}.weight"].shape)
@@ -122,6 +137,9 @@ def criticality_table(
     adversarial sets, and their drops from the unperturbed model's on the same images
     (``unperturbed``: those two accuracies, when already known). Without an ``initial``
     state (a model analysed as given) only re-randomisation runs."""
+    from ..evaluation import accuracy
+    from ..models import unit_kind
+
     clean, adversarial = unperturbed or (accuracy(model, x, y, batch_size), accuracy(model, x_adv, y, batch_size))
     rows = []
     for layer in [name for name in layers if name != GLOBAL_LAYER]:
@@ -156,6 +174,8 @@ class ReinitSettings(Settings):
 
 
 def _run(context: Context, unit: str, settings: ReinitSettings) -> dict[str, pd.DataFrame]:
+    from ..evaluation import accuracy
+
     model, testset, x_adv, batch_size = context.model, context.testset, context.adversarial.x_adv, context.options.batch_size
     checkpoint = context.checkpoint
     given = checkpoint.model_spec.init == "given"  # no initial state to re-initialise to: re-randomisation only

@@ -27,19 +27,15 @@ import importlib.util
 import logging
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from ..artifacts import Checkpoint
-from ..attack import Attack, pgd
 from ..config import ConfigError, dataset_info, model_datasets, model_epochs, model_layers, model_names, model_roles, warn
 from ..data import Dataset, training_subset
-from ..evaluation import model_device, predict
 from ..io import write_parquet
-from ..models import backbone, list_layers
 from ..progress import progress as bar
 from ..schema import load_schema
 from ..scoring.agreement import kendall_tau_b
@@ -55,14 +51,22 @@ from ..scoring.claims import (
 from ..scoring.dependency import class_weighted_cka, class_weighted_mi, shuffled_within_class
 from ..scoring.propagation import PART_MEANS, gain_agreement, split_scores
 from ..scoring.stats import summarise_differences
-from ..train import cross_entropy, train_one_epoch
 from .base import RUN_COLUMNS, Context, Prerequisite, Settings, StressTest, Summary
+
+# torch and the modules that need it are imported where they are used: Snakemake imports this
+# module while it plans a run, where torch may not be installed (fragility.structure).
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 
 log = logging.getLogger(__name__)
 
 
 def split_layers(model: nn.Module, k: int) -> tuple[list[str], list[str]]:
     """The filterable layers of f_a and of f_b for split ``k`` (f_b: the last ``k``)."""
+    from ..models import list_layers
+
     layers = list_layers(model)
     if not 1 <= k < len(layers):
         raise ValueError(f"split k = {k} needs 1 <= k < {len(layers)} (the network's Conv2d/Linear layers)")
@@ -73,6 +77,8 @@ def split_modules(model: nn.Module, k: int) -> tuple[list[str], list[str]]:
     """The modules (qualified names, containers included) of f_a and of f_b: f_b is every
     module registered at or after the first layer of f_b (:func:`split_layers`), so the
     BatchNorm that follows a layer goes with it and L_{n−k}'s own BatchNorm stays in f_a."""
+    from ..models import backbone
+
     first = split_layers(model, k)[1][0]
     names = [name for name, _ in backbone(model).named_modules() if name]
     cut = names.index(first)
@@ -82,6 +88,8 @@ def split_modules(model: nn.Module, k: int) -> tuple[list[str], list[str]]:
 def split_state(model: nn.Module, k: int) -> tuple[list[str], list[str]]:
     """The state-dict keys (of :func:`fragility.models.backbone`) f_a and f_b own: each
     parameter and buffer goes with the module that registers it."""
+    from ..models import backbone
+
     f_a, f_b = split_modules(model, k)
     owner = {}
     for name in f_a + f_b:
@@ -96,6 +104,8 @@ def split_state(model: nn.Module, k: int) -> tuple[list[str], list[str]]:
 
 def semirobust_network(robust: nn.Module, normal: nn.Module, k: int) -> nn.Module:
     """F_sr: a copy of ``normal`` whose f_a parameters and buffers are ``robust``'s."""
+    from ..models import backbone
+
     combined = copy.deepcopy(normal)
     f_a, _ = split_state(normal, k)
     robust_state = backbone(robust).state_dict()
@@ -105,6 +115,8 @@ def semirobust_network(robust: nn.Module, normal: nn.Module, k: int) -> nn.Modul
 
 def freeze_first_part(model: nn.Module, k: int) -> list[nn.Parameter]:
     """Freeze f_a (no gradient); returns f_b's parameters, what the optimizer may move."""
+    from ..models import backbone
+
     f_a, _ = split_modules(model, k)
     frozen = {id(p) for name in f_a for p in backbone(model).get_submodule(name).parameters(recurse=False)}
     for parameter in model.parameters():
@@ -115,6 +127,7 @@ def freeze_first_part(model: nn.Module, k: int) -> list[nn.Parameter]:
 def second_part_train_mode(k: int) -> Callable[[nn.Module], None]:
     """``train_mode`` for :func:`fragility.train.train_one_epoch`: f_b trains, f_a (its
     BatchNorm statistics included) stays in eval mode."""
+    from ..models import backbone
 
     def train_mode(model: nn.Module) -> None:
         model.train()
@@ -130,6 +143,8 @@ class RestoringOptimizer:
     which also undoes what BatchNorm in train mode did to f_a's running statistics."""
 
     def __init__(self, optimizer, model: nn.Module, keys: list[str]):
+        from ..models import backbone
+
         self.optimizer = optimizer
         state = backbone(model).state_dict()  # detached tensors sharing the model's storage
         self._targets = [state[key] for key in keys]
@@ -139,13 +154,16 @@ class RestoringOptimizer:
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
     def step(self) -> None:
+        import torch
+
         self.optimizer.step()
         with torch.no_grad():
             for target, saved in zip(self._targets, self._saved):
                 target.copy_(saved)
 
 
-Examples = Callable[[nn.Module, torch.Tensor, torch.Tensor, int], torch.Tensor]  # (model, x, y, seed) -> x_adv
+if TYPE_CHECKING:
+    Examples = Callable[[nn.Module, torch.Tensor, torch.Tensor, int], torch.Tensor]  # (model, x, y, seed) -> x_adv
 
 
 def adversarial_inputs(
@@ -155,6 +173,7 @@ def adversarial_inputs(
     batch, with a fresh seed per batch from ``noise`` (a new random start each batch, as
     torchattacks' PGD in the authors' code), made with the network in eval mode (BatchNorm
     statistics do not move while attacking) and then returned to its training modes."""
+    import torch
 
     def inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         modes = {module: module.training for module in model.modules()}
@@ -186,6 +205,11 @@ def robust_network(
     """F*: a copy of ``model`` adversarially trained as a whole for ``epochs`` on ``examples``
     (fresh ``optimizer(parameters)``; data order and attack noise seeded by ``seed``);
     ``progress``: a bar over the epochs (None: where a person watches)."""
+    import torch
+    from torch import nn
+
+    from ..train import cross_entropy, train_one_epoch
+
     robust = copy.deepcopy(model)
     for parameter in robust.parameters():
         parameter.requires_grad_(True)
@@ -217,6 +241,11 @@ def finetune_second_part(
     BatchNorm in train mode (``fa_batchnorm="train"``, the authors': batch statistics while
     training) or eval mode; yields (epoch, the network, ``evaluate_epoch(network)``) after
     each epoch and stops once the evaluation's ``acc_adv`` reaches ``target`` (Acc* − δ)."""
+    import torch
+    from torch import nn
+
+    from ..train import cross_entropy, train_one_epoch
+
     if fa_batchnorm not in ("train", "eval"):
         raise ValueError(f"fa_batchnorm must be train or eval, got {fa_batchnorm!r}")
     network = copy.deepcopy(semirobust)
@@ -240,6 +269,10 @@ def epochs_to_converge(adversarial_accuracies: list[float], target: float) -> fl
 
 def layer_outputs(model: nn.Module, layers: list[str], x: torch.Tensor, batch_size: int = 256) -> dict[str, np.ndarray]:
     """Each of ``layers``' outputs for ``x``, flattened per image."""
+    import torch
+
+    from ..models import backbone
+
     found: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
     net, device = backbone(model), next(model.parameters()).device
     hooks = [
@@ -308,6 +341,10 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: floa
     """AutoAttack (Croce & Hein 2020, the standard L∞ version: APGD-CE, APGD-T, FAB-T, Square)
     at ``epsilon`` through torchattacks (``torchattacks.AutoAttack``), imported here: it is an
     optional dependency (``pip install --no-deps torchattacks==3.5.1``). Model in eval mode."""
+    import torch
+
+    from ..evaluation import model_device
+
     try:
         import torchattacks
     except ImportError as exc:  # pragma: no cover - the check of the config says so before any job
@@ -456,10 +493,14 @@ class SemirobustSettings(Settings):
     @property
     def attack_name(self) -> str:
         """How the tables name the evaluation attack: ``pgd-<steps>`` or ``autoattack``."""
+        from ..attack import Attack
+
         return "autoattack" if self.eval_attack == "autoattack" else Attack("pgd", self.clamp, dict(self.pgd)).name
 
     def evaluation(self, epsilon: float) -> Callable[[nn.Module, torch.Tensor, torch.Tensor, int], torch.Tensor]:
         """``attack(model, x, y, batch_size)``: the evaluation attack's examples against ``model``."""
+        from ..attack import Attack
+
         if self.eval_attack == "autoattack":
             return lambda model, x, y, batch_size: autoattack(model, x, y, epsilon, batch_size, self.pgd.get("seed", 0))
         chosen = Attack("pgd", self.clamp, {**self.pgd, "step_size": self.pgd_step(epsilon)})
@@ -468,6 +509,8 @@ class SemirobustSettings(Settings):
     def training_examples(self, epsilon: float) -> Examples:
         """``examples(model, x, y, seed)``: what adversarial training learns from — PGD
         (``train_steps``) or FGSM from a random start in the ε-ball with step 1.25 ε."""
+        from ..attack import pgd
+
         if self.train_attack == "fgsm_rs":
             return lambda model, x, y, seed: pgd(
                 model, x, y, epsilon, 1, FGSM_RS_STEP * epsilon, True, self.clamp, seed, batch_size=len(x)
@@ -477,6 +520,8 @@ class SemirobustSettings(Settings):
 
     def optimizer_for(self, train_config) -> Callable:
         """``optimizer(parameters)`` of adversarial training and fine-tuning."""
+        import torch
+
         if self.optimizer == "sgd":
             lr = self.lr if self.lr is not None else PROTOCOLS["paper"]["lr"]
             return lambda params: torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay)
@@ -556,6 +601,8 @@ def _check_splits(config: dict, model: str) -> None:
 def measure(network: nn.Module, x: torch.Tensor, y: torch.Tensor, attack, batch_size: int) -> tuple[dict, np.ndarray]:
     """``acc_clean`` and ``acc_adv`` of ``network`` under ``attack(network, x, y, batch_size)``
     made against itself, and which test images it gets right under attack."""
+    from ..evaluation import predict
+
     x_adv = attack(network, x, y, batch_size)
     right = (predict(network, x_adv, batch_size) == y.cpu()).numpy()
     clean = (predict(network, x, batch_size) == y.cpu()).double().mean().item()

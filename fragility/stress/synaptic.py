@@ -11,19 +11,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from .. import GLOBAL_LAYER
-from ..attack import Attack
-from ..config import attack_settings, built_as, fail, model_epochs, model_layers, sweep_units
-from ..engine.sweep import UNFILTERED, MaskedLayer, SweepOptions, check_options, predict_removals
-from ..engine.whitebox import attack_removals
+from ..config import attack_settings, fail, model_epochs, model_structure, sweep_units
 from ..filters import FILTERS, ThresholdRange, removal_mask, threshold
-from ..models import first_conv_layer, layer_weights, stage_layers, unit_kind
 from ..scoring.bootstrap import pack_correct
 from ..scoring.claims import (
     ALPHA,
@@ -38,6 +33,15 @@ from ..scoring.claims import (
 )
 from ..scoring.stats import paired_differences, summarise_differences
 from .base import RUN_COLUMNS, Context, RankMeasures, Settings, StressTest, Summary
+
+# torch and the modules that need it are imported where they are used: Snakemake imports this
+# module while it plans a run, where torch may not be installed (fragility.structure).
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from ..attack import Attack
+    from ..engine.sweep import MaskedLayer, SweepOptions
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,8 @@ def plan_variants(
 ) -> tuple[list[Variant], dict[str, Variant]]:
     """Every (filter, step) with its threshold and count, and the variants to evaluate:
     one per distinct mask, or (``dedup=False``) every one of them."""
+    from ..engine.sweep import UNFILTERED
+
     rng = ThresholdRange.of(values, steps)
     variants, representatives = [], {}
     for name in filters:
@@ -135,6 +141,13 @@ def sweep(
     own adversarial images (:mod:`fragility.engine.whitebox`); else those columns are NaN.
     ``stats``, when given, is filled with how the sweep ran.
     """
+    import torch
+
+    from ..attack import Attack
+    from ..engine.sweep import UNFILTERED, SweepOptions
+    from ..engine.whitebox import attack_removals
+    from ..models import layer_weights, unit_kind
+
     options = SweepOptions.of(options, **settings)
     n = len(y)
     stats = {} if stats is None else stats
@@ -181,6 +194,8 @@ def predict_variants(
 ) -> tuple[list[Variant], dict[str, torch.Tensor]]:
     """Every (filter, step) variant of ``layer`` and the predicted class of each image of
     ``x`` under each distinct one (keyed by ``Variant.key``; ``UNFILTERED`` included)."""
+    from ..engine.sweep import UNFILTERED, MaskedLayer, SweepOptions, check_options, predict_removals
+
     options = options or SweepOptions()
     check_options(model, options)
     masked = MaskedLayer(model, layer, options.steps)
@@ -208,14 +223,11 @@ def whitebox_layers(config: dict, model: str) -> list[str]:
         return []
     if choice == "all":
         return swept
+    structure = model_structure(config, model)
     if choice == "stages":
-        chosen = set(stage_layers(*built_as(config, model))) | {GLOBAL_LAYER}
-    elif choice == "ends":
-        layers = model_layers(config, model)
-        try:
-            chosen = {first_conv_layer(*built_as(config, model)), layers[-1]}
-        except ValueError:  # no Conv2d (an MLP factory): the last layer only
-            chosen = {layers[-1]}
+        chosen = set(structure.stage_layers()) | {GLOBAL_LAYER}
+    elif choice == "ends":  # no Conv2d (an MLP factory): the last layer only
+        chosen = {structure.first_conv, structure.layers[-1]} - {None}
     else:
         chosen = set(choice)
     return [unit for unit in swept if unit in chosen]
@@ -278,6 +290,8 @@ def check(config: dict, model: str) -> None:
 
 
 def _run(context: Context, unit: str, settings: SweepSettings) -> dict[str, pd.DataFrame]:
+    from ..attack import Attack
+
     testset, adversarial = context.testset, context.adversarial
     options = replace(context.options, steps=settings.steps, filters=tuple(settings.filters))
     whitebox = unit in settings.whitebox_units and context.checkpoint.epoch in settings.whitebox_epochs

@@ -37,15 +37,12 @@ import copy
 import dataclasses
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..artifacts import TrainConfig
-from ..attack import Attack
 from ..config import (
     ConfigError,
     attack_settings,
@@ -57,14 +54,19 @@ from ..config import (
     model_epochs,
 )
 from ..data import Dataset, training_subset
-from ..evaluation import accuracy, whitebox_accuracies
-from ..models import _recorder, backbone, block_io_shapes
 from ..progress import progress as bar
 from ..scoring.claims import ClaimSpec, Finding, fraction_finding, per_seed_mean, per_seed_std, undetermined
 from ..scoring.similarity import linear_cka
-from ..train import cross_entropy, train_one_epoch
+from ..structure import torch_installed
 from .base import RUN_COLUMNS, Context, RankMeasures, Settings, StressTest
 from .reinit import _fresh_draw
+
+# torch and the modules that need it are imported where they are used: Snakemake imports this
+# module while it plans a run, where torch may not be installed (fragility.structure).
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +155,8 @@ def triage_epochs(config: dict, model: str) -> list[int]:
 def check(config: dict, model: str) -> None:
     """``local_global`` given at least two triage epochs (with one it is ``local``), and every
     triaged block of ``model`` replaceable by one 3×3 convolution (:func:`compression_stride`)
-    on the images of each dataset it runs on."""
+    on the images of each dataset it runs on (where torch is installed: the shapes need a
+    forward pass; elsewhere each triage job checks its block before it trains)."""
     blocks = triage_units(config, model)
     if not blocks:
         return
@@ -162,6 +165,10 @@ def check(config: dict, model: str) -> None:
             f"config key 'triage.schemes': local_global trains local for the first half of the triage epochs (rounded "
             f"up), then global: with {_epochs(config)} epoch it is local; give triage.epochs ≥ 2 or drop local_global"
         )
+    if not torch_installed():
+        return
+    from ..models import block_io_shapes
+
     key = "blocks." + (model if model in config["blocks"] else "default")
     architecture, stem, _, _ = built_as(config, model)
     side = None if is_given(config, model) else config["image_size"]  # the network sees images resized to it
@@ -183,6 +190,10 @@ def block_shapes(model: nn.Module, block: str, x: torch.Tensor) -> tuple[tuple[i
 
 def _block_io(model: nn.Module, block: str, x: torch.Tensor) -> tuple[tuple, torch.Tensor]:
     """What ``block`` of ``model`` receives (its positional arguments) and returns on ``x``."""
+    import torch
+
+    from ..models import _recorder, backbone
+
     seen: dict[str, tuple] = {}
     hook = backbone(model).get_submodule(block).register_forward_hook(_recorder(seen, block))
     try:
@@ -219,6 +230,8 @@ def compression_stride(block: str, in_shape: tuple[int, ...], out_shape: tuple[i
 
 def compressed_layer(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     """S: Conv2d(3×3, ``stride``, padding 1, no bias) → BatchNorm2d → ReLU."""
+    from torch import nn
+
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU())
 
 
@@ -228,6 +241,8 @@ def least_squares(gram: torch.Tensor, moment: torch.Tensor, rows: int) -> torch.
     dead on every image) get weight 0; on the d others the plain least-squares solution where
     it is well posed — at least d rows and every eigenvalue of G above λ = 1e-4 · trace(G)/d —,
     else the ridge solution (G + λI)⁻¹XᵀY."""
+    import torch
+
     gram, moment = gram.double(), moment.double()
     weight = torch.zeros_like(moment)
     signal = gram.diagonal() > 0
@@ -248,6 +263,8 @@ def fitted_weight(model: nn.Module, block: str, x: torch.Tensor, stride: int, ba
     output best reproduces ``block``'s output from its input, in ``model`` classifying the
     images ``x``: the im2col patches of the block's input (every output position of every
     image a row) against the block's output, solved by :func:`least_squares` in float64."""
+    import torch.nn.functional as F
+
     gram = moment = None
     rows = 0
     for i in range(0, len(x), batch_size):
@@ -265,6 +282,8 @@ def fitted_weight(model: nn.Module, block: str, x: torch.Tensor, stride: int, ba
 def identity_batchnorm(bn: nn.BatchNorm2d) -> None:
     """``bn`` set to the identity in eval mode: weight 1, bias 0, running mean 0, running
     variance 1 − eps (so that √(var + eps) = 1)."""
+    import torch
+
     with torch.no_grad():
         bn.weight.fill_(1.0)
         bn.bias.zero_()
@@ -286,6 +305,10 @@ def compress(
     by (``seed``, block) — the ``random`` initialisation —, or, given training images ``fit``,
     fitted to the block's output on them with S's BatchNorm the identity — the ``fit``
     initialisation (:func:`fitted_weight`, :func:`identity_batchnorm`)."""
+    import torch
+
+    from ..models import backbone
+
     in_shape, out_shape = block_shapes(model, block, x)
     stride = compression_stride(block, in_shape, out_shape)
     layer = compressed_layer(in_shape[0], out_shape[0], stride).to(next(model.parameters()).device)
@@ -305,6 +328,8 @@ def compress(
 def trainable_parameters(model: nn.Module, block: str, scheme: str) -> list[nn.Parameter]:
     """The parameters ``scheme`` trains (``local``: S's; ``global``, ``distil``: all), the
     rest frozen; ``local_global`` trains by :func:`scheme_phase`."""
+    from ..models import backbone
+
     if scheme not in SCHEMES or scheme == "local_global":
         raise ValueError(f"unknown triage phase {scheme!r}; choose from {tuple(s for s in SCHEMES if s != 'local_global')}")
     inside = {id(p) for p in backbone(model).get_submodule(block).parameters()}
@@ -324,6 +349,7 @@ def scheme_phase(scheme: str, epoch: int, epochs: int) -> str:
 def scheme_train_mode(block: str, scheme: str):
     """``train_mode`` for :func:`fragility.train.train_one_epoch`: ``local`` trains S alone
     (every other BatchNorm in eval mode), the other schemes the whole network."""
+    from ..models import backbone
 
     def train_mode(model: nn.Module) -> None:
         if scheme == "local":
@@ -337,6 +363,8 @@ def scheme_train_mode(block: str, scheme: str):
 
 def distillation_loss(teacher: nn.Module, temperature: float, alpha: float):
     """``loss(logits, x, y)`` = α·T²·KL(p_T(teacher(x)) ‖ p_T(logits)) + (1 − α)·CE(logits, y)."""
+    import torch
+    import torch.nn.functional as F
 
     def loss(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -362,6 +390,10 @@ def scheme_epochs(
     (``teacher``: the base network, for ``distil``); yields (epoch, mean loss, the network)
     after each of ``settings.epochs``. Every scheme starts from the same global RNG and data
     order, seeded by ``seed``; each phase (:func:`scheme_phase`) with a fresh Adam."""
+    import torch
+
+    from ..train import cross_entropy, train_one_epoch
+
     network = copy.deepcopy(compressed)
     loss = distillation_loss(teacher, settings.temperature, settings.alpha) if scheme == "distil" else cross_entropy
     torch.manual_seed(seed)
@@ -400,6 +432,10 @@ def triage_block(
     each epoch, with the ``base`` (clean, adversarial) accuracies of ``model``; each scheme
     trains with ``train``'s optimizer and batch size from the same state. ``model`` is left
     as it was. ``progress``: bars over the inits and schemes (None: where a person watches)."""
+    from ..attack import Attack
+    from ..evaluation import whitebox_accuracies
+    from ..models import backbone
+
     data = training_subset(training, settings.max_train, seed)
     attack = Attack(**settings.attack)
     reference = block_outputs(model, block, x, batch_size)
@@ -468,6 +504,8 @@ def _with_init(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _run(context: Context, unit: str, settings: TriageSettings) -> dict[str, pd.DataFrame]:
+    from ..evaluation import accuracy
+
     model, testset, adversarial, batch_size = context.model, context.testset, context.adversarial, context.options.batch_size
     base = context.shared(
         "unperturbed_accuracy",
