@@ -26,6 +26,7 @@ from .structure import (
     architecture_kind,
     catalogued,
     catalogued_architectures,
+    check_catalogued,
     model_slug,
     torch_installed,
 )
@@ -147,7 +148,7 @@ def _check_semantics(config: dict) -> None:
     if config["epsilon"]["min"] >= config["epsilon"]["max"]:
         fail("epsilon.min", config["epsilon"]["min"], f"must be < epsilon.max ({config['epsilon']['max']})")
     _check_data_dir(config)
-    known = set(models) | set(catalogued_architectures())  # a torchvision name may be kept for runs that add it
+    known = set(models) | set(_torchvision_names())  # a torchvision name may be kept for runs that add it
     for key, mapping in (
         ("stem", config["stem"]),
         ("sweep.layers", config["sweep"]["layers"]),
@@ -182,8 +183,10 @@ def _check_semantics(config: dict) -> None:
 
 
 def _check_blocks(config: dict, model: str) -> None:
-    """Every listed block of ``model`` a module that holds a layer and maps one 4-D tensor to
-    one 4-D tensor on the images of each dataset it runs on."""
+    """Every listed block of ``model`` a module that holds a layer and (where torch is
+    installed: it takes a forward pass) maps one 4-D tensor to one 4-D tensor on the images of
+    each dataset it runs on; without torch the triage job checks that before it compresses a
+    block (a sweep or a re-initialisation needs no shapes)."""
 
     choice = config["blocks"].get(model, config["blocks"]["default"])
     if not isinstance(choice, list):
@@ -191,7 +194,7 @@ def _check_blocks(config: dict, model: str) -> None:
     key = "blocks." + (model if model in config["blocks"] else "default")
     architecture, stem, _, _ = built_as(config, model)
     try:
-        if not torch_installed():  # the shapes need a forward pass: each stress job checks them before it runs
+        if not torch_installed():
             model_structure(config, model).check_blocks(choice, architecture)
             return
         from .models import check_blocks
@@ -288,6 +291,15 @@ def _check_models(config: dict, datasets: dict) -> dict[str, dict]:
     return entries
 
 
+def _torchvision_names() -> list[str]:
+    """Every torchvision classifier: the installed torchvision's, else the catalogue's."""
+    if torch_installed():
+        from .models import available_models
+
+        return available_models()
+    return catalogued_architectures()
+
+
 def _check_architecture(architecture: str) -> None:
     """:class:`ArchitectureError` unless ``architecture`` names a model that can be built
     (without torch: a torchvision architecture of the catalogue)."""
@@ -296,7 +308,7 @@ def _check_architecture(architecture: str) -> None:
 
         check_architecture(architecture)
     else:
-        catalogued(architecture)
+        check_catalogued(architecture)
 
 
 def _dataset_entry(item) -> dict:
@@ -457,7 +469,7 @@ def model_structure(config: dict, model: str) -> Structure:
         from .models import describe
 
         return describe(architecture, stem, num_classes, in_channels)
-    return catalogued(architecture, stem)
+    return catalogued(architecture, stem, num_classes)
 
 
 def model_layers(config: dict, model: str) -> list[str]:
@@ -472,7 +484,7 @@ def model_roles(config: dict, model: str) -> dict:
     return model_structure(config, model).roles()
 
 
-def block_names(config: dict, model: str) -> list[str]:
+def auto_blocks(config: dict, model: str) -> list[str]:
     """The outermost blocks of ``model`` found by type (``blocks: auto``), in module order."""
     return list(model_structure(config, model).blocks)
 
@@ -525,7 +537,7 @@ def block_units(config: dict, model: str) -> list[str]:
     if choice != "auto":
         return _block_order(config, model, choice)
 
-    return block_names(config, model)
+    return auto_blocks(config, model)
 
 
 def _block_order(config: dict, model: str, chosen: list[str]) -> list[str]:

@@ -20,7 +20,7 @@ import torchvision
 from torch import nn
 
 from . import GLOBAL_LAYER
-from .structure import TIMM_PREFIX, ArchitectureError, Structure, architecture_kind, model_slug, unknown_model  # noqa: F401  (public here too)
+from .structure import TIMM_PREFIX, ArchitectureError, Structure, architecture_kind, model_slug, unbuildable, unknown_model  # noqa: F401  (public here too)
 
 FILTERABLE = (nn.Conv2d, nn.Linear)
 STEMS = ("plain", "cifar")
@@ -246,19 +246,6 @@ def layer_names(name: str, stem: str = "plain", num_classes: int = 10, in_channe
     return list(describe(name, stem, num_classes, in_channels).layers)
 
 
-def first_conv_layer(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> str:
-    """The first Conv2d of architecture ``name`` in module order."""
-    first = describe(name, stem, num_classes, in_channels).first_conv
-    if first is None:
-        raise ValueError(f"model {name!r} has no Conv2d layer (kernels.layers: first_conv needs one; set it to none or a list)")
-    return first
-
-
-def stage_layers(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> list[str]:
-    """One layer per resolution stage of architecture ``name`` and its classifier (:meth:`Structure.stage_layers`)."""
-    return describe(name, stem, num_classes, in_channels).stage_layers()
-
-
 @functools.lru_cache(maxsize=64)
 def meta_model(name: str, stem: str = "plain", num_classes: int = 10, in_channels: int = 3) -> Classifier:
     """Architecture ``name`` on the meta device: its structure without its weights (cached:
@@ -271,10 +258,7 @@ def meta_model(name: str, stem: str = "plain", num_classes: int = 10, in_channel
     except ArchitectureError:
         raise
     except Exception as exc:  # a user's factory that cannot be called this way
-        raise ArchitectureError(
-            f"model {name!r} cannot be built with num_classes={num_classes} "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-        ) from exc
+        raise unbuildable(name, num_classes, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
 
 
 # Blocks (METHOD §12): module classes, by the module that defines them, found by `blocks: auto`
@@ -334,17 +318,18 @@ def block_io_shapes(
     finally:
         for hook in hooks:
             hook.remove()
-    shapes = {}
-    for block in blocks:
-        args, out = seen.get(block, ((), None))
-        four_d = len(args) == 1 and _is_4d(args[0]) and _is_4d(out)
-        if not four_d:
-            raise ArchitectureError(
-                f"block {block!r} of {architecture} does not map one 4-D tensor to one 4-D tensor "
-                f"(inputs {_shapes(args)}, output {_shapes(out)}); a block must (METHOD §12)"
-            )
-        shapes[block] = (tuple(args[0].shape[1:]), tuple(out.shape[1:]))
-    return shapes
+    return {block: block_io(block, architecture, *seen.get(block, ((), None))) for block in blocks}
+
+
+def block_io(block: str, architecture: str, args: tuple, out) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The (C, H, W) in and out of ``block`` from what a forward hook saw it receive (``args``)
+    and return; an :class:`ArchitectureError` unless it maps one 4-D tensor to one (METHOD §12)."""
+    if not (len(args) == 1 and _is_4d(args[0]) and _is_4d(out)):
+        raise ArchitectureError(
+            f"block {block!r} of {architecture} does not map one 4-D tensor to one 4-D tensor "
+            f"(inputs {_shapes(args)}, output {_shapes(out)}); a block must (METHOD §12)"
+        )
+    return tuple(args[0].shape[1:]), tuple(out.shape[1:])
 
 
 def _recorder(seen: dict, block: str):
@@ -437,6 +422,18 @@ def describe(name: str, stem: str = "plain", num_classes: int = 10, in_channels:
     return Structure(tuple(modules), tuple(list_layers(net)), tuple(convs), tuple(list_blocks(net)), tuple(bn_convs))
 
 
+def structure_code_digest() -> str:
+    """A digest of the code a :class:`Structure` is read with (the catalogue holds the digest it
+    was written with: a change here means writing it again)."""
+    import hashlib
+    import inspect
+
+    parts = [inspect.getsource(f) for f in (describe, list_layers, list_blocks, is_block, build_network, _adapt_first_conv)]
+    parts += [inspect.getsource(f) for f in (_remove_first_maxpool, meta_model, build_model, trace)]
+    parts += [repr(sorted(BLOCK_TYPES.items())), repr([kind.__name__ for kind in FILTERABLE]), repr(STEMS)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 def write_catalogue(path=None) -> None:
     """Write :data:`fragility.structure.CATALOGUE_PATH`: the structure of every torchvision
     classification architecture (or why it cannot be built), for planning where torch is not
@@ -452,8 +449,9 @@ def write_catalogue(path=None) -> None:
             for stem in STEMS:
                 stems[stem][name] = describe(name, stem).as_json()
         except ArchitectureError as exc:  # what planning it with torch would say, said without torch too
-            errors[name] = str(exc)
-    document = {"torchvision": torchvision.__version__.split("+")[0], "stems": stems, "errors": errors}
+            errors[name] = str(exc).split(" (", 1)[1].removesuffix(")")
+    version = torchvision.__version__.split("+")[0]
+    document = {"torchvision": version, "code": structure_code_digest(), "stems": stems, "errors": errors}
     text = json.dumps(document, separators=(",", ":"), sort_keys=True) + "\n"
     (path or CATALOGUE_PATH).write_bytes(gzip.compress(text.encode(), mtime=0))  # mtime 0: the same bytes each time
 

@@ -34,6 +34,10 @@ def architecture_kind(architecture: str) -> str:
     return "factory" if ":" in architecture else "torchvision"
 
 
+def unbuildable(architecture: str, num_classes: int, why: str) -> ArchitectureError:
+    return ArchitectureError(f"model {architecture!r} cannot be built with num_classes={num_classes} ({why})")
+
+
 def unknown_model(architecture: str) -> ArchitectureError:
     return ArchitectureError(
         f"unknown model {architecture!r}: not a torchvision classification model (e.g. resnet18, "
@@ -48,8 +52,8 @@ def model_slug(architecture: str) -> str:
 
 
 def torch_installed() -> bool:
-    """Whether torch can be imported here (without importing it)."""
-    return importlib.util.find_spec("torch") is not None
+    """Whether torch and torchvision can be imported here (without importing them)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "torchvision"))
 
 
 @dataclass(frozen=True)
@@ -126,27 +130,34 @@ class Structure:
 
 @functools.cache
 def catalogue() -> dict:
-    """The catalogue file: ``{"torchvision": version, "stems": {stem: {name: structure}},
-    "errors": {name: why it cannot be built}}``."""
+    """The catalogue file: ``{"torchvision": version, "code": digest of the code that reads a
+    structure off a network, "stems": {stem: {name: structure}}, "errors": {name: why it
+    cannot be built}}``."""
     return json.loads(gzip.decompress(CATALOGUE_PATH.read_bytes()))
 
 
-@functools.cache
-def catalogued(architecture: str, stem: str = "plain") -> Structure:
-    """The catalogued structure of torchvision architecture ``architecture`` with ``stem`` (its
-    names do not depend on the classes or the input channels); an :class:`ArchitectureError`
-    saying what planning it needs otherwise."""
-    entries = catalogue()["stems"][stem]
-    if architecture in entries:
-        return Structure.from_json(entries[architecture])
-    if architecture in catalogue()["errors"]:
-        raise ArchitectureError(catalogue()["errors"][architecture])
+def check_catalogued(architecture: str) -> None:
+    """:class:`ArchitectureError` unless ``architecture`` is a torchvision classifier of the
+    catalogue (also one that cannot be built: that is said when it is planned)."""
+    if architecture in catalogued_architectures():
+        return
     if architecture_kind(architecture) == "torchvision":
         raise unknown_model(architecture)
     raise ArchitectureError(
         f"model {architecture!r}: planning a {architecture_kind(architecture)} model reads its layers off the "
         "network, which needs torch where Snakemake runs (pip install torch, or run from the project's .venv)"
     )
+
+
+@functools.cache
+def catalogued(architecture: str, stem: str = "plain", num_classes: int = 10) -> Structure:
+    """The catalogued structure of torchvision architecture ``architecture`` with ``stem`` (its
+    names do not depend on the classes or the input channels); an :class:`ArchitectureError`
+    saying what planning it needs otherwise."""
+    check_catalogued(architecture)
+    if architecture in catalogue()["errors"]:
+        raise unbuildable(architecture, num_classes, catalogue()["errors"][architecture])
+    return Structure.from_json(catalogue()["stems"][stem][architecture])
 
 
 def catalogued_architectures() -> list[str]:

@@ -2,6 +2,7 @@
 network, fine-tuning with f_a restored after every step, the early stop and the trials, the
 robustness precondition (McNemar), the protocols and the dependency pairs, checked by hand."""
 
+import importlib.util
 import sys
 import types
 
@@ -331,7 +332,10 @@ def test_the_config_says_what_cannot_work_before_any_job(monkeypatch):
     with pytest.raises(ConfigError, match="^config key 'semirobust.train_steps'"):
         validate_config({"semirobust": {"train_steps": 5}})  # budget trains with fgsm_rs: one step
     validate_config({"semirobust": {"train_steps": 5, "train_attack": "pgd"}})
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *args: None)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        "importlib.util.find_spec", lambda name, *args: None if name == "torchattacks" else find_spec(name, *args)
+    )
     with pytest.raises(ConfigError, match="^config key 'semirobust.eval_attack': autoattack needs torchattacks"):
         validate_config({"semirobust": {"eval_attack": "autoattack"}})
 

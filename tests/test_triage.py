@@ -30,6 +30,7 @@ from fragility.stress.triage import (
     triage_epochs,
     triage_units,
 )
+from fragility.structure import ArchitectureError
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = TrainConfig(epochs=1, checkpoint_every=1, batch_size=8, lr=1e-2)  # each scheme's Adam and batch size
@@ -452,3 +453,12 @@ def test_the_default_config_on_mnist_validates_and_plans_its_whole_dag(tmp_path)
     jobs = planned_jobs(result)
     assert result.returncode == 0, result.stderr[-2000:]
     assert jobs["triage_resnet18_part0"] == 2 and jobs["figure_triage"] == 1 and jobs["train"] == 2, jobs
+
+
+def test_a_block_that_does_not_map_4d_to_4d_is_one_line_in_the_job():
+    """What planning checks where torch is installed, the job checks too (planning without
+    torch cannot): a block whose output is flat is refused before it is compressed."""
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sequential(nn.Flatten(), nn.Linear(4 * 6 * 6, 10)))
+    assert block_shapes(net, "0", torch.zeros(2, 1, 8, 8)) == ((1, 8, 8), (4, 6, 6))
+    with pytest.raises(ArchitectureError, match=r"^block '1' of this network does not map one 4-D tensor to one 4-D tensor"):
+        block_shapes(net, "1", torch.zeros(2, 1, 8, 8))

@@ -144,7 +144,7 @@ def claims_table(tables: dict[str, pd.DataFrame], options: dict, specs: dict[str
     of the collected ``tables`` (name → DataFrame, every dataset and model): a claim of scope
     ``model`` runs where each table it reads has rows of that pair, on their usable rows
     (:func:`fragility.trust.usable_rows`; the detail says how many (seed, checkpoint) were
-    left out). ``options``: ``roles`` (model → :func:`fragility.models.layer_roles`),
+    left out). ``options``: ``roles`` (model → :meth:`fragility.structure.Structure.roles`),
     ``chance`` (dataset → 1/K) and each stress test's claim settings by test name."""
     specs = specs or CLAIMS
     rows = []

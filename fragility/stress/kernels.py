@@ -182,7 +182,7 @@ def kernel_layers(config: dict, model: str) -> list[str]:
     if choice != "first_conv":
         return list(choice)
     first = model_structure(config, model).first_conv
-    return [first] if first else []  # a network without Conv2d (an MLP factory): no kernels to remove
+    return [] if first is None else [first]  # a network without Conv2d (an MLP factory): no kernels to remove
 
 
 def check(config: dict, model: str) -> None:

@@ -51,6 +51,7 @@ from ..scoring.claims import (
 from ..scoring.dependency import class_weighted_cka, class_weighted_mi, shuffled_within_class
 from ..scoring.propagation import PART_MEANS, gain_agreement, split_scores
 from ..scoring.stats import summarise_differences
+from ..structure import torch_installed
 from .base import RUN_COLUMNS, Context, Prerequisite, Settings, StressTest, Summary
 
 # torch and the modules that need it are imported where they are used: Snakemake imports this
@@ -570,7 +571,8 @@ def check(config: dict, model: str) -> None:
             "config key 'semirobust.train_steps': training with fgsm_rs takes one step; "
             "drop train_steps or set semirobust.train_attack: pgd"
         )
-    if chosen["eval_attack"] == "autoattack" and importlib.util.find_spec("torchattacks") is None:
+    # where torch is not installed, the rules' environment is not this one: the job says it
+    if chosen["eval_attack"] == "autoattack" and torch_installed() and importlib.util.find_spec("torchattacks") is None:
         raise ConfigError(f"config key 'semirobust.eval_attack': {AUTOATTACK_NEEDS.split(': ', 1)[1]}")
 
 

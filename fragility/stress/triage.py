@@ -156,7 +156,8 @@ def check(config: dict, model: str) -> None:
     """``local_global`` given at least two triage epochs (with one it is ``local``), and every
     triaged block of ``model`` replaceable by one 3×3 convolution (:func:`compression_stride`)
     on the images of each dataset it runs on (where torch is installed: the shapes need a
-    forward pass; elsewhere each triage job checks its block before it trains)."""
+    forward pass; elsewhere the triage job checks its block before it compresses it:
+    :func:`block_shapes`, :func:`compression_stride`)."""
     blocks = triage_units(config, model)
     if not blocks:
         return
@@ -183,9 +184,12 @@ def check(config: dict, model: str) -> None:
 
 
 def block_shapes(model: nn.Module, block: str, x: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The (C, H, W) that ``block`` receives and returns when ``model`` classifies ``x``."""
-    (inputs,), output = _block_io(model, block, x[:1])
-    return tuple(inputs.shape[1:]), tuple(output.shape[1:])
+    """The (C, H, W) that ``block`` receives and returns when ``model`` classifies ``x`` (one
+    line if it does not map one 4-D tensor to one: checked here too, as planning without torch
+    cannot)."""
+    from ..models import block_io
+
+    return block_io(block, "this network", *_block_io(model, block, x[:1]))
 
 
 def _block_io(model: nn.Module, block: str, x: torch.Tensor) -> tuple[tuple, torch.Tensor]:
