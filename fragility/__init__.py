@@ -9,7 +9,8 @@ Layout, bottom up (nothing here needs Snakemake):
 - ``engine``: the sweep engine (upstream cache, fused suffix, the variant loop);
 - ``stress``: one module per stress test, registered once in ``STRESS_TESTS``;
 - ``scoring``: scores, bootstrap intervals, rank agreement, retraining statistics, claims;
-- ``figures`` (the figure registry) and ``plots`` (the drawing functions); ``bench``.
+- ``figures`` (the figure registry) and ``plots`` (the drawing functions); ``bench``;
+  ``stage``: what the workflow's stage scripts share.
 """
 
 GLOBAL_LAYER = "__global__"  # the pseudo-layer of the global analysis: every filterable weight at once

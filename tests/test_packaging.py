@@ -3,6 +3,7 @@ constraints.txt), timm as an extra, and a plain `pip install .` that keeps the t
 and pandas a researcher's environment already holds; the workflow deploys from the catalog
 and is planned where Snakemake runs without torch."""
 
+import os
 import shutil
 import site
 import subprocess
@@ -39,13 +40,22 @@ def test_dependencies_are_ranges_that_admit_the_tested_versions():
     assert PROJECT["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
 
 
-def test_the_rules_conda_env_installs_the_tested_versions():
+def env_pip_requirements() -> list[str]:
     env = yaml.safe_load((ROOT / "envs" / "fragility.yaml").read_text())
-    pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    return next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+
+
+def test_the_rules_conda_env_installs_the_tested_versions_and_this_release():
     pinned = constraints()
-    for line in pip:
-        name, version = line.split("==")
-        assert pinned[name.lower()] == version, f"envs/fragility.yaml pins {line}, constraints.txt {pinned[name.lower()]}"
+    requirements = [Requirement(line) for line in env_pip_requirements()]
+    (package,) = [r for r in requirements if r.name == PROJECT["name"]]
+    assert str(package.specifier) == f"=={PROJECT['version']}", "envs/fragility.yaml installs another fragility"
+    for requirement in requirements:
+        if requirement is not package:
+            (version,) = [spec.version for spec in requirement.specifier]
+            assert pinned[requirement.name.lower()] == version, (
+                f"envs/fragility.yaml pins {requirement}, constraints.txt {pinned[requirement.name.lower()]}"
+            )
 
 
 def test_citation_cites_the_tool_and_the_three_papers():
@@ -62,12 +72,37 @@ def source_copy(folder: Path) -> Path:
     return folder
 
 
-def test_snakedeploy_deploys_the_catalog_workflow(tmp_path):
-    """`snakedeploy deploy-workflow` copies config/ (the default config among it) and declares
-    workflow/Snakefile as a module; run through that module, the workflow plans the default
-    DAG. snakedeploy's local-path provider writes the module path relative to the source root
-    (a GitHub source gets `github(..., path="workflow/Snakefile")`), so the test points the
-    declaration at the source as a remote deployment would."""
+def venv_linking(folder: Path, left_out) -> Path:
+    """A venv whose site-packages links every package of this one but those whose name starts
+    with one of ``left_out`` (linked, not copied: no download)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    (packages,) = folder.glob("lib/python*/site-packages")
+    for source in Path(site.getsitepackages()[0]).iterdir():
+        if not source.name.lower().startswith(left_out):
+            (packages / source.name).symlink_to(source)
+    return folder / "bin" / "python"
+
+
+def seed_github_cache(cache_home: Path, source: Path, repository: str, tag: str) -> None:
+    """Snakemake clones a `github(...)` module's repository into its source cache once and reads
+    a tag from that clone: a bare clone of ``source`` placed there stands in for GitHub."""
+    subprocess.run(["git", "init", "-q", "-b", "main", str(source)], check=True)
+    git = ["git", "-C", str(source), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "release"], check=True)
+    subprocess.run([*git, "tag", tag], check=True)
+    clone = cache_home / "snakemake" / "snakemake" / "source-cache" / "snakemake-git-cache" / "github.com" / repository
+    clone.parent.mkdir(parents=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(clone)], check=True)
+
+
+def test_a_workflow_deployed_from_github_runs_in_the_rules_env(tmp_path):
+    """`snakedeploy deploy-workflow` copies config/ and declares workflow/Snakefile as a module;
+    declared as snakedeploy declares a GitHub source (`github(..., path="workflow/Snakefile",
+    tag=...)`, the repository served from Snakemake's source cache), the workflow is planned
+    and runs real jobs in an environment that holds fragility the way
+    envs/fragility.yaml installs it: the release's wheel, from its pip list, with no checkout on
+    the path (each stage script runs from a cached copy of that one file)."""
     source, deployed = source_copy(tmp_path / "fragility"), tmp_path / "analysis"
     deploy = [
         str(Path(sys.executable).with_name("snakedeploy")),
@@ -81,37 +116,56 @@ def test_snakedeploy_deploys_the_catalog_workflow(tmp_path):
     assert (deployed / "config" / "config.yaml").read_text() == (ROOT / "config" / "config.yaml").read_text()
     snakefile = deployed / "workflow" / "Snakefile"
     declared = snakefile.read_text()
-    assert 'configfile: "config/config.yaml"' in declared and '"workflow/Snakefile"' in declared
-    snakefile.write_text(declared.replace('"workflow/Snakefile"', f'"{source / "workflow" / "Snakefile"}"'))
-    plan = subprocess.run([sys.executable, "-m", "snakemake", "-n"], capture_output=True, text=True, timeout=600, cwd=deployed)
-    assert plan.returncode == 0, plan.stderr[-3000:]
-    jobs = {
-        line.split()[0]: int(line.split()[1])
-        for line in plan.stdout.splitlines()
-        if len(line.split()) == 2 and line.split()[1].isdigit()
-    }
-    assert jobs["train"] == 2 and jobs["all"] == 1 and jobs["claims"] == 1, jobs
+    module = declared[declared.index("snakefile:") :].split("\n")[1].strip()
+    assert 'configfile: "config/config.yaml"' in declared and module == '"workflow/Snakefile"', declared
+    snakefile.write_text(declared.replace(module, 'github("someone/fragility", path="workflow/Snakefile", tag="v0.2.0")'))
+    seed_github_cache(tmp_path / "cache", source, "someone/fragility", "v0.2.0")
+
+    python = venv_linking(tmp_path / "env", ("fragility", "__editable__"))
+    wheels = tmp_path / "wheels"
+    build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)]
+    subprocess.run(build, check=True, timeout=600, cwd=tmp_path)
+    (tmp_path / "requirements.txt").write_text("\n".join(env_pip_requirements()))
+    install = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-index",
+        "--find-links",
+        str(wheels),
+        "-r",
+        "requirements.txt",
+    ]
+    subprocess.run(install, check=True, timeout=600, cwd=tmp_path)
+    where = subprocess.run(
+        [str(python), "-c", "import fragility; print(fragility.__file__)"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert where.stdout.startswith(str(tmp_path / "env")), where.stdout + where.stderr
+
+    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    snakemake = [str(python), "-m", "snakemake", "--cores", "1"]
+    run = subprocess.run(
+        [*snakemake, "--configfile", "config/tiny.yaml", "--until", "testset"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=deployed,
+        env=environment,
+    )
+    assert run.returncode == 0, run.stderr[-3000:] + "".join(p.read_text() for p in deployed.glob("results/logs/**/*.log"))
+    assert (deployed / "results" / "digits" / "testset.pt").is_file()
 
 
 TORCH_DISTRIBUTIONS = ("torch", "functorch", "torchgen", "nvidia", "triton", "timm", "safetensors")
-
-
-def venv_without_torch(folder: Path) -> Path:
-    """A venv holding every package of this one but torch and what needs it (linked, not copied:
-    no download), as a bare Snakemake environment with the planning dependencies has them."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
-    (packages,) = folder.glob("lib/python*/site-packages")
-    for source in Path(site.getsitepackages()[0]).iterdir():
-        if not source.name.lower().startswith(TORCH_DISTRIBUTIONS):
-            (packages / source.name).symlink_to(source)
-    return folder / "bin" / "python"
 
 
 def test_the_dag_is_planned_in_a_venv_without_torch(tmp_path):
     """Parsing the workflow imports no torch: in a venv without it, `snakemake -n` plans the
     default run's DAG exactly as it does beside torch (the torchvision structures come from
     fragility/architectures.json.gz)."""
-    python = venv_without_torch(tmp_path / "venv")
+    python = venv_linking(tmp_path / "venv", TORCH_DISTRIBUTIONS)  # a bare Snakemake env with the planning dependencies
     assert subprocess.run([str(python), "-c", "import torch"], capture_output=True).returncode != 0
     dag = [
         "-m",

@@ -6,9 +6,12 @@ import warnings
 from pathlib import Path
 
 from snakemake.logging import logger
+from snakemake.sourcecache import LocalSourceFile
 
-# the fragility package beside workflow/, whichever Snakefile (top-level or workflow/) runs
-sys.path.insert(0, str(Path(workflow.current_basedir).parents[1]))
+# Run from a checkout, the fragility package beside workflow/ plans it (whichever Snakefile,
+# top-level or workflow/, runs); deployed from a git repository, the installed one does.
+if isinstance(workflow.current_basedir, LocalSourceFile):
+    sys.path.insert(0, str(Path(workflow.current_basedir).parents[1]))
 
 from fragility.artifacts import epsilon_search_epochs
 from fragility.figures import FIGURES, figure_names, report_category

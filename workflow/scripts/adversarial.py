@@ -1,9 +1,9 @@
 import pandas as pd
-from stage import run_identity, start
 
 from fragility.artifacts import AdversarialSet, TestSet, epsilon_for, load_checkpoint
 from fragility.attack import Attack
 from fragility.evaluation import predict
+from fragility.stage import run_identity, start
 from fragility.trust import attack_record, checkpoint_name, trust_table, write_attack_record
 
 log = start(snakemake)

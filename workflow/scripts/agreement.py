@@ -1,8 +1,8 @@
 import pandas as pd
-from stage import start
 
 from fragility.io import write_parquet
 from fragility.scoring.agreement import rank_agreement
+from fragility.stage import start
 
 log = start(snakemake, uses_torch=False)
 tables = {name: pd.read_parquet(path) for name, path in snakemake.input.items()}

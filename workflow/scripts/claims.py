@@ -1,8 +1,8 @@
 import pandas as pd
-from stage import start
 
 from fragility.io import atomic_path, write_parquet
 from fragility.scoring.claims import claims_html, claims_markdown, claims_table
+from fragility.stage import start
 from fragility.stress import STRESS_TESTS  # noqa: F401  (registers every stress test's claims)
 
 log = start(snakemake, uses_torch=False)

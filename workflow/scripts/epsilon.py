@@ -1,9 +1,9 @@
 import pandas as pd
-from stage import run_identity, start
 
 from fragility.artifacts import TestSet, load_checkpoint
 from fragility.attack import Attack, search_epsilon
 from fragility.io import write_parquet
+from fragility.stage import run_identity, start
 
 log = start(snakemake)
 testset = TestSet.load(snakemake.input.testset)

@@ -1,8 +1,8 @@
 import pandas as pd
-from stage import start
 
 from fragility.figures import draw_figure
 from fragility.io import save_figure
+from fragility.stage import start
 
 log = start(snakemake, uses_torch=False)
 

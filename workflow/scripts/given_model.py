@@ -1,6 +1,5 @@
-from stage import start
-
 from fragility.artifacts import Checkpoint, ModelSpec, TrainConfig
+from fragility.stage import start
 
 log = start(snakemake)
 spec = ModelSpec(**snakemake.params.spec)

@@ -1,7 +1,6 @@
 from pathlib import Path
 
-from stage import start, stress_context
-
+from fragility.stage import start, stress_context
 from fragility.stress import STRESS_TESTS
 
 log = start(snakemake)

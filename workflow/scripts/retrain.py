@@ -1,5 +1,4 @@
 import pandas as pd
-from stage import run_identity, start
 
 from fragility.artifacts import epsilon_for
 from fragility.attack import Attack
@@ -7,6 +6,7 @@ from fragility.data import load_dataset
 from fragility.io import with_leading_columns, write_parquet
 from fragility.retrain import retrain, selective_branches
 from fragility.scoring.tables import score_table
+from fragility.stage import run_identity, start
 
 log = start(snakemake)
 params = snakemake.params

@@ -1,8 +1,8 @@
 import pandas as pd
-from stage import start
 
 from fragility.io import write_parquet
 from fragility.scoring.stats import retrain_summary
+from fragility.stage import start
 
 log = start(snakemake, uses_torch=False)
 summary = retrain_summary(pd.read_parquet(snakemake.input[0]))

@@ -1,8 +1,8 @@
 import pandas as pd
-from stage import start
 
 from fragility.io import write_parquet
 from fragility.scoring.tables import score_table
+from fragility.stage import start
 
 log = start(snakemake, uses_torch=False)
 params = snakemake.params

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 import pandas as pd
-from stage import run_identity, start, stress_context
 
+from fragility.stage import run_identity, start, stress_context
 from fragility.stress import STRESS_TESTS
 from fragility.stress.job import run_stress_job
 from fragility.trust import checkpoint_name, unusable_checkpoint

@@ -1,7 +1,7 @@
 import pandas as pd
-from stage import start
 
 from fragility.io import write_parquet
+from fragility.stage import start
 from fragility.stress import summary_owner
 
 log = start(snakemake, uses_torch=False)

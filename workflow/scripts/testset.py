@@ -1,7 +1,6 @@
-from stage import start
-
 from fragility.artifacts import TestSet
 from fragility.data import load_dataset
+from fragility.stage import start
 
 log = start(snakemake)
 data = load_dataset(**snakemake.params.data)

@@ -1,7 +1,6 @@
-from stage import run_identity, start
-
 from fragility.data import load_dataset
 from fragility.io import write_parquet
+from fragility.stage import run_identity, start
 from fragility.train import ModelSpec, TrainConfig, train
 
 log = start(snakemake)

@@ -1,9 +1,9 @@
 import sys
 
 import pandas as pd
-from stage import start
 
 from fragility.io import write_parquet
+from fragility.stage import start
 from fragility.trust import UntrustedError, check_required, checkpoint_name, read_attack_records, trust_table
 
 log = start(snakemake, uses_torch=False)

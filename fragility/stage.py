@@ -1,5 +1,9 @@
-"""What every stage script shares: the package on sys.path, logging into the rule's log,
-threads, the run's identity columns.
+"""What every stage script of the workflow shares: logging into the rule's log, threads, the
+run's identity columns, a stress job's context.
+
+It lives in the package, not beside the scripts: a workflow deployed from a git repository
+runs each script from a copy of that one file, so what the scripts import must be installed
+(``envs/fragility.yaml``).
 
 A rule's ``params`` hold exactly what changes its output (so Snakemake reruns only what a
 change can affect); execution settings that leave results as they are — ``device``,
@@ -10,10 +14,6 @@ change can affect); execution settings that leave results as they are — ``devi
 import logging
 import sys
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def start(snakemake, uses_torch: bool = True) -> logging.Logger:
