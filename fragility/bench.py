@@ -219,13 +219,14 @@ def bench_run(args) -> pd.DataFrame:
 
 
 def rule_seconds(benchmarks: Path) -> pd.DataFrame:
-    """Jobs and job seconds per rule from Snakemake's benchmark files (one folder per rule)."""
+    """Jobs, job seconds and the median job per rule from Snakemake's benchmark files (one
+    folder per rule)."""
     rows = []
     for path in sorted(benchmarks.rglob("*.tsv")):
         rule = path.relative_to(benchmarks).parts[0].removesuffix(".tsv")
         rows.append({"rule": rule, "seconds": float(pd.read_csv(path, sep="\t")["s"].iloc[-1])})
     table = pd.DataFrame(rows, columns=["rule", "seconds"])
-    summary = table.groupby("rule")["seconds"].agg(jobs="count", job_seconds="sum").reset_index()
+    summary = table.groupby("rule")["seconds"].agg(jobs="count", job_seconds="sum", median_job_s="median").reset_index()
     return summary.sort_values("job_seconds", ascending=False, ignore_index=True)
 
 

@@ -78,6 +78,20 @@ def save_torch(obj, path: str | Path) -> None:
         torch.save(obj, tmp)
 
 
-def save_figure(fig, path: str | Path, **kwargs) -> None:
+def save_figure(fig, path: str | Path, dpi: float) -> None:
+    """``fig`` at ``dpi`` in the format ``path``'s suffix names. A PNG of a figure on the Agg
+    canvas is drawn once, straight on the canvas: ``savefig`` lays a figure with a layout
+    engine out in a draw of its own first, and ends with the same pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazily: io serves torch stages too
+
+    suffix = Path(path).suffix.lstrip(".").lower() or "png"
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
+        if suffix == "png" and type(fig.canvas) is FigureCanvasAgg:
+            shown = fig.dpi
+            fig.set_dpi(dpi)
+            try:
+                fig.canvas.print_png(tmp)
+            finally:
+                fig.set_dpi(shown)
+        else:
+            fig.savefig(tmp, format=suffix, dpi=dpi)

@@ -48,12 +48,74 @@ def _subplots(nrows: int = 1, ncols: int = 1, *, figsize, layout: str = "constra
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _seaborn():
-    """seaborn, imported by the figures that draw with it (its import pulls in scipy.stats:
-    a second a figure job without it need not pay)."""
-    import seaborn
+ERROR_COLOUR = ".26"  # the ± std lines of a bar: dark grey over any bar colour
 
-    return seaborn
+
+def _levels(values: pd.Series, order=None) -> list:
+    """The levels of a categorical variable: ``order`` when given, else sorted when numeric,
+    else as they first appear (missing values left out)."""
+    if order is not None:
+        return list(order)
+    levels = [level for level in values.unique() if pd.notna(level)]
+    return sorted(levels) if pd.api.types.is_numeric_dtype(values) else levels
+
+
+def _mean_sd(rows: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Mean and standard deviation (ddof 1: NaN for a single value) of ``y`` at each ``x``."""
+    return rows.dropna(subset=[y]).groupby(x, sort=True)[y].agg(["mean", "std"])
+
+
+def _bars(ax, table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, order=None, hue_order=None) -> None:
+    """The mean of ``y`` per category of ``x`` as a bar, side by side per ``hue`` level (a
+    colour each, labelled for the legend), with a line of ± one standard deviation over the
+    rows: pandas and matplotlib alone, so a figure job imports nothing more."""
+    categories = _levels(table[x], order)
+    hues = _levels(table[hue], hue_order) if hue else [None]
+    width = 0.8 / len(hues)
+    for index, level in enumerate(hues):
+        rows = table if hue is None else table[table[hue] == level]
+        stats = _mean_sd(rows, x, y).reindex(categories)
+        centres = np.arange(len(categories)) - 0.4 + width * (index + 0.5)
+        shown = stats["mean"].notna().to_numpy()
+        label = str(level) if hue else None
+        ax.bar(centres[shown], stats["mean"][shown], width, color=f"C{index}", label=label)
+        for centre, mean, sd in zip(centres[shown], stats["mean"][shown], stats["std"][shown]):
+            if np.isfinite(sd):
+                ax.plot([centre, centre], [mean - sd, mean + sd], color=ERROR_COLOUR, lw=2.25)
+    ax.set_xticks(range(len(categories)), [str(category) for category in categories])
+    ax.set_xlim(-0.5, len(categories) - 0.5)
+    ax.set(xlabel=x, ylabel=y)
+
+
+def _lines(
+    ax, table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, style: str | None = None, dashes=None, label=None
+) -> None:
+    """The mean of ``y`` at each ``x`` with markers and a band of ± one standard deviation
+    over the rows, per ``hue`` level (a colour) and ``style`` level (its ``dashes``; empty: solid).
+    Labelled for the legend: each hue level's line (or ``label`` without a hue); with a
+    style, one empty line per colour and per dash pattern instead."""
+    hues = _levels(table[hue]) if hue else [None]
+    styles = _levels(table[style], list(dashes)) if style else [None]
+    for index, level in enumerate(hues):
+        for pattern in styles:
+            rows = table if hue is None else table[table[hue] == level]
+            rows = rows if style is None else rows[rows[style] == pattern]
+            stats = _mean_sd(rows, x, y)
+            if stats.empty:
+                continue
+            line_style = {"dashes": dashes[pattern]} if style and dashes[pattern] else {"linestyle": "-"}
+            name = None if style else (str(level) if hue else label)
+            (line,) = ax.plot(
+                stats.index, stats["mean"], color=f"C{index}", marker="o", mec="w", mew=0.75, label=name, **line_style
+            )
+            low, high = stats["mean"] - stats["std"], stats["mean"] + stats["std"]
+            ax.fill_between(stats.index, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    if style:
+        for index, level in enumerate(hues):
+            ax.plot([], [], color=f"C{index}", label=str(level))
+        for pattern in styles:
+            ax.plot([], [], color=".2", label=str(pattern), **({"dashes": dashes[pattern]} if dashes[pattern] else {}))
+    ax.set(xlabel=x, ylabel=y)
 
 
 def _wrap(text: str, inches: float, fontsize: float) -> str:
@@ -535,18 +597,10 @@ def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = Non
     width = 2.3 * len(epochs) + 1.6  # room for each checkpoint's difference text
     stacked = 2 * width > MAX_INCHES - 2.5
     shape, size = ((2, 1), (min(MAX_INCHES, width + 2.5), 7.6)) if stacked else ((1, 2), (max(11.5, 2 * width + 2.5), 4.0))
-    sns = _seaborn()
     fig, axes = _subplots(*shape, figsize=size, squeeze=False, layout="constrained")
+    branches = list(dict.fromkeys(["regular", "selective", *retrain["branch"]]))
     for ax, (column, name) in zip(axes.flat, {"acc_clean": "clean", "acc_adv": "adversarial"}.items()):
-        sns.barplot(
-            long[long["test set"] == column],
-            x="epoch",
-            y="accuracy",
-            hue="branch",
-            ax=ax,
-            errorbar="sd",
-            hue_order=list(dict.fromkeys(["regular", "selective", *retrain["branch"]])),
-        )
+        _bars(ax, long[long["test set"] == column], "epoch", "accuracy", "branch", hue_order=branches)
         title = f"{name} test accuracy after retraining"
         if summary is not None:
             rows = summary[summary["accuracy"] == column.removeprefix("acc_")]
@@ -565,8 +619,7 @@ def retrain_comparison(retrain: pd.DataFrame, summary: pd.DataFrame | None = Non
                     )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("checkpoint epoch")
-    axes.flat[0].get_legend().remove()
-    sns.move_legend(axes.flat[-1], "upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
+    _legend_right(axes.flat[-1], title="branch", fontsize=8)
     _suptitle(fig, f"Selective vs regular retraining, {_title(retrain)}{_frozen_text(retrain)}")
     return fig
 
@@ -649,17 +702,16 @@ def removable(table: pd.DataFrame) -> Figure:
 def compare_global(scores: pd.DataFrame, hue: str) -> Figure:
     """Global combined scores over epochs with one line per ``hue`` (model or dataset)."""
     table = scores[(scores["layer"] == GLOBAL_LAYER) & (scores["filter"] == "combined")]
-    sns = _seaborn()
     fig, axes = _subplots(1, 3, figsize=(14, 3.8), sharey=True, squeeze=False, layout="constrained")
     for ax, (column, name) in zip(axes[0], SCORES.items()):
         last = ax is axes[0][-1]
         if not table.empty:
-            sns.lineplot(table, x="epoch", y=column, hue=hue, ax=ax, marker="o", errorbar="sd", legend=last)
+            _lines(ax, table, "epoch", column, hue)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(name)
         _epoch_axis(ax, table["epoch"] if len(table) else scores["epoch"])
-        if last and ax.get_legend() is not None:
-            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
+        if last and not table.empty:
+            _legend_right(ax, title=hue, fontsize=8)
     fixed = "dataset" if hue == "model" else "model"
     _suptitle(fig, f"Global scores (combined) across {hue}s, {fixed} {scores[fixed].iloc[0]}")
     return fig
@@ -818,7 +870,6 @@ def triage_convergence(triage: pd.DataFrame) -> Figure:
     dashes = {init: TRIAGE_INITS[init] for init in TRIAGE_INITS if init in set(triage["init"])}
     per_row = min(len(blocks), int((MAX_INCHES - 3.0) // 2.6))
     groups = math.ceil(len(blocks) / per_row)
-    sns = _seaborn()
     fig, axes = _subplots(
         len(measures) * groups,
         per_row,
@@ -832,20 +883,7 @@ def triage_convergence(triage: pd.DataFrame) -> Figure:
         group, column = divmod(index, per_row)
         for row, (measure, name) in enumerate(measures.items()):
             ax = axes[group * len(measures) + row][column]
-            first = row == 0 and index == 0
-            sns.lineplot(
-                rows,
-                x="triage_epoch",
-                y=measure,
-                hue="scheme",
-                style="init",
-                style_order=list(dashes),
-                dashes=dashes,
-                errorbar="sd",
-                marker="o",
-                ax=ax,
-                legend=first,
-            )
+            _lines(ax, rows, "triage_epoch", measure, "scheme", style="init", dashes=dashes)
             if measure in TRIAGE_ACCURACIES:
                 ax.axhline(rows[f"base_{measure}"].mean(), color="k", ls="--", lw=0.9, label="base network")
                 ax.set_ylabel(f"{name} accuracy")
@@ -858,9 +896,7 @@ def triage_convergence(triage: pd.DataFrame) -> Figure:
     for index in range(len(blocks), groups * per_row):  # the empty places after the last block
         for row in range(len(measures)):
             axes[(groups - 1) * len(measures) + row][index % per_row].remove()
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    axes[0][0].get_legend().remove()
-    _legend_right(axes[0][per_row - 1], handles, labels)
+    _legend_right(axes[0][per_row - 1], *axes[0][0].get_legend_handles_labels())
     _suptitle(fig, f"Triage: each block replaced by one layer and retrained\n{_title(triage)}", fontsize=10)
     return fig
 
@@ -881,22 +917,16 @@ def triage_criticality(drops: pd.DataFrame) -> Figure:
     stacked = width * len(inits) + 1.5 > MAX_INCHES
     shape = (len(inits), 1) if stacked else (1, len(inits))
     size = (min(MAX_INCHES, width + 1.5), 4.2 * len(inits)) if stacked else (width * len(inits) + 1.5, 4.2)
-    sns = _seaborn()
     fig, axes = _subplots(*shape, figsize=size, squeeze=False, sharey=True, layout="constrained")
     for ax, init in zip(axes.flat, inits):
-        first = ax is axes.flat[0]
-        sns.barplot(long[long["init"] == init], x="layer", y="drop", hue="test set", errorbar="sd", ax=ax, legend=first)
+        _bars(ax, long[long["init"] == init], "layer", "drop", "test set")
         ax.axhline(0, color="k", lw=0.8)
         ax.set_title(f"{init} initialisation", fontsize=9)
         ax.set_xlabel("block")
         ax.set_ylabel("accuracy lost (base − local)")
         ax.tick_params(axis="x", labelrotation=45)
-    sns.move_legend(axes.flat[0], "upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
-    if len(inits) > 1 and not stacked:  # the legend right of the last panel, not between the two
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        title = axes.flat[0].get_legend().get_title().get_text()
-        axes.flat[0].get_legend().remove()
-        _legend_right(axes.flat[-1], handles, labels, title=title, fontsize=8)
+    beside = axes.flat[-1] if len(inits) > 1 and not stacked else axes.flat[0]  # right of the last panel, not between
+    _legend_right(beside, *axes.flat[0].get_legend_handles_labels(), title="test set", fontsize=8)
     _suptitle(fig, f"Block criticality by triage (local scheme)\n{_title(local)}", fontsize=10)
     return fig
 
@@ -933,7 +963,6 @@ def semirobust_accuracy(semirobust: pd.DataFrame) -> Figure:
     if not splits:
         return _empty_figure("No semirobust split was run (semirobust.splits)")
     table = semirobust if "trial" in semirobust else semirobust.assign(trial=0)
-    sns = _seaborn()
     fig, axes = _subplots(
         2, len(splits), figsize=(min(MAX_INCHES, max(7.5, 3.8 * len(splits) + 1.8)), 7.4), squeeze=False, layout="constrained"
     )
@@ -945,7 +974,7 @@ def semirobust_accuracy(semirobust: pd.DataFrame) -> Figure:
         shown = pd.concat([start[["network", "acc_adv"]], trials.assign(network="finetuned")[["network", "acc_adv"]]])
         shown = shown.assign(shown=shown["network"].map(SEMIROBUST_NETWORKS))
         ax = axes[0][column]
-        sns.barplot(shown, x="shown", y="acc_adv", order=list(SEMIROBUST_NETWORKS.values()), errorbar="sd", ax=ax)
+        _bars(ax, shown, "shown", "acc_adv", order=list(SEMIROBUST_NETWORKS.values()))
         reached = tuned[tuned["acc_adv"] >= tuned["target_acc_adv"]].groupby(["seed", "epoch", "trial"])["finetune_epoch"].min()
         note = f"reached Acc* − δ: {len(reached)} of {len(trials)} trials"
         note += f", mean {reached.mean():.1f} epochs" if len(reached) else ""
@@ -955,12 +984,11 @@ def semirobust_accuracy(semirobust: pd.DataFrame) -> Figure:
         ax.tick_params(axis="x", labelsize=7)
         curve = rows[rows["network"].isin(["semirobust", "finetuned"])]
         ax = axes[1][column]
-        sns.lineplot(curve, x="finetune_epoch", y="acc_adv", errorbar="sd", marker="o", ax=ax, label="F_sr, fine-tuned")
+        _lines(ax, curve, "finetune_epoch", "acc_adv", label="F_sr, fine-tuned")
         ax.axhline(rows["target_acc_adv"].mean(), color="k", ls="--", lw=0.9, label="Acc* − δ")
         ax.set_xlabel("fine-tuning epoch (0: F_sr)")
         ax.set_ylabel("adversarial accuracy")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.get_legend().remove()
     _legend_right(axes[1][-1], *axes[1][-1].get_legend_handles_labels())
     _suptitle(fig, _semirobust_title(semirobust, "Subnetwork robustness"), fontsize=9)
     return fig
@@ -979,7 +1007,6 @@ def layer_dependency(dependency: pd.DataFrame) -> Figure:
     if not splits:
         return _empty_figure("No semirobust split was run (semirobust.splits)")
     measures = [measure for measure in DEPENDENCY_MEASURES if measure in dependency]
-    sns = _seaborn()
     fig, axes = _subplots(
         len(measures),
         len(splits),
@@ -992,7 +1019,7 @@ def layer_dependency(dependency: pd.DataFrame) -> Figure:
         pairs = rows.drop_duplicates("position").sort_values("position")
         for row, measure in enumerate(measures):
             ax = axes[row][column]
-            sns.lineplot(rows, x="position", y=measure, hue="network", errorbar="sd", marker="o", ax=ax)
+            _lines(ax, rows, "position", measure, "network")
             if measure == "mi" and "mi_null" in rows:  # EDGE on independent outputs: its bias here
                 null = rows.groupby("position")["mi_null"].mean()
                 ax.plot(null.index, null.to_numpy(), color="0.5", ls="--", lw=1, label="shuffled within class")
@@ -1002,9 +1029,6 @@ def layer_dependency(dependency: pd.DataFrame) -> Figure:
             ax.set_xlabel("consecutive layers, toward the output")
             ax.set_ylabel(DEPENDENCY_MEASURES[measure] + "\n(per class)")
     for row in axes:  # one legend per measure, right of its last panel
-        for ax in row:
-            if ax.get_legend() is not None:
-                ax.get_legend().remove()
         _legend_right(row[-1], *row[-1].get_legend_handles_labels())
     _suptitle(fig, _semirobust_title(dependency, "Dependency between consecutive layers"), fontsize=9)
     return fig

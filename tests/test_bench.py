@@ -1,6 +1,7 @@
 """The GPU check (`python -m fragility.bench gpu`) run on the CPU, so that it works the day a
 GPU is there: every path's tables against the CPU's exact tables, the white-box reading and an
-adversarial-training epoch, and a check that fails when one path's table differs."""
+adversarial-training epoch, and a check that fails when one path's table differs; and the
+per-rule job seconds `bench run` reports."""
 
 import pytest
 
@@ -33,3 +34,16 @@ def test_the_gpu_check_fails_where_a_path_differs(monkeypatch):
     monkeypatch.setattr(bench, "sweep", mapped_off_by_one)
     with pytest.raises(AssertionError, match="layer conv1: the mapped path on cpu differs from the CPU's exact tables"):
         bench.main(TINY + ["--layers", "conv1"])
+
+
+def test_rule_seconds_counts_sums_and_takes_the_median_job_of_each_rule(tmp_path):
+    header = "s\th:m:s\tmax_rss\tcpu_time\n"
+    for rule, name, seconds in (("figures", "a", 0.5), ("figures", "b", 2.0), ("figures", "c", 0.75), ("train", "x", 9.0)):
+        path = tmp_path / rule / "digits" / f"{name}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(header + f"{seconds}\t0:00:01\t1\t1\n")
+    table = bench.rule_seconds(tmp_path)
+    assert table.to_dict("records") == [
+        {"rule": "train", "jobs": 1, "job_seconds": 9.0, "median_job_s": 9.0},
+        {"rule": "figures", "jobs": 3, "job_seconds": 3.25, "median_job_s": 0.75},
+    ]

@@ -1,4 +1,5 @@
-"""Atomic writes: all or nothing, and files a project group can read (the umask, not 0600)."""
+"""Atomic writes: all or nothing, and files a project group can read (the umask, not 0600);
+a figure saved as savefig would save it."""
 
 import os
 import stat
@@ -43,3 +44,29 @@ def test_a_whole_parquet_file_is_intact_and_a_truncated_or_foreign_one_is_not(tm
     for damaged in (data[:100], data[:-1], b"", b"PAR1PAR1", b"not parquet at all, but long enough"):
         path.write_bytes(damaged)
         assert not parquet_intact(path), damaged[:12]
+
+
+def test_a_png_drawn_once_on_the_canvas_has_savefigs_pixels_and_a_pdf_is_a_pdf(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from fragility import plots
+    from fragility.io import save_figure
+
+    def figure():
+        fig, axes = plots._subplots(1, 2, figsize=(6, 3), layout="constrained")
+        for ax in axes:
+            ax.plot([0, 1, 2], [2.0, 0.5, 1.0], label="a line")
+            ax.set(title="a title the layout makes room for", xlabel="epoch", ylabel="accuracy")
+        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        fig.suptitle("and a figure title")
+        return fig
+
+    fig = figure()
+    save_figure(fig, tmp_path / "once.png", dpi=90)
+    figure().savefig(tmp_path / "savefig.png", dpi=90)
+    once, saved = (np.asarray(Image.open(tmp_path / name)) for name in ("once.png", "savefig.png"))
+    assert once.shape == saved.shape == (270, 540, 4) and (once == saved).all()
+    assert fig.dpi == 100  # the figure's own dpi again
+    save_figure(figure(), tmp_path / "figure.pdf", dpi=90)
+    assert (tmp_path / "figure.pdf").read_bytes().startswith(b"%PDF")
