@@ -640,6 +640,37 @@ def test_removable_shows_the_mean_fraction_at_the_last_checkpoint():
     assert ax.get_title() == "Removable weights, epoch 4, mnist / lenet"
 
 
+# ---------------------------------------------------------------- mean ± std, bars and lines
+
+
+def test_lines_show_each_groups_mean_with_a_band_of_one_standard_deviation():
+    table = pd.DataFrame({"x": [1, 1, 2, 2, 3], "y": [0.2, 0.4, 0.5, 0.9, 0.7], "h": "a"})
+    fig, ax = plots._subplots(figsize=(4, 3))
+    plots._lines(ax, table, "x", "y", "h")
+    (line,) = ax.get_lines()
+    assert line.get_label() == "a" and list(line.get_ydata()) == pytest.approx([0.3, 0.7, 0.7])
+    sd = [np.std([0.2, 0.4], ddof=1), np.std([0.5, 0.9], ddof=1)]  # x = 3 has one value: no band
+    (band,) = ax.collections
+    corners = {(round(x, 9), round(y, 9)) for x, y in band.get_paths()[0].vertices}
+    for x, mean, s in ((1, 0.3, sd[0]), (2, 0.7, sd[1])):
+        assert {(x, round(mean - s, 9)), (x, round(mean + s, 9))} <= corners
+    assert not any(x == 3 for x, _ in corners)
+
+
+def test_bars_dodge_each_hue_level_and_leave_a_missing_group_out():
+    table = pd.DataFrame({"x": ["p", "p", "q", "p"], "y": [1.0, 3.0, 5.0, 4.0], "h": ["a", "a", "a", "b"]})
+    fig, ax = plots._subplots(figsize=(4, 3))
+    plots._bars(ax, table, "x", "y", "h")
+    a, b = ax.containers
+    assert [p.get_x() + p.get_width() / 2 for p in a] == pytest.approx([-0.2, 0.8])  # p, q; 0.4 wide each
+    assert [p.get_height() for p in a] == pytest.approx([2.0, 5.0])
+    assert [p.get_x() + p.get_width() / 2 for p in b] == pytest.approx([0.2]) and b[0].get_height() == 4.0  # no b at q
+    (error,) = ax.get_lines()  # only a at p has two values
+    assert list(error.get_xdata()) == pytest.approx([-0.2, -0.2])
+    assert list(error.get_ydata()) == pytest.approx([2.0 - np.sqrt(2), 2.0 + np.sqrt(2)])
+    assert texts(ax.get_xticklabels()) == ["p", "q"] and ax.get_legend_handles_labels()[1] == ["a", "b"]
+
+
 # ---------------------------------------------------------------- compare_global
 
 
