@@ -75,11 +75,11 @@ def _bars(ax, table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, or
     for index, level in enumerate(hues):
         rows = table if hue is None else table[table[hue] == level]
         stats = _mean_sd(rows, x, y).reindex(categories)
-        centres = np.arange(len(categories)) - 0.4 + width * (index + 0.5)
         shown = stats["mean"].notna().to_numpy()
-        label = str(level) if hue else None
-        ax.bar(centres[shown], stats["mean"][shown], width, color=f"C{index}", label=label)
-        for centre, mean, sd in zip(centres[shown], stats["mean"][shown], stats["std"][shown]):
+        centres = (np.arange(len(categories)) - 0.4 + width * (index + 0.5))[shown]
+        stats = stats[shown]
+        ax.bar(centres, stats["mean"], width, color=f"C{index}", label=str(level) if hue else None)
+        for centre, mean, sd in zip(centres, stats["mean"], stats["std"]):
             if np.isfinite(sd):
                 ax.plot([centre, centre], [mean - sd, mean + sd], color=ERROR_COLOUR, lw=2.25)
     ax.set_xticks(range(len(categories)), [str(category) for category in categories])
@@ -96,17 +96,19 @@ def _lines(
     style, one empty line per colour and per dash pattern instead."""
     hues = _levels(table[hue]) if hue else [None]
     styles = _levels(table[style], list(dashes)) if style else [None]
+
+    def drawn(pattern) -> dict:
+        return {"dashes": dashes[pattern]} if style and dashes[pattern] else {"linestyle": "-"}
+
     for index, level in enumerate(hues):
+        of_level = table if hue is None else table[table[hue] == level]
         for pattern in styles:
-            rows = table if hue is None else table[table[hue] == level]
-            rows = rows if style is None else rows[rows[style] == pattern]
-            stats = _mean_sd(rows, x, y)
+            stats = _mean_sd(of_level if style is None else of_level[of_level[style] == pattern], x, y)
             if stats.empty:
                 continue
-            line_style = {"dashes": dashes[pattern]} if style and dashes[pattern] else {"linestyle": "-"}
             name = None if style else (str(level) if hue else label)
             (line,) = ax.plot(
-                stats.index, stats["mean"], color=f"C{index}", marker="o", mec="w", mew=0.75, label=name, **line_style
+                stats.index, stats["mean"], color=f"C{index}", marker="o", mec="w", mew=0.75, label=name, **drawn(pattern)
             )
             low, high = stats["mean"] - stats["std"], stats["mean"] + stats["std"]
             ax.fill_between(stats.index, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
@@ -114,7 +116,7 @@ def _lines(
         for index, level in enumerate(hues):
             ax.plot([], [], color=f"C{index}", label=str(level))
         for pattern in styles:
-            ax.plot([], [], color=".2", label=str(pattern), **({"dashes": dashes[pattern]} if dashes[pattern] else {}))
+            ax.plot([], [], color=".2", label=str(pattern), **drawn(pattern))
     ax.set(xlabel=x, ylabel=y)
 
 
